@@ -1,0 +1,94 @@
+//! The merchant API's error shape: `{"error": {"type", "code", "message",
+//! "param"?}}` with a fitting status. Every handler failure ends here.
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// `invalid_request_error`, `authentication_error`, `idempotency_error`,
+    /// `payment_error`, `gateway_error`, `api_error`.
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// 400 for a bad field, naming it.
+    pub fn invalid(code: &'static str, param: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            param: Some(param.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
+        }
+    }
+
+    pub fn missing(param: &str) -> ApiError {
+        ApiError::invalid("parameter_missing", param, format!("`{param}` is required"))
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "resource_missing",
+            format!("no such {what}"),
+        )
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_api_key",
+            "missing or unknown API key: send `Authorization: Bearer <key>`",
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", message)
+    }
+
+    pub fn store_unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "store_unavailable",
+            "payroute's store is unavailable; retry with the same Idempotency-Key",
+        )
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut e = json!({"type": self.kind, "code": self.code, "message": self.message});
+        if let Some(p) = &self.param {
+            e["param"] = json!(p);
+        }
+        json!({ "error": e })
+    }
+
+    pub fn body(&self) -> Bytes {
+        Bytes::from(self.to_json().to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "store error");
+        match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("resource"),
+            _ => ApiError::store_unavailable(),
+        }
+    }
+}

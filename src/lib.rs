@@ -1,0 +1,14 @@
+//! payroute: a payment-gateway routing proxy. See the README for the tour and
+//! `design.md`-derived docs for the public surface.
+
+pub mod api;
+pub mod config;
+pub mod connectors;
+pub mod health;
+pub mod metrics;
+pub mod payments;
+pub mod risk;
+pub mod routing;
+pub mod sandbox;
+pub mod server;
+pub mod store;

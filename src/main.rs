@@ -1,0 +1,167 @@
+//! The `payroute` command line: parse flags, set up logging, call the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use payroute::connectors::Sensitive;
+
+#[derive(Parser)]
+#[command(name = "payroute", version, about = "Payment-gateway routing proxy")]
+struct Cli {
+    #[arg(long, env = "PAYROUTE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve(ServeArgs),
+    /// Validate or explain rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Run the gateway simulator alone.
+    Sandbox {
+        #[arg(long, env = "PAYROUTE_SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
+        listen: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "PAYROUTE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[arg(long, env = "PAYROUTE_OPS_LISTEN", default_value = "127.0.0.1:9191")]
+    ops_listen: String,
+    #[arg(long, env = "PAYROUTE_RULES", default_value = "routing-rules")]
+    rules: PathBuf,
+    #[arg(long, env = "PAYROUTE_STORE", default_value = "sqlite://data/payroute.db")]
+    store: String,
+    /// Also run the gateway simulator in this process.
+    #[arg(long)]
+    sandbox: bool,
+    #[arg(long, env = "PAYROUTE_SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
+    sandbox_listen: String,
+    /// SQLite synchronous=FULL: survive power loss, not only process crashes.
+    #[arg(long, env = "PAYROUTE_SQLITE_SYNC_FULL")]
+    sqlite_sync_full: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "PAYROUTE_SHUTDOWN_GRACE", default_value_t = 30)]
+    shutdown_grace: u64,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate the rules; exit 1 with file:line:col on the first error.
+    Check {
+        #[arg(long, env = "PAYROUTE_RULES", default_value = "routing-rules")]
+        rules: PathBuf,
+    },
+    /// Show which rule a payment matches, its candidates and its risk score.
+    Explain {
+        #[arg(long, env = "PAYROUTE_RULES", default_value = "routing-rules")]
+        rules: PathBuf,
+        /// The create-payment JSON body.
+        #[arg(long)]
+        payment: String,
+        /// The merchant id the payment is for.
+        #[arg(long, default_value = "demo")]
+        merchant: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Rules { command } => rules(command),
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Sandbox { listen } => runtime()?.block_on(sandbox(listen)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(Sensitive);
+    let settings = payroute::server::Settings {
+        listen: a.listen,
+        ops_listen: a.ops_listen,
+        rules: a.rules,
+        store: a.store,
+        sandbox_listen: a.sandbox.then_some(a.sandbox_listen),
+        synchronous_full: a.sqlite_sync_full,
+        admin_token: secret("PAYROUTE_ADMIN_TOKEN"),
+        fingerprint_key: secret("PAYROUTE_FINGERPRINT_KEY"),
+        shutdown_grace: Duration::from_secs(a.shutdown_grace),
+        watch_rules: true,
+    };
+    payroute::server::run(settings).await?;
+    Ok(())
+}
+
+async fn sandbox(listen: String) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let handle = payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default()).await?;
+    tracing::info!(addr = %handle.addr, "sandbox listening");
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+fn rules(command: RulesCommand) -> anyhow::Result<()> {
+    match command {
+        RulesCommand::Check { rules } => match payroute::config::Ruleset::load(&rules) {
+            Ok(rs) => {
+                println!("{}", rs.summary());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+        RulesCommand::Explain { rules, payment, merchant } => {
+            let rs = match payroute::config::Ruleset::load(&rules) {
+                Ok(rs) => rs,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            };
+            let v: serde_json::Value = serde_json::from_str(&payment).context("--payment is not valid JSON")?;
+            let facts = payroute::routing::facts_from_json(&merchant, &v)?;
+            let decision = rs.decide(&facts, &payroute::risk::Velocity::default());
+            println!("{}", payroute::routing::explain_text(&decision));
+            Ok(())
+        }
+    }
+}

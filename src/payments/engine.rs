@@ -1,0 +1,535 @@
+//! The payment orchestrator: for a new payment it asks routing for the
+//! candidates, writes the attempt before each gateway call, classifies the
+//! outcome, fails over only when the gateway provably did not process the
+//! request, and records the result. Capture, cancel and refund live in
+//! `operations.rs` and always go to the gateway that holds the payment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use hmac::{KeyInit, Mac};
+use rand::RngExt;
+
+use super::ids::{new_id, now_rfc3339};
+use super::model::*;
+use super::money::Currency;
+use crate::config::Ruleset;
+use crate::connectors::{
+    AuthorizeRequest, CardData, Connector, Decline, Effect, HttpClient, MethodData, Outcome,
+    Sensitive,
+};
+use crate::health::ApprovalWindows;
+use crate::metrics::Metrics;
+use crate::risk::Velocity;
+use crate::routing::{Decision, MethodKind, PaymentFacts, Strategy};
+use crate::store::{Store, StoreError};
+
+/// The active ruleset with a connector per configured gateway. Swapped whole;
+/// a payment holds its own `Arc<Live>` and finishes on the ruleset it began with.
+pub struct Live {
+    pub ruleset: Arc<Ruleset>,
+    pub connectors: HashMap<String, Connector>,
+    pub loaded_at: String,
+}
+
+impl Live {
+    pub fn build(ruleset: Ruleset, client: &HttpClient) -> Live {
+        let connectors = ruleset
+            .gateways
+            .iter()
+            .map(|g| (g.id.clone(), Connector::new(g.connector_settings(), client.clone())))
+            .collect();
+        Live {
+            ruleset: Arc::new(ruleset),
+            connectors,
+            loaded_at: now_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Customer {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub country: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum MethodInput {
+    Card(CardData),
+    Tokens(BTreeMap<String, Sensitive>),
+    Wallet(MethodKind, Sensitive),
+    Sepa { iban: Sensitive, owner_name: String },
+}
+
+impl MethodInput {
+    pub fn kind(&self) -> MethodKind {
+        match self {
+            MethodInput::Card(_) => MethodKind::Card,
+            MethodInput::Tokens(_) => MethodKind::GatewayToken,
+            MethodInput::Wallet(k, _) => *k,
+            MethodInput::Sepa { .. } => MethodKind::SepaDebit,
+        }
+    }
+
+    /// What the chosen gateway receives.
+    fn for_gateway(&self, gateway: &str) -> Option<MethodData> {
+        Some(match self {
+            MethodInput::Card(c) => MethodData::Card(c.clone()),
+            MethodInput::Tokens(t) => MethodData::GatewayToken(t.get(gateway)?.clone()),
+            MethodInput::Wallet(MethodKind::GooglePay, t) => MethodData::GooglePay(t.clone()),
+            MethodInput::Wallet(_, t) => MethodData::ApplePay(t.clone()),
+            MethodInput::Sepa { iban, owner_name } => MethodData::SepaDebit {
+                iban: iban.clone(),
+                owner_name: owner_name.clone(),
+            },
+        })
+    }
+}
+
+/// A validated create-payment request.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub amount: i64,
+    pub currency: Currency,
+    pub reference: String,
+    pub capture: CaptureMode,
+    pub method: MethodInput,
+    pub customer: Customer,
+    pub risk_score: Option<u32>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub return_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no route matches this payment")]
+    NoRoute { decision: Box<Decision> },
+    #[error("payment not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("{0}")]
+    AmountTooLarge(String),
+    #[error("another operation on this payment is in progress")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Engine {
+    pub live: ArcSwap<Live>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+    pub velocity: Velocity,
+    pub approvals: ApprovalWindows,
+    pub client: HttpClient,
+    /// Payments with a capture, cancel or refund in flight: a second one at
+    /// the same time gets 409 instead of racing the first.
+    pub(super) busy: DashMap<String, ()>,
+    fingerprint_key: Sensitive,
+    pub return_url: String,
+}
+
+/// Chance that `strategy: approval_rate` keeps the configured order, so every
+/// gateway keeps getting traffic and its approval ratio stays current.
+const EXPLORATION: f64 = 0.1;
+
+impl Engine {
+    pub fn new(
+        live: Live,
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        client: HttpClient,
+        fingerprint_key: Sensitive,
+    ) -> Engine {
+        Engine {
+            live: ArcSwap::from_pointee(live),
+            store,
+            metrics,
+            velocity: Velocity::default(),
+            approvals: ApprovalWindows::new(std::time::Duration::from_secs(300), 10),
+            client,
+            busy: DashMap::new(),
+            fingerprint_key,
+            return_url: "https://payroute.invalid/return".to_string(),
+        }
+    }
+
+    /// Keyed fingerprint of a card number: stable for one key, useless
+    /// without it.
+    pub fn fingerprint(&self, number: &str) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.fingerprint_key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(number.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    pub fn facts(&self, merchant: &str, p: &NewPayment) -> PaymentFacts {
+        let (bin, network, fingerprint) = match &p.method {
+            MethodInput::Card(c) => {
+                let n = c.number.expose();
+                (
+                    Some(n[..6.min(n.len())].to_string()),
+                    Some(crate::routing::card_network(n).to_string()),
+                    Some(self.fingerprint(n)),
+                )
+            }
+            _ => (None, None, None),
+        };
+        PaymentFacts {
+            merchant: merchant.to_string(),
+            amount: p.amount,
+            currency: p.currency.code().to_string(),
+            method: Some(p.method.kind()),
+            country: p.customer.country.clone(),
+            card_network: network,
+            card_bin: bin,
+            card_fingerprint: fingerprint,
+            customer_id: p.customer.id.clone(),
+            customer_email: p.customer.email.clone(),
+            customer_ip: p.customer.ip.clone(),
+            metadata: p.metadata.clone(),
+            risk_score: p.risk_score,
+            token_gateways: match &p.method {
+                MethodInput::Tokens(t) => Some(t.keys().cloned().collect()),
+                _ => None,
+            },
+        }
+    }
+
+    /// The decision for a payment, with `strategy: approval_rate` applied.
+    pub fn decide(&self, live: &Live, facts: &PaymentFacts) -> Decision {
+        let mut d = live.ruleset.decide(facts, &self.velocity);
+        if d.strategy == Strategy::ApprovalRate {
+            let roll = rand::rng().random_range(0.0..1.0);
+            self.approvals.order(&mut d.candidates, roll, EXPLORATION);
+        }
+        d
+    }
+
+    /// Creates, routes and authorizes a payment. Returns it in its recorded
+    /// state: `authorized`/`captured`/`requires_action` on success, `failed`
+    /// on a decline or when every gateway was unavailable, `processing` when
+    /// a gateway may have charged but did not say.
+    pub async fn create(&self, merchant: &str, input: NewPayment) -> Result<Payment, EngineError> {
+        let live = self.live.load_full();
+        let facts = self.facts(merchant, &input);
+        let decision = self.decide(&live, &facts);
+        if decision.candidates.is_empty() && !decision.risk.blocked {
+            return Err(EngineError::NoRoute { decision: Box::new(decision) });
+        }
+        self.velocity.record(&facts);
+        let mut payment = new_payment_record(merchant, &input, &facts, &decision);
+        if decision.risk.blocked {
+            payment.status = PaymentStatus::Failed;
+            payment.failure = Some(Failure {
+                code: "risk_blocked".into(),
+                message: format!(
+                    "risk score {} is at or above the block threshold; no gateway was called",
+                    decision.risk.score
+                ),
+                decline_code: None,
+            });
+            self.store.insert_payment(&payment).await?;
+            return Ok(payment);
+        }
+        self.store.insert_payment(&payment).await?;
+        self.authorize_with_failover(&live, &decision, &input, &mut payment).await?;
+        Ok(payment)
+    }
+
+    async fn authorize_with_failover(
+        &self,
+        live: &Live,
+        decision: &Decision,
+        input: &NewPayment,
+        payment: &mut Payment,
+    ) -> Result<(), EngineError> {
+        let mut last_failure = None;
+        for (i, gateway) in decision.candidates.iter().enumerate() {
+            let (Some(conn), Some(method)) = (live.connectors.get(gateway), input.method.for_gateway(gateway)) else {
+                continue;
+            };
+            let outcome = self.authorize_once(conn, gateway, method, input, payment).await?;
+            let next = decision.candidates.get(i + 1);
+            let reason = match &outcome {
+                Outcome::Unavailable { .. } => "unavailable",
+                Outcome::Rejected { .. } => "error",
+                Outcome::Declined(d) if d.soft && decision.cascade_on_soft_decline => "soft_decline",
+                _ => {
+                    apply_authorization(payment, gateway, outcome, input.capture);
+                    return self.save(payment).await;
+                }
+            };
+            last_failure = Some(failure_of(&outcome));
+            if let Some(to) = next {
+                self.metrics.failovers.with_label_values(&[gateway.as_str(), to.as_str(), reason]).inc();
+                tracing::warn!(payment_id = %payment.id, from = %gateway, to = %to, reason, "failing over");
+            }
+        }
+        payment.status = PaymentStatus::Failed;
+        payment.failure = Some(last_failure.unwrap_or(Failure {
+            code: "no_gateway_available".into(),
+            message: "no candidate gateway could take this payment".into(),
+            decline_code: None,
+        }));
+        self.save(payment).await
+    }
+
+    /// One attempt on one gateway: the attempt row is durable before the call.
+    async fn authorize_once(
+        &self,
+        conn: &Connector,
+        gateway: &str,
+        method: MethodData,
+        input: &NewPayment,
+        payment: &mut Payment,
+    ) -> Result<Outcome, EngineError> {
+        let attempt = new_attempt(&payment.id, gateway, "authorize", payment.amount);
+        self.store.insert_attempt(&attempt).await?;
+        let req = AuthorizeRequest {
+            payment_id: payment.id.clone(),
+            reference: payment.reference.clone(),
+            amount: payment.amount,
+            currency: payment.currency.clone(),
+            manual_capture: input.capture == CaptureMode::Manual,
+            method,
+            customer_email: input.customer.email.clone(),
+            customer_country: input.customer.country.clone(),
+            customer_ip: input.customer.ip.clone(),
+            idempotency_key: attempt.gateway_idempotency_key.clone(),
+            return_url: input.return_url.clone().unwrap_or_else(|| self.return_url.clone()),
+        };
+        self.metrics.payments_in_flight.inc();
+        let started = Instant::now();
+        let outcome = conn.authorize(&req).await;
+        let latency = started.elapsed();
+        self.metrics.payments_in_flight.dec();
+        let view = self.record_attempt(&attempt, &outcome, latency, "authorize").await;
+        self.metrics
+            .payment_attempts
+            .with_label_values(&[gateway, payment.method.kind.as_str(), payment.currency.as_str(), outcome.label()])
+            .inc();
+        match &outcome {
+            Outcome::Succeeded { .. } | Outcome::RequiresAction { .. } | Outcome::Pending { .. } => {
+                self.note_approval(gateway, true)
+            }
+            Outcome::Declined(_) => self.note_approval(gateway, false),
+            _ => {}
+        }
+        payment.route.attempts.push(view);
+        Ok(outcome)
+    }
+
+    fn note_approval(&self, gateway: &str, approved: bool) {
+        self.approvals.record(gateway, approved);
+        if let Some(r) = self.approvals.ratio(gateway) {
+            self.metrics.approval_ratio.with_label_values(&[gateway]).set(r);
+        }
+    }
+
+    /// Writes an attempt's outcome. A store failure here is logged, not
+    /// returned: the gateway has answered and the merchant must hear the
+    /// truth; the attempt stays `started` for reconciliation.
+    pub(super) async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        outcome: &Outcome,
+        latency: std::time::Duration,
+        operation: &str,
+    ) -> AttemptView {
+        let latency_ms = latency.as_millis() as u64;
+        self.metrics
+            .gateway_duration
+            .with_label_values(&[attempt.gateway.as_str(), operation])
+            .observe(latency.as_secs_f64());
+        let (label, provider_ref, code) = attempt_fields(outcome);
+        if let Err(e) = self
+            .store
+            .finish_attempt(&attempt.id, label, provider_ref.as_deref(), code.as_deref(), latency_ms)
+            .await
+        {
+            tracing::error!(attempt_id = %attempt.id, error = %e, "could not record attempt outcome; left for reconciliation");
+        }
+        tracing::info!(
+            payment_id = %attempt.payment_id, gateway = %attempt.gateway, operation,
+            outcome = label.as_str(), latency_ms, "gateway call"
+        );
+        AttemptView {
+            id: attempt.id.clone(),
+            gateway: attempt.gateway.clone(),
+            outcome: label,
+            error_code: code,
+            latency_ms: Some(latency_ms),
+        }
+    }
+
+    pub(super) async fn save(&self, payment: &mut Payment) -> Result<(), EngineError> {
+        payment.updated_at = now_rfc3339();
+        self.store.update_payment(payment).await?;
+        Ok(())
+    }
+}
+
+pub(super) fn new_attempt(payment_id: &str, gateway: &str, operation: &str, amount: i64) -> Attempt {
+    let now = now_rfc3339();
+    let id = new_id("att");
+    Attempt {
+        // The attempt id doubles as the gateway idempotency key: stable for
+        // every retry of this attempt, never shared with another gateway.
+        gateway_idempotency_key: id.clone(),
+        id,
+        payment_id: payment_id.to_string(),
+        gateway: gateway.to_string(),
+        operation: operation.to_string(),
+        amount,
+        outcome: AttemptOutcome::Started,
+        provider_reference: None,
+        error_code: None,
+        latency_ms: None,
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+fn attempt_fields(outcome: &Outcome) -> (AttemptOutcome, Option<String>, Option<String>) {
+    match outcome {
+        Outcome::Succeeded { provider_reference, .. } => (AttemptOutcome::Approved, Some(provider_reference.clone()), None),
+        Outcome::Pending { provider_reference } => (AttemptOutcome::Pending, Some(provider_reference.clone()), None),
+        Outcome::RequiresAction { provider_reference, .. } => {
+            (AttemptOutcome::RequiresAction, Some(provider_reference.clone()), None)
+        }
+        Outcome::Declined(d) => (AttemptOutcome::Declined, d.provider_reference.clone(), Some(d.code.clone())),
+        Outcome::Unavailable { .. } => (AttemptOutcome::Unavailable, None, Some("gateway_unavailable".into())),
+        Outcome::Ambiguous { .. } => (AttemptOutcome::Ambiguous, None, Some("outcome_unknown".into())),
+        Outcome::Rejected { code, .. } => (AttemptOutcome::Error, None, Some(code.clone())),
+    }
+}
+
+pub(super) fn failure_of(outcome: &Outcome) -> Failure {
+    match outcome {
+        Outcome::Declined(Decline { code, decline_code, message, .. }) => Failure {
+            code: code.clone(),
+            message: message.clone(),
+            decline_code: decline_code.clone(),
+        },
+        Outcome::Unavailable { reason } => Failure {
+            code: "gateway_unavailable".into(),
+            message: format!("no gateway could be reached: {reason}"),
+            decline_code: None,
+        },
+        Outcome::Rejected { code, message } => Failure {
+            code: "gateway_rejected".into(),
+            message: format!("the gateway refused the request ({code}): {message}"),
+            decline_code: None,
+        },
+        Outcome::Ambiguous { reason } => Failure {
+            code: "outcome_unknown".into(),
+            message: reason.clone(),
+            decline_code: None,
+        },
+        _ => Failure {
+            code: "unexpected".into(),
+            message: "unexpected outcome".into(),
+            decline_code: None,
+        },
+    }
+}
+
+/// Applies a final authorization outcome (anything but failover reasons).
+fn apply_authorization(payment: &mut Payment, gateway: &str, outcome: Outcome, capture: CaptureMode) {
+    payment.gateway = Some(gateway.to_string());
+    match outcome {
+        Outcome::Succeeded { provider_reference, effect } => {
+            payment.provider_reference = Some(provider_reference);
+            if effect == Effect::Captured && capture == CaptureMode::Automatic {
+                payment.status = PaymentStatus::Captured;
+                payment.amount_captured = payment.amount;
+            } else {
+                payment.status = PaymentStatus::Authorized;
+            }
+        }
+        Outcome::Pending { provider_reference } => {
+            payment.provider_reference = Some(provider_reference);
+            payment.status = PaymentStatus::Processing;
+        }
+        Outcome::RequiresAction { provider_reference, action } => {
+            payment.provider_reference = Some(provider_reference);
+            payment.status = PaymentStatus::RequiresAction;
+            payment.next_action = Some(action);
+        }
+        Outcome::Declined(ref d) => {
+            payment.provider_reference = d.provider_reference.clone();
+            payment.status = PaymentStatus::Failed;
+            payment.failure = Some(failure_of(&outcome));
+        }
+        // The gateway may have charged: stay `processing`, never try another
+        // gateway, leave it to reconciliation.
+        Outcome::Ambiguous { .. } => payment.status = PaymentStatus::Processing,
+        Outcome::Unavailable { .. } | Outcome::Rejected { .. } => {
+            payment.status = PaymentStatus::Failed;
+            payment.failure = Some(failure_of(&outcome));
+        }
+    }
+}
+
+fn new_payment_record(merchant: &str, input: &NewPayment, facts: &PaymentFacts, decision: &Decision) -> Payment {
+    let now = now_rfc3339();
+    let card = match &input.method {
+        MethodInput::Card(c) => Some(CardSummary {
+            bin: facts.card_bin.clone().unwrap_or_default(),
+            last4: c.number.expose()[c.number.expose().len().saturating_sub(4)..].to_string(),
+            network: facts.card_network.clone().unwrap_or_default(),
+            exp_month: c.exp_month,
+            exp_year: c.exp_year,
+            fingerprint: facts.card_fingerprint.clone().unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let customer = &input.customer;
+    Payment {
+        id: new_id("pay"),
+        merchant_id: merchant.to_string(),
+        status: PaymentStatus::Processing,
+        amount: input.amount,
+        amount_captured: 0,
+        amount_refunded: 0,
+        currency: input.currency.code().to_string(),
+        reference: input.reference.clone(),
+        capture: input.capture,
+        method: MethodSummary {
+            kind: input.method.kind().as_str().to_string(),
+            card,
+        },
+        gateway: None,
+        provider_reference: None,
+        route: RouteInfo {
+            rule: decision.rule.clone().unwrap_or_default(),
+            ruleset_version: decision.ruleset_version.clone(),
+            attempts: Vec::new(),
+        },
+        risk: RiskInfo {
+            score: decision.risk.score,
+            signals: decision
+                .risk
+                .signals
+                .iter()
+                .map(|s| RiskSignal { name: s.name.clone(), score: s.score })
+                .collect(),
+        },
+        failure: None,
+        next_action: None,
+        customer: (customer.id.is_some() || customer.email.is_some() || customer.country.is_some())
+            .then(|| serde_json::json!({"id": customer.id, "email": customer.email, "country": customer.country})),
+        metadata: input.metadata.clone(),
+        refunds: Vec::new(),
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}

@@ -1,0 +1,51 @@
+//! Identifiers and timestamps: random, prefixed ids (`pay_`, `re_`, `att_`,
+//! `evt_`) and RFC 3339 UTC timestamps.
+
+use rand::RngExt;
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A prefixed id with 22 random base-62 characters (~131 bits).
+pub fn new_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(prefix.len() + 23);
+    s.push_str(prefix);
+    s.push('_');
+    for _ in 0..22 {
+        let i = rng.random_range(0..ALPHABET.len());
+        s.push(ALPHABET[i] as char);
+    }
+    s
+}
+
+/// Now, as an RFC 3339 UTC timestamp with millisecond precision.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_prefixed_and_distinct() {
+        let a = super::new_id("pay");
+        let b = super::new_id("pay");
+        assert!(a.starts_with("pay_") && a.len() == 26);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = super::now_rfc3339();
+        assert!(t.ends_with('Z'), "{t}");
+        assert!(time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok());
+    }
+}

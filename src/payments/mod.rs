@@ -1,0 +1,10 @@
+//! The payment domain: money, records, the state machine, and the
+//! orchestrator that routes, calls gateways, fails over and records.
+
+pub mod engine;
+pub mod ids;
+pub mod model;
+pub mod money;
+pub mod operations;
+
+pub use engine::{Engine, EngineError, Live, NewPayment};

@@ -1,0 +1,260 @@
+//! Capture, cancel and refund: always on the gateway that holds the payment,
+//! with its provider reference, one operation per payment at a time. A
+//! gateway that confirms only later (Adyen) leaves the `_pending` state; a
+//! money movement is never reported before the gateway confirmed it.
+
+use std::time::Instant;
+
+use super::engine::{Engine, EngineError, failure_of, new_attempt};
+use super::ids::{new_id, now_rfc3339};
+use super::model::*;
+use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
+
+/// What a modification did, for the API to pick a status code.
+#[derive(Debug)]
+pub enum OpResult<T> {
+    /// The gateway confirmed or accepted it; `T` is the new state.
+    Done(T),
+    /// The gateway refused it; nothing changed. (code, message)
+    Refused(T, String, String),
+    /// The gateway could not be reached; nothing changed.
+    Unavailable(T, String),
+}
+
+/// Marks a payment busy for the guard's lifetime; no lock is held.
+struct BusyGuard<'a> {
+    engine: &'a Engine,
+    id: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.engine.busy.remove(&self.id);
+    }
+}
+
+impl Engine {
+    fn claim(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
+        if self.busy.insert(payment_id.to_string(), ()).is_some() {
+            return Err(EngineError::Busy);
+        }
+        Ok(BusyGuard {
+            engine: self,
+            id: payment_id.to_string(),
+        })
+    }
+
+    async fn load(&self, merchant: &str, id: &str) -> Result<Payment, EngineError> {
+        self.store.get_payment(merchant, id).await?.ok_or(EngineError::NotFound)
+    }
+
+    fn holder(&self, payment: &Payment) -> Result<(Connector, String, String), EngineError> {
+        let (Some(gateway), Some(reference)) = (&payment.gateway, &payment.provider_reference) else {
+            return Err(EngineError::InvalidState("the payment has no gateway holding it".into()));
+        };
+        let live = self.live.load();
+        let conn = live.connectors.get(gateway).cloned().ok_or_else(|| {
+            EngineError::InvalidState(format!(
+                "gateway `{gateway}` that holds this payment is not in the active ruleset"
+            ))
+        })?;
+        Ok((conn, gateway.clone(), reference.clone()))
+    }
+
+    async fn run_attempt(
+        &self,
+        conn: &Connector,
+        attempt: &Attempt,
+        operation: &str,
+        call: impl std::future::Future<Output = Outcome>,
+    ) -> Result<Outcome, EngineError> {
+        self.store.insert_attempt(attempt).await?;
+        let started = Instant::now();
+        let outcome = call.await;
+        let _ = conn;
+        self.record_attempt(attempt, &outcome, started.elapsed(), operation).await;
+        Ok(outcome)
+    }
+
+    pub async fn capture(&self, merchant: &str, id: &str, amount: Option<i64>) -> Result<OpResult<Payment>, EngineError> {
+        let _guard = self.claim(id)?;
+        let mut p = self.load(merchant, id).await?;
+        if p.status != PaymentStatus::Authorized {
+            return Err(EngineError::InvalidState(format!(
+                "only an authorized payment can be captured; this one is {}",
+                p.status.as_str()
+            )));
+        }
+        let amount = amount.unwrap_or(p.amount);
+        if amount > p.amount {
+            return Err(EngineError::AmountTooLarge(format!(
+                "capture amount {amount} exceeds the authorized {}",
+                p.amount
+            )));
+        }
+        let (conn, gateway, reference) = self.holder(&p)?;
+        let attempt = new_attempt(&p.id, &gateway, "capture", amount);
+        let req = CaptureRequest {
+            provider_reference: reference,
+            amount,
+            currency: p.currency.clone(),
+            payment_id: p.id.clone(),
+            idempotency_key: attempt.gateway_idempotency_key.clone(),
+        };
+        let outcome = self.run_attempt(&conn, &attempt, "capture", conn.capture(&req)).await?;
+        let result = match outcome {
+            Outcome::Succeeded { effect: Effect::Captured, .. } => {
+                p.status = PaymentStatus::Captured;
+                p.amount_captured = amount;
+                OpResult::Done(())
+            }
+            // Accepted, or maybe done: only the gateway's confirmation moves
+            // money in our records.
+            Outcome::Succeeded { .. } | Outcome::Pending { .. } | Outcome::Ambiguous { .. } => {
+                p.status = PaymentStatus::CapturePending;
+                OpResult::Done(())
+            }
+            other => refused_or_unavailable(&other),
+        };
+        self.finish(p, result).await
+    }
+
+    pub async fn cancel(&self, merchant: &str, id: &str) -> Result<OpResult<Payment>, EngineError> {
+        let _guard = self.claim(id)?;
+        let mut p = self.load(merchant, id).await?;
+        if p.status != PaymentStatus::Authorized {
+            return Err(EngineError::InvalidState(format!(
+                "only an authorized, uncaptured payment can be cancelled; this one is {}",
+                p.status.as_str()
+            )));
+        }
+        let (conn, gateway, reference) = self.holder(&p)?;
+        let attempt = new_attempt(&p.id, &gateway, "cancel", p.amount);
+        let req = CancelRequest {
+            provider_reference: reference,
+            payment_id: p.id.clone(),
+            idempotency_key: attempt.gateway_idempotency_key.clone(),
+        };
+        let outcome = self.run_attempt(&conn, &attempt, "cancel", conn.cancel(&req)).await?;
+        let result = match outcome {
+            Outcome::Succeeded { effect: Effect::Voided, .. } => {
+                p.status = PaymentStatus::Voided;
+                OpResult::Done(())
+            }
+            Outcome::Succeeded { .. } | Outcome::Pending { .. } | Outcome::Ambiguous { .. } => {
+                p.status = PaymentStatus::VoidPending;
+                OpResult::Done(())
+            }
+            other => refused_or_unavailable(&other),
+        };
+        self.finish(p, result).await
+    }
+
+    async fn finish(&self, mut p: Payment, result: OpResult<()>) -> Result<OpResult<Payment>, EngineError> {
+        if matches!(result, OpResult::Done(())) {
+            self.save(&mut p).await?;
+        }
+        Ok(match result {
+            OpResult::Done(()) => OpResult::Done(p),
+            OpResult::Refused((), c, m) => OpResult::Refused(p, c, m),
+            OpResult::Unavailable((), m) => OpResult::Unavailable(p, m),
+        })
+    }
+
+    pub async fn refund(
+        &self,
+        merchant: &str,
+        id: &str,
+        amount: Option<i64>,
+        reason: Option<String>,
+    ) -> Result<OpResult<Refund>, EngineError> {
+        let _guard = self.claim(id)?;
+        let mut p = self.load(merchant, id).await?;
+        if !matches!(p.status, PaymentStatus::Captured | PaymentStatus::PartiallyRefunded) {
+            return Err(EngineError::InvalidState(format!(
+                "only a captured payment can be refunded; this one is {}",
+                p.status.as_str()
+            )));
+        }
+        let committed: i64 = p
+            .refunds
+            .iter()
+            .filter(|r| r.status != RefundStatus::Failed)
+            .map(|r| r.amount)
+            .sum();
+        let refundable = p.amount_captured - committed;
+        let amount = amount.unwrap_or(refundable);
+        if amount <= 0 || amount > refundable {
+            return Err(EngineError::AmountTooLarge(format!(
+                "refund amount {amount} exceeds the refundable {refundable} (captured {} minus refunds {committed})",
+                p.amount_captured
+            )));
+        }
+        let (conn, gateway, reference) = self.holder(&p)?;
+        let now = now_rfc3339();
+        let mut refund = Refund {
+            id: new_id("re"),
+            payment_id: p.id.clone(),
+            status: RefundStatus::Pending,
+            amount,
+            currency: p.currency.clone(),
+            gateway: gateway.clone(),
+            provider_reference: None,
+            reason: reason.clone(),
+            failure: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.store.insert_refund(&refund).await?;
+        let attempt = new_attempt(&p.id, &gateway, "refund", amount);
+        let req = RefundRequest {
+            provider_reference: reference,
+            amount,
+            currency: p.currency.clone(),
+            refund_id: refund.id.clone(),
+            reason,
+            idempotency_key: attempt.gateway_idempotency_key.clone(),
+        };
+        let outcome = self.run_attempt(&conn, &attempt, "refund", conn.refund(&req)).await?;
+        let result = match &outcome {
+            Outcome::Succeeded { provider_reference, .. } => {
+                refund.provider_reference = Some(provider_reference.clone());
+                refund.status = RefundStatus::Succeeded;
+                p.amount_refunded += amount;
+                p.status = if p.amount_refunded >= p.amount_captured {
+                    PaymentStatus::Refunded
+                } else {
+                    PaymentStatus::PartiallyRefunded
+                };
+                self.save(&mut p).await?;
+                OpResult::Done(())
+            }
+            Outcome::Pending { provider_reference } => {
+                refund.provider_reference = Some(provider_reference.clone());
+                OpResult::Done(())
+            }
+            // Maybe refunded: stays pending until the gateway says.
+            Outcome::Ambiguous { .. } => OpResult::Done(()),
+            other => {
+                refund.status = RefundStatus::Failed;
+                refund.failure = Some(failure_of(other));
+                refused_or_unavailable(other)
+            }
+        };
+        refund.updated_at = now_rfc3339();
+        self.store.update_refund(&refund).await?;
+        Ok(match result {
+            OpResult::Done(()) => OpResult::Done(refund),
+            OpResult::Refused((), c, m) => OpResult::Refused(refund, c, m),
+            OpResult::Unavailable((), m) => OpResult::Unavailable(refund, m),
+        })
+    }
+}
+
+fn refused_or_unavailable(outcome: &Outcome) -> OpResult<()> {
+    let f = failure_of(outcome);
+    match outcome {
+        Outcome::Unavailable { .. } => OpResult::Unavailable((), f.message),
+        _ => OpResult::Refused((), f.code, f.message),
+    }
+}

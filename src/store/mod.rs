@@ -1,0 +1,122 @@
+//! Durable state behind one [`Store`] trait: payments, attempts, refunds,
+//! idempotency keys and the audit log. SQLite is the embedded default; a
+//! PostgreSQL implementation fills the same trait for multi-replica use.
+//! Callers never see SQL.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("record not found")]
+    NotFound,
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported store URL: {0}")]
+    BadUrl(String),
+}
+
+/// What happened when a request claimed an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemClaim {
+    /// The key is new (or expired): the caller owns it and must
+    /// [`Store::complete_idempotency`] or [`Store::release_idempotency`].
+    Claimed,
+    /// Same key, same request, already finished: replay this response.
+    Replay { status: u16, body: Vec<u8> },
+    /// Same key, still running.
+    InFlight,
+    /// Same key, different request.
+    Mismatch,
+}
+
+/// The identity of a request under an idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdemKey<'a> {
+    pub merchant_id: &'a str,
+    pub key: &'a str,
+    /// SHA-256 hex of method, path and the canonical body.
+    pub fingerprint: &'a str,
+    /// Keys older than this many seconds are treated as new (24 h).
+    pub ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// `rules.reload`, `rules.reload_failed`, `admin.*`.
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn claim_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError>;
+    async fn complete_idempotency(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Gives up a claim without a response, so a retry may run again; only
+    /// for requests that provably made no gateway call.
+    async fn release_idempotency(&self, merchant_id: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Inserts a new payment; its refunds list is ignored.
+    async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError>;
+    /// Overwrites a payment's mutable fields (status, amounts, gateway,
+    /// provider reference, route, failure, next_action, updated_at).
+    async fn update_payment(&self, payment: &Payment) -> Result<(), StoreError>;
+    /// A payment with its refunds, scoped to the merchant.
+    async fn get_payment(&self, merchant_id: &str, id: &str) -> Result<Option<Payment>, StoreError>;
+    async fn find_payments_by_reference(
+        &self,
+        merchant_id: &str,
+        reference: &str,
+    ) -> Result<Vec<Payment>, StoreError>;
+    async fn find_payment_by_provider_reference(
+        &self,
+        gateway: &str,
+        provider_reference: &str,
+    ) -> Result<Option<Payment>, StoreError>;
+
+    /// Durable before the gateway call (design §5).
+    async fn insert_attempt(&self, attempt: &Attempt) -> Result<(), StoreError>;
+    async fn finish_attempt(
+        &self,
+        attempt_id: &str,
+        outcome: AttemptOutcome,
+        provider_reference: Option<&str>,
+        error_code: Option<&str>,
+        latency_ms: u64,
+    ) -> Result<(), StoreError>;
+    async fn list_attempts(&self, payment_id: &str) -> Result<Vec<Attempt>, StoreError>;
+
+    async fn insert_refund(&self, refund: &Refund) -> Result<(), StoreError>;
+    async fn update_refund(&self, refund: &Refund) -> Result<(), StoreError>;
+    async fn get_refund(&self, merchant_id: &str, id: &str) -> Result<Option<Refund>, StoreError>;
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Opens the store named by a URL: `sqlite://path/to/file.db`.
+pub async fn open(url: &str, synchronous_full: bool) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let store = sqlite::SqliteStore::open(path, synchronous_full).await?;
+        return Ok(std::sync::Arc::new(store));
+    }
+    Err(StoreError::BadUrl(format!(
+        "{url}: expected sqlite://PATH (postgres:// is not built yet)"
+    )))
+}

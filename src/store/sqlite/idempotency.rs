@@ -1,0 +1,147 @@
+//! Idempotency keys in SQLite (design §3, reliability B6): the claim is a
+//! read-then-write in one IMMEDIATE transaction, so exactly one request per
+//! `(merchant, key)` gets [`IdemClaim::Claimed`] and makes the gateway call,
+//! across connections and processes.
+//!
+//! A claim left `in_flight` by a crash stays so until it expires (`ttl_secs`);
+//! retries meanwhile get `InFlight`. Settling such claims from their attempts
+//! is the reconciler's job, and deleting expired rows the reaper's.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::store::{IdemClaim, IdemKey, StoreError};
+
+/// An [`IdemKey`] that can move onto the blocking pool.
+pub(super) struct OwnedKey {
+    pub merchant_id: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub ttl_secs: i64,
+}
+
+impl From<&IdemKey<'_>> for OwnedKey {
+    fn from(k: &IdemKey<'_>) -> Self {
+        OwnedKey {
+            merchant_id: k.merchant_id.to_owned(),
+            key: k.key.to_owned(),
+            fingerprint: k.fingerprint.to_owned(),
+            ttl_secs: k.ttl_secs,
+        }
+    }
+}
+
+struct Existing {
+    fingerprint: String,
+    status: String,
+    response_status: Option<i64>,
+    response_body: Option<Vec<u8>>,
+    created_at: i64,
+}
+
+pub(super) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(super) fn claim(
+    conn: &mut Connection,
+    k: &OwnedKey,
+    now: i64,
+) -> Result<IdemClaim, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let existing = tx
+        .query_row(
+            "SELECT fingerprint, status, response_status, response_body, created_at
+             FROM idempotency_keys WHERE merchant_id = ?1 AND key = ?2",
+            params![k.merchant_id, k.key],
+            |r| {
+                Ok(Existing {
+                    fingerprint: r.get(0)?,
+                    status: r.get(1)?,
+                    response_status: r.get(2)?,
+                    response_body: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    let claim = match existing {
+        Some(row) if now.saturating_sub(row.created_at) <= k.ttl_secs => {
+            judge(row, &k.fingerprint)?
+        }
+        // New, or older than the TTL: a pruned key starts a new request.
+        _ => {
+            tx.execute(
+                "INSERT OR REPLACE INTO idempotency_keys
+                     (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
+                 VALUES (?1, ?2, ?3, 'in_flight', NULL, NULL, ?4)",
+                params![k.merchant_id, k.key, k.fingerprint, now],
+            )?;
+            IdemClaim::Claimed
+        }
+    };
+    tx.commit()?;
+    Ok(claim)
+}
+
+/// What a live key means for a request with `fingerprint`. The fingerprint
+/// is a hash of the request, not a secret, so a plain compare is fine.
+fn judge(row: Existing, fingerprint: &str) -> Result<IdemClaim, StoreError> {
+    if row.fingerprint != fingerprint {
+        return Ok(IdemClaim::Mismatch);
+    }
+    match (row.status.as_str(), row.response_status) {
+        ("in_flight", _) => Ok(IdemClaim::InFlight),
+        ("done", Some(status)) => {
+            let status = u16::try_from(status).map_err(|_| {
+                StoreError::Corrupt(format!("idempotency response status {status}"))
+            })?;
+            Ok(IdemClaim::Replay {
+                status,
+                body: row.response_body.unwrap_or_default(),
+            })
+        }
+        (other, _) => Err(StoreError::Corrupt(format!(
+            "idempotency key in state {other:?} without a response"
+        ))),
+    }
+}
+
+/// Records the response of a claimed key. [`StoreError::NotFound`] means the
+/// claim no longer exists (released, or expired and claimed again), so the
+/// response was not recorded.
+pub(super) fn complete(
+    conn: &mut Connection,
+    merchant_id: &str,
+    key: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    let changed = conn.execute(
+        "UPDATE idempotency_keys
+         SET status = 'done', response_status = ?3, response_body = ?4
+         WHERE merchant_id = ?1 AND key = ?2 AND status = 'in_flight'",
+        params![merchant_id, key, status, body],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Drops an unfinished claim; a finished key is kept so it still replays.
+pub(super) fn release(
+    conn: &mut Connection,
+    merchant_id: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM idempotency_keys
+         WHERE merchant_id = ?1 AND key = ?2 AND status = 'in_flight'",
+        params![merchant_id, key],
+    )?;
+    Ok(())
+}
