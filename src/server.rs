@@ -75,6 +75,10 @@ pub enum ServerError {
     Metrics(#[from] MetricsError),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("signal handling: {0}")]
+    Signal(std::io::Error),
+    #[error("start-up task failed: {0}")]
+    Task(String),
 }
 
 type ReloadRequest = (&'static str, oneshot::Sender<Value>);
@@ -188,7 +192,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         let path = settings.rules.clone();
         tokio::task::spawn_blocking(move || Ruleset::load(&path))
             .await
-            .map_err(|e| ServerError::Sandbox(e.to_string()))??
+            .map_err(|e| ServerError::Task(e.to_string()))??
     };
     let store = store::open(&settings.store, settings.synchronous_full).await?;
     let api_listener = bind(&settings.listen).await?;
@@ -332,8 +336,8 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = signal(SignalKind::hangup()).map_err(|e| ServerError::Sandbox(e.to_string()))?;
-        let mut term = signal(SignalKind::terminate()).map_err(|e| ServerError::Sandbox(e.to_string()))?;
+        let mut hup = signal(SignalKind::hangup()).map_err(ServerError::Signal)?;
+        let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
         loop {
             tokio::select! {
                 _ = hup.recv() => { state.reload("sighup").await; }

@@ -22,7 +22,7 @@ pub const HEADER: &str = "idempotency-key";
 pub const TTL_SECS: i64 = 24 * 3600;
 
 /// Runs `handler` under the request's idempotency key, if it has one.
-pub async fn run<'a, F, Fut>(
+pub async fn run<F, Fut>(
     state: &AppState,
     merchant_id: &str,
     headers: &HeaderMap,

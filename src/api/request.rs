@@ -166,10 +166,8 @@ fn card(c: &Value) -> Result<CardData, ApiError> {
         return Err(ApiError::invalid("parameter_invalid", "payment_method.card.exp_year", "`exp_year` must be a four-digit year"));
     }
     let cvc = str_field(c, "cvc", "payment_method.card.cvc")?;
-    if let Some(cvc) = cvc {
-        if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::invalid("parameter_invalid", "payment_method.card.cvc", "`cvc` must be 3 or 4 digits"));
-        }
+    if cvc.is_some_and(|cvc| !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(ApiError::invalid("parameter_invalid", "payment_method.card.cvc", "`cvc` must be 3 or 4 digits"));
     }
     Ok(CardData {
         number: Sensitive(digits),
@@ -190,7 +188,7 @@ fn luhn_ok(digits: &str) -> bool {
             if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn tokens(pm: &Value) -> Result<BTreeMap<String, Sensitive>, ApiError> {
@@ -215,14 +213,12 @@ fn customer(v: Option<&Value>) -> Result<Customer, ApiError> {
         return Err(ApiError::invalid("parameter_invalid", "customer", "`customer` must be an object"));
     }
     let country = str_field(c, "country", "customer.country")?;
-    if let Some(cc) = country {
-        if cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                "customer.country",
-                "`country` must be an ISO 3166-1 alpha-2 code in upper case",
-            ));
-        }
+    if country.is_some_and(|cc| cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_uppercase())) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "customer.country",
+            "`country` must be an ISO 3166-1 alpha-2 code in upper case",
+        ));
     }
     Ok(Customer {
         id: str_field(c, "id", "customer.id")?.map(str::to_string),

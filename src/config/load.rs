@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Options, UserMessageFormatter};
+use serde_saphyr::{DefaultMessageFormatter as UserMessageFormatter, DuplicateKeyPolicy, MessageFormatter, Options};
 use sha2::{Digest, Sha256};
 
 use super::RulesError;
@@ -63,21 +63,29 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RulesError> {
 
 /// Reads, parses and merges every rule file of `path`.
 pub fn read_raw(path: &Path) -> Result<RawRuleset, RulesError> {
-    let files = rule_files(path)?;
+    let mut texts = Vec::new();
+    for file in rule_files(path)? {
+        let text = std::fs::read_to_string(&file).map_err(|e| RulesError::io(&file, e))?;
+        texts.push((file, text));
+    }
+    raw_from_texts(path, &texts)
+}
+
+/// Parses and merges already-read files, in the order given.
+pub fn raw_from_texts(root: &Path, texts: &[(PathBuf, String)]) -> Result<RawRuleset, RulesError> {
     let mut hasher = Sha256::new();
     let mut raw = RawRuleset {
-        root: path.to_path_buf(),
+        root: root.to_path_buf(),
         ..RawRuleset::default()
     };
-    for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| RulesError::io(file, e))?;
+    for (file, text) in texts {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-        hash_entry(&mut hasher, name.as_deref().unwrap_or_default(), &text);
-        let parsed = parse_file(file, &text)?;
+        hash_entry(&mut hasher, name.as_deref().unwrap_or_default(), text);
+        let parsed = parse_file(file, text)?;
         merge(&mut raw, file, parsed)?;
     }
     raw.version = hex::encode(hasher.finalize())[..12].to_string();
-    raw.files = files;
+    raw.files = texts.iter().map(|(f, _)| f.clone()).collect();
     Ok(raw)
 }
 
@@ -96,11 +104,10 @@ pub fn parse_file(file: &Path, text: &str) -> Result<RawFile, RulesError> {
     if text.trim().is_empty() {
         return Ok(RawFile::default());
     }
-    let options = Options {
-        duplicate_keys: DuplicateKeyPolicy::Error,
-        with_snippet: false,
-        ..Options::default()
-    };
+    // `Options` is non-exhaustive: start from the defaults.
+    let mut options = Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
     serde_saphyr::from_str_with_options::<Option<RawFile>>(text, options)
         .map(Option::unwrap_or_default)
         .map_err(|e| parse_error(file, &e))
@@ -128,7 +135,7 @@ fn parse_error(file: &Path, err: &serde_saphyr::Error) -> RulesError {
     }
 }
 
-fn sourced<T>(file: &Path, items: Vec<T>) -> impl Iterator<Item = Sourced<T>> + '_ {
+fn sourced<'a, T: 'a>(file: &'a Path, items: Vec<T>) -> impl Iterator<Item = Sourced<T>> + 'a {
     items.into_iter().map(move |item| Sourced {
         file: file.to_path_buf(),
         item,

@@ -41,6 +41,14 @@ impl Ruleset {
         compile::compile(raw, env)
     }
 
+    /// Builds a ruleset from in-memory files (name, YAML), processed in the
+    /// order given, as if they were the files of one folder.
+    pub fn from_texts(texts: &[(PathBuf, String)], env: EnvLookup<'_>) -> Result<Ruleset, RulesError> {
+        let root = texts.first().map(|(p, _)| p.clone()).unwrap_or_default();
+        let raw = load::raw_from_texts(&root, texts)?;
+        compile::compile(raw, env)
+    }
+
     pub fn gateway(&self, id: &str) -> Option<&GatewayConfig> {
         self.gateways.iter().find(|g| g.id == id)
     }

@@ -1,12 +1,172 @@
-//! PLACEHOLDER (lead): replaced by the connectors author.
-use super::*;
-#[derive(Debug, Clone)]
-pub struct AdyenConnector { settings: ConnectorSettings }
-impl AdyenConnector {
-    pub fn new(settings: ConnectorSettings, _client: HttpClient) -> Self { Self { settings } }
-    pub fn settings(&self) -> &ConnectorSettings { &self.settings }
-    pub async fn authorize(&self, _r: &AuthorizeRequest) -> Outcome { Outcome::Unavailable { reason: "placeholder".into() } }
-    pub async fn capture(&self, _r: &CaptureRequest) -> Outcome { Outcome::Unavailable { reason: "placeholder".into() } }
-    pub async fn cancel(&self, _r: &CancelRequest) -> Outcome { Outcome::Unavailable { reason: "placeholder".into() } }
-    pub async fn refund(&self, _r: &RefundRequest) -> Outcome { Outcome::Unavailable { reason: "placeholder".into() } }
+//! Adyen Checkout API v71 connector: JSON bodies (see `body`), `X-API-Key`
+//! auth, an `Idempotency-Key` of at most 64 characters, and reply
+//! classification (see `classify`).
+
+mod body;
+mod classify;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::Value;
+
+pub use body::{cancel_body, capture_body, payment_request_body, refund_body};
+pub use classify::{SOFT_REFUSAL_CODES, classify_error, classify_modification, classify_payment};
+
+use super::http::{HttpClient, Reply, bounded_idempotency_key};
+use super::{
+    AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, Outcome, RefundRequest,
+};
+
+/// Adyen's documented limit for `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 64;
+
+/// Failures before anything is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum AdyenError {
+    #[error("the gateway has no merchant_account configured")]
+    NoMerchantAccount,
+    #[error("a stored payment method needs the customer id as shopperReference (3+ chars)")]
+    NoShopperReference,
+    #[error("provider reference {0:?} is not an Adyen pspReference")]
+    BadReference(String),
+    #[error("invalid request: {0}")]
+    Build(#[from] http::Error),
 }
+
+impl From<AdyenError> for Outcome {
+    fn from(e: AdyenError) -> Outcome {
+        Outcome::Rejected {
+            code: "invalid_request".into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The `Idempotency-Key` header value for a payroute key.
+pub fn idempotency_key(key: &str) -> String {
+    bounded_idempotency_key(key, MAX_IDEMPOTENCY_KEY_LEN)
+}
+
+#[derive(Debug, Clone)]
+pub struct AdyenConnector {
+    settings: ConnectorSettings,
+    client: HttpClient,
+}
+
+impl AdyenConnector {
+    pub fn new(settings: ConnectorSettings, client: HttpClient) -> Self {
+        Self { settings, client }
+    }
+
+    pub fn settings(&self) -> &ConnectorSettings {
+        &self.settings
+    }
+
+    pub async fn authorize(&self, req: &AuthorizeRequest) -> Outcome {
+        let body = match payment_request_body(&self.settings, req) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
+        match self.post("/payments", &body, &req.idempotency_key).await {
+            Ok(r) => classify_payment(r.status, &r.headers, &r.body, req.manual_capture),
+            Err(outcome) => outcome,
+        }
+    }
+
+    pub async fn capture(&self, req: &CaptureRequest) -> Outcome {
+        let body = capture_body(&self.settings, req);
+        self.modify(
+            &req.provider_reference,
+            "captures",
+            body,
+            &req.idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, req: &CancelRequest) -> Outcome {
+        let body = cancel_body(&self.settings, req);
+        self.modify(
+            &req.provider_reference,
+            "cancels",
+            body,
+            &req.idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn refund(&self, req: &RefundRequest) -> Outcome {
+        let body = refund_body(&self.settings, req);
+        self.modify(
+            &req.provider_reference,
+            "refunds",
+            body,
+            &req.idempotency_key,
+        )
+        .await
+    }
+
+    async fn modify(
+        &self,
+        psp: &str,
+        action: &str,
+        body: Result<Value, AdyenError>,
+        key: &str,
+    ) -> Outcome {
+        let path = match modification_path(psp, action) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
+        match self.post(&path, &body, key).await {
+            Ok(r) => classify_modification(r.status, &r.headers, &r.body),
+            Err(outcome) => outcome,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value, key: &str) -> Result<Reply, Outcome> {
+        let request = self.request(path, body, key).map_err(Outcome::from)?;
+        let started = std::time::Instant::now();
+        let result = self.client.send(request, self.settings.timeout).await;
+        let ms = started.elapsed().as_millis() as u64;
+        let gateway = self.settings.id.as_str();
+        match &result {
+            Ok(r) => tracing::debug!(gateway, path, status = r.status.as_u16(), ms, "adyen call"),
+            Err(e) => tracing::warn!(gateway, path, error = %e, ms, "adyen call failed"),
+        }
+        result.map_err(|e| e.outcome())
+    }
+
+    fn request(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &str,
+    ) -> Result<http::Request<Full<Bytes>>, AdyenError> {
+        let url = format!("{}{}", self.settings.base_url.trim_end_matches('/'), path);
+        let mut api_key = http::HeaderValue::from_str(self.settings.api_key.expose())
+            .map_err(http::Error::from)?;
+        api_key.set_sensitive(true);
+        Ok(http::Request::post(url)
+            .header("X-API-Key", api_key)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", idempotency_key(key))
+            .body(Full::new(Bytes::from(body.to_string())))?)
+    }
+}
+
+/// `/payments/{psp}/{action}`, refusing references that could alter the path.
+fn modification_path(psp: &str, action: &str) -> Result<String, AdyenError> {
+    let safe = !psp.is_empty() && psp.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !safe {
+        return Err(AdyenError::BadReference(psp.to_string()));
+    }
+    Ok(format!("/payments/{psp}/{action}"))
+}
+
+#[cfg(test)]
+#[path = "adyen/tests.rs"]
+mod tests;

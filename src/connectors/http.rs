@@ -18,6 +18,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::Outcome;
+
 /// Replies larger than this are not gateway API replies; reading stops there.
 const MAX_REPLY_BYTES: usize = 1 << 20;
 /// Default TCP+TLS connect budget; a call's own timeout caps it further.
@@ -42,6 +44,17 @@ impl TransportError {
     /// True when the gateway cannot have acted on the request.
     pub fn never_sent(&self) -> bool {
         matches!(self, TransportError::Connect(_))
+    }
+
+    /// Only a never-sent request may fail over; anything after the send may
+    /// have been processed.
+    pub fn outcome(&self) -> Outcome {
+        let reason = self.to_string();
+        if self.never_sent() {
+            Outcome::Unavailable { reason }
+        } else {
+            Outcome::Ambiguous { reason }
+        }
     }
 }
 
@@ -233,13 +246,24 @@ mod tests {
 
     #[test]
     fn idempotency_keys_fit_the_limit_and_stay_distinct() {
-        assert_eq!(bounded_idempotency_key("att_1-adyen_eu", 64), "att_1-adyen_eu");
+        assert_eq!(
+            bounded_idempotency_key("att_1-adyen_eu", 64),
+            "att_1-adyen_eu"
+        );
         let long_a = format!("{}a", "x".repeat(80));
         let long_b = format!("{}b", "x".repeat(80));
         let a = bounded_idempotency_key(&long_a, 64);
         assert_eq!(a.len(), 64);
-        assert_eq!(a, bounded_idempotency_key(&long_a, 64), "stable across retries");
-        assert_ne!(a, bounded_idempotency_key(&long_b, 64), "no prefix collisions");
+        assert_eq!(
+            a,
+            bounded_idempotency_key(&long_a, 64),
+            "stable across retries"
+        );
+        assert_ne!(
+            a,
+            bounded_idempotency_key(&long_b, 64),
+            "no prefix collisions"
+        );
         assert_eq!(bounded_idempotency_key(&"k".repeat(64), 64), "k".repeat(64));
         assert_eq!(bounded_idempotency_key(&"k".repeat(65), 64).len(), 64);
         assert_ne!(bounded_idempotency_key("has space", 64), "has space");
@@ -270,7 +294,10 @@ mod tests {
         });
         let client = HttpClient::new();
         let err = client
-            .send(post(&format!("http://{addr}/x")), Duration::from_millis(300))
+            .send(
+                post(&format!("http://{addr}/x")),
+                Duration::from_millis(300),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Timeout), "{err:?}");
@@ -302,7 +329,8 @@ mod tests {
             let (mut sock, _) = listener.accept().await.unwrap();
             let mut buf = [0u8; 1024];
             let _ = sock.read(&mut buf).await;
-            let reply = "HTTP/1.1 402 Payment Required\r\nx-test: yes\r\ncontent-length: 2\r\n\r\nok";
+            let reply =
+                "HTTP/1.1 402 Payment Required\r\nx-test: yes\r\ncontent-length: 2\r\n\r\nok";
             sock.write_all(reply.as_bytes()).await.unwrap();
         });
         let client = HttpClient::new();
@@ -315,14 +343,39 @@ mod tests {
         assert_eq!(&reply.body[..], b"ok");
     }
 
+    /// A peer that accepts TCP but never answers the TLS handshake keeps the
+    /// call in its connect phase, so the overall deadline strikes before
+    /// hyper reads the body.
     #[tokio::test]
-    async fn deadline_before_body_is_read_counts_as_never_sent() {
-        // A listener that never accepts still completes the TCP handshake
-        // (backlog), so hyper connects but the body is written to a socket
-        // nobody reads; use a blackhole address instead to hold the connect.
+    async fn deadline_during_tls_handshake_is_never_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (_sock, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
         let client = HttpClient::with_connect_timeout(Duration::from_secs(10));
         let err = client
-            .send(post("http://10.255.255.1:81/x"), Duration::from_millis(200))
+            .send(
+                post(&format!("https://{addr}/x")),
+                Duration::from_millis(300),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.never_sent(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn failed_tls_handshake_is_never_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        });
+        let client = HttpClient::new();
+        let err = client
+            .send(post(&format!("https://{addr}/x")), Duration::from_secs(2))
             .await
             .unwrap_err();
         assert!(err.never_sent(), "{err:?}");

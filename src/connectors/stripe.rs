@@ -83,7 +83,10 @@ impl StripeConnector {
             Err(outcome) => return outcome,
         };
         let body = payment_intent_body(req, &pm);
-        match self.post("/v1/payment_intents", body, &req.idempotency_key).await {
+        match self
+            .post("/v1/payment_intents", body, &req.idempotency_key)
+            .await
+        {
             Ok(r) => classify_payment_intent(PiOp::Authorize, r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
@@ -94,7 +97,10 @@ impl StripeConnector {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
-        match self.post(&path, capture_body(req), &req.idempotency_key).await {
+        match self
+            .post(&path, capture_body(req), &req.idempotency_key)
+            .await
+        {
             Ok(r) => classify_payment_intent(PiOp::Capture, r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
@@ -105,14 +111,20 @@ impl StripeConnector {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
-        match self.post(&path, cancel_body(req), &req.idempotency_key).await {
+        match self
+            .post(&path, cancel_body(req), &req.idempotency_key)
+            .await
+        {
             Ok(r) => classify_payment_intent(PiOp::Cancel, r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
     }
 
     pub async fn refund(&self, req: &RefundRequest) -> Outcome {
-        match self.post("/v1/refunds", refund_body(req), &req.idempotency_key).await {
+        match self
+            .post("/v1/refunds", refund_body(req), &req.idempotency_key)
+            .await
+        {
             Ok(r) => classify_refund(r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
@@ -120,7 +132,10 @@ impl StripeConnector {
 
     /// Resolves the method to a `pm_` id (creating one if needed) or inline
     /// SEPA data. A failure here has moved no money.
-    async fn payment_method_for(&self, req: &AuthorizeRequest) -> Result<PaymentMethodRef, Outcome> {
+    async fn payment_method_for(
+        &self,
+        req: &AuthorizeRequest,
+    ) -> Result<PaymentMethodRef, Outcome> {
         let body = match &req.method {
             MethodData::Card(card) => payment_method_body(card),
             MethodData::GatewayToken(t) => return Ok(PaymentMethodRef::Id(t.expose().to_string())),
@@ -136,11 +151,14 @@ impl StripeConnector {
             }
         };
         let key = format!("{}-pm", req.idempotency_key);
-        let reply = self.post("/v1/payment_methods", body, &key).await.map_err(|o| match o {
-            // Not even the PaymentMethod was surely created: no charge either way.
-            Outcome::Ambiguous { reason } => Outcome::Unavailable { reason },
-            other => other,
-        })?;
+        let reply = self
+            .post("/v1/payment_methods", body, &key)
+            .await
+            .map_err(|o| match o {
+                // Not even the PaymentMethod was surely created: no charge either way.
+                Outcome::Ambiguous { reason } => Outcome::Unavailable { reason },
+                other => other,
+            })?;
         classify_payment_method(reply.status, &reply.headers, &reply.body).map(PaymentMethodRef::Id)
     }
 
@@ -153,21 +171,34 @@ impl StripeConnector {
         result.map_err(|e| classify_transport(&e))
     }
 
-    fn request(&self, path: &str, body: String, key: &str) -> Result<http::Request<Full<Bytes>>, StripeError> {
+    fn request(
+        &self,
+        path: &str,
+        body: String,
+        key: &str,
+    ) -> Result<http::Request<Full<Bytes>>, StripeError> {
         let url = format!("{}{}", self.settings.base_url.trim_end_matches('/'), path);
         let auth = format!("Bearer {}", self.settings.api_key.expose());
         let mut auth = http::HeaderValue::from_str(&auth).map_err(http::Error::from)?;
         auth.set_sensitive(true);
         Ok(http::Request::post(url)
             .header(http::header::AUTHORIZATION, auth)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header("Stripe-Version", STRIPE_VERSION)
             .header("Idempotency-Key", bounded_idempotency_key(key, MAX_KEY_LEN))
             .body(Full::new(Bytes::from(body)))?)
     }
 }
 
-fn log_call(gateway: &str, path: &str, result: &Result<Reply, TransportError>, elapsed: std::time::Duration) {
+fn log_call(
+    gateway: &str,
+    path: &str,
+    result: &Result<Reply, TransportError>,
+    elapsed: std::time::Duration,
+) {
     let ms = elapsed.as_millis() as u64;
     match result {
         Ok(r) => tracing::debug!(gateway, path, status = r.status.as_u16(), ms, "stripe call"),
@@ -195,7 +226,10 @@ pub fn payment_method_body(card: &CardData) -> String {
                 ("number", FormValue::str(card.number.expose())),
                 ("exp_month", FormValue::Int(i64::from(card.exp_month))),
                 ("exp_year", FormValue::Int(i64::from(card.exp_year))),
-                ("cvc", FormValue::opt(card.cvc.as_ref().map(|c| c.expose().to_string()))),
+                (
+                    "cvc",
+                    FormValue::opt(card.cvc.as_ref().map(|c| c.expose().to_string())),
+                ),
             ]),
         ),
         ("billing_details", billing),
@@ -212,27 +246,39 @@ fn wallet_token_body(token: &str) -> String {
 
 /// `POST /v1/payment_intents`, created and confirmed in one call.
 pub fn payment_intent_body(req: &AuthorizeRequest, pm: &PaymentMethodRef) -> String {
-    let capture = if req.manual_capture { "manual" } else { "automatic" };
+    let capture = if req.manual_capture {
+        "manual"
+    } else {
+        "automatic"
+    };
     let metadata = FormValue::map([
         ("payroute_payment_id", FormValue::str(&req.payment_id)),
         ("reference", FormValue::str(&req.reference)),
     ]);
     let mut fields = vec![
         ("amount", FormValue::Int(req.amount)),
-        ("currency", FormValue::str(req.currency.to_ascii_lowercase())),
+        (
+            "currency",
+            FormValue::str(req.currency.to_ascii_lowercase()),
+        ),
         ("confirm", FormValue::Bool(true)),
         ("capture_method", FormValue::str(capture)),
         ("metadata", metadata),
         ("return_url", FormValue::str(&req.return_url)),
-        ("receipt_email", FormValue::opt(req.customer_email.clone())),
     ];
     match pm {
         PaymentMethodRef::Id(id) => {
             fields.push(("payment_method", FormValue::str(id)));
-            fields.push(("payment_method_types", FormValue::List(vec![FormValue::str("card")])));
+            fields.push((
+                "payment_method_types",
+                FormValue::List(vec![FormValue::str("card")]),
+            ));
         }
         PaymentMethodRef::Sepa { iban, owner_name } => {
-            fields.push(("payment_method_types", FormValue::List(vec![FormValue::str("sepa_debit")])));
+            fields.push((
+                "payment_method_types",
+                FormValue::List(vec![FormValue::str("sepa_debit")]),
+            ));
             fields.push(("payment_method_data", sepa_data(req, iban, owner_name)));
             fields.push(("mandate_data", mandate_data(req)));
         }
@@ -243,7 +289,10 @@ pub fn payment_intent_body(req: &AuthorizeRequest, pm: &PaymentMethodRef) -> Str
 fn sepa_data(req: &AuthorizeRequest, iban: &str, owner_name: &str) -> FormValue {
     FormValue::map([
         ("type", FormValue::str("sepa_debit")),
-        ("sepa_debit", FormValue::map([("iban", FormValue::str(iban))])),
+        (
+            "sepa_debit",
+            FormValue::map([("iban", FormValue::str(iban))]),
+        ),
         (
             "billing_details",
             FormValue::map([
@@ -262,7 +311,10 @@ fn mandate_data(req: &AuthorizeRequest) -> FormValue {
             ("type", FormValue::str("online")),
             (
                 "online",
-                FormValue::map([("ip_address", FormValue::str(ip)), ("user_agent", FormValue::str("payroute"))]),
+                FormValue::map([
+                    ("ip_address", FormValue::str(ip)),
+                    ("user_agent", FormValue::str("payroute")),
+                ]),
             ),
         ]),
         None => FormValue::map([("type", FormValue::str("offline"))]),
@@ -278,7 +330,10 @@ pub fn capture_body(req: &CaptureRequest) -> String {
 /// Cancel needs no parameters; giving the reason keeps the body non-empty,
 /// which lets the HTTP client tell "never sent" apart on a timeout.
 pub fn cancel_body(_req: &CancelRequest) -> String {
-    encode(&[("cancellation_reason", FormValue::str("requested_by_customer"))])
+    encode(&[(
+        "cancellation_reason",
+        FormValue::str("requested_by_customer"),
+    )])
 }
 
 /// Stripe knows three refund reasons; any other reason is kept in metadata.

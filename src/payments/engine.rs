@@ -300,6 +300,7 @@ impl Engine {
             currency: payment.currency.clone(),
             manual_capture: input.capture == CaptureMode::Manual,
             method,
+            customer_id: input.customer.id.clone(),
             customer_email: input.customer.email.clone(),
             customer_country: input.customer.country.clone(),
             customer_ip: input.customer.ip.clone(),

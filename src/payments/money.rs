@@ -69,7 +69,7 @@ impl Currency {
     /// major units' digits.
     pub fn max_amount(&self) -> i64 {
         match self.exponent {
-            0 | 1 | 2 => 99_999_999,
+            0..=2 => 99_999_999,
             3 => 999_999_999,
             _ => 9_999_999_999,
         }

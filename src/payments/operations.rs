@@ -63,7 +63,6 @@ impl Engine {
 
     async fn run_attempt(
         &self,
-        conn: &Connector,
         attempt: &Attempt,
         operation: &str,
         call: impl std::future::Future<Output = Outcome>,
@@ -71,7 +70,6 @@ impl Engine {
         self.store.insert_attempt(attempt).await?;
         let started = Instant::now();
         let outcome = call.await;
-        let _ = conn;
         self.record_attempt(attempt, &outcome, started.elapsed(), operation).await;
         Ok(outcome)
     }
@@ -101,7 +99,7 @@ impl Engine {
             payment_id: p.id.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
-        let outcome = self.run_attempt(&conn, &attempt, "capture", conn.capture(&req)).await?;
+        let outcome = self.run_attempt(&attempt, "capture", conn.capture(&req)).await?;
         let result = match outcome {
             Outcome::Succeeded { effect: Effect::Captured, .. } => {
                 p.status = PaymentStatus::Captured;
@@ -135,7 +133,7 @@ impl Engine {
             payment_id: p.id.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
-        let outcome = self.run_attempt(&conn, &attempt, "cancel", conn.cancel(&req)).await?;
+        let outcome = self.run_attempt(&attempt, "cancel", conn.cancel(&req)).await?;
         let result = match outcome {
             Outcome::Succeeded { effect: Effect::Voided, .. } => {
                 p.status = PaymentStatus::Voided;
@@ -215,7 +213,7 @@ impl Engine {
             reason,
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
-        let outcome = self.run_attempt(&conn, &attempt, "refund", conn.refund(&req)).await?;
+        let outcome = self.run_attempt(&attempt, "refund", conn.refund(&req)).await?;
         let result = match &outcome {
             Outcome::Succeeded { provider_reference, .. } => {
                 refund.provider_reference = Some(provider_reference.clone());

@@ -2,7 +2,18 @@
 //! gateway candidates, and the risk assessment. Knows nothing of HTTP or
 //! storage; `explain` is the same decision rendered for people.
 
+pub mod decide;
+pub mod explain;
+pub mod facts;
+pub mod rules;
+
+#[cfg(test)]
+mod tests;
+
 use serde::Serialize;
+
+pub use explain::{explain_json, explain_text};
+pub use facts::{FactsError, card_network, facts_from_json};
 
 /// Payment method types of the merchant API (design §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

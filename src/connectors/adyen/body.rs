@@ -30,12 +30,18 @@ fn amount(value: i64, currency: &str) -> Value {
 /// `additionalData.manualCapture = "true"`; for automatic capture nothing is
 /// sent and the merchant account's capture delay applies (configure it as
 /// immediate).
-pub fn payment_request_body(settings: &ConnectorSettings, req: &AuthorizeRequest) -> Result<Value, AdyenError> {
+pub fn payment_request_body(
+    settings: &ConnectorSettings,
+    req: &AuthorizeRequest,
+) -> Result<Value, AdyenError> {
     let mut body = Map::new();
     body.insert("amount".into(), amount(req.amount, &req.currency));
     body.insert("merchantAccount".into(), merchant_account(settings)?.into());
     body.insert("reference".into(), req.payment_id.clone().into());
-    body.insert("merchantOrderReference".into(), req.reference.clone().into());
+    body.insert(
+        "merchantOrderReference".into(),
+        req.reference.clone().into(),
+    );
     body.insert("returnUrl".into(), req.return_url.clone().into());
     body.insert("paymentMethod".into(), payment_method(&req.method));
     insert_opt(&mut body, "shopperEmail", &req.customer_email);
@@ -54,7 +60,10 @@ pub fn payment_request_body(settings: &ConnectorSettings, req: &AuthorizeRequest
 /// card-on-file model. A shopper with an IP in the request is taken to be in
 /// session (one-click: `Ecommerce` + `CardOnFile`); otherwise the merchant is
 /// charging without them (`ContAuth` + `UnscheduledCardOnFile`).
-fn stored_method_fields(body: &mut Map<String, Value>, req: &AuthorizeRequest) -> Result<(), AdyenError> {
+fn stored_method_fields(
+    body: &mut Map<String, Value>,
+    req: &AuthorizeRequest,
+) -> Result<(), AdyenError> {
     let shopper = req
         .customer_id
         .as_deref()
@@ -82,7 +91,9 @@ fn insert_opt(body: &mut Map<String, Value>, key: &str, value: &Option<String>) 
 fn payment_method(method: &MethodData) -> Value {
     match method {
         MethodData::Card(card) => card_details(card),
-        MethodData::GatewayToken(t) => json!({"type": "scheme", "storedPaymentMethodId": t.expose()}),
+        MethodData::GatewayToken(t) => {
+            json!({"type": "scheme", "storedPaymentMethodId": t.expose()})
+        }
         MethodData::ApplePay(t) => json!({"type": "applepay", "applePayToken": t.expose()}),
         MethodData::GooglePay(t) => json!({"type": "googlepay", "googlePayToken": t.expose()}),
         MethodData::SepaDebit { iban, owner_name } => {
@@ -95,7 +106,10 @@ fn card_details(card: &CardData) -> Value {
     let mut pm = Map::new();
     pm.insert("type".into(), "scheme".into());
     pm.insert("number".into(), card.number.expose().into());
-    pm.insert("expiryMonth".into(), format!("{:02}", card.exp_month).into());
+    pm.insert(
+        "expiryMonth".into(),
+        format!("{:02}", card.exp_month).into(),
+    );
     pm.insert("expiryYear".into(), format!("{:04}", card.exp_year).into());
     if let Some(cvc) = &card.cvc {
         pm.insert("cvc".into(), cvc.expose().into());
@@ -107,7 +121,10 @@ fn card_details(card: &CardData) -> Value {
 }
 
 /// `POST /payments/{psp}/captures`.
-pub fn capture_body(settings: &ConnectorSettings, req: &CaptureRequest) -> Result<Value, AdyenError> {
+pub fn capture_body(
+    settings: &ConnectorSettings,
+    req: &CaptureRequest,
+) -> Result<Value, AdyenError> {
     Ok(json!({
         "amount": amount(req.amount, &req.currency),
         "merchantAccount": merchant_account(settings)?,

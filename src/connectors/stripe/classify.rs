@@ -97,19 +97,16 @@ struct Refund {
 
 /// Transport failures: only a never-sent request may fail over.
 pub fn classify_transport(err: &TransportError) -> Outcome {
-    if err.never_sent() {
-        Outcome::Unavailable {
-            reason: err.to_string(),
-        }
-    } else {
-        Outcome::Ambiguous {
-            reason: err.to_string(),
-        }
-    }
+    err.outcome()
 }
 
 /// A reply to create/confirm, capture or cancel of a PaymentIntent.
-pub fn classify_payment_intent(op: PiOp, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Outcome {
+pub fn classify_payment_intent(
+    op: PiOp,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Outcome {
     if !status.is_success() {
         return classify_error(status, headers, body);
     }
@@ -167,7 +164,10 @@ pub fn classify_refund(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> 
             message: format!(
                 "refund {}: {}",
                 refund.status,
-                refund.failure_reason.as_deref().unwrap_or("no reason given")
+                refund
+                    .failure_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
             ),
             soft: false,
         }),
@@ -180,7 +180,11 @@ pub fn classify_refund(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> 
 /// A reply to `POST /v1/payment_methods`: the new `pm_` id, or the outcome
 /// to report. Creating a PaymentMethod moves no money, so a failure here can
 /// never have charged: what would be ambiguous elsewhere is Unavailable.
-pub fn classify_payment_method(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<String, Outcome> {
+pub fn classify_payment_method(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, Outcome> {
     if status.is_success() {
         return serde_json::from_slice::<IdOnly>(body)
             .map(|pm| pm.id)
@@ -202,7 +206,10 @@ pub fn classify_error(status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> 
         .ok()
         .and_then(|b| b.error)
         .unwrap_or_default();
-    let message = err.message.clone().unwrap_or_else(|| format!("HTTP {status}"));
+    let message = err
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("HTTP {status}"));
     match status.as_u16() {
         402 => {
             let reference = err.payment_intent.as_ref().map(|pi| pi.id.clone());

@@ -71,10 +71,19 @@ mod tests {
         let body = encode(&[
             ("amount", FormValue::Int(2000)),
             ("currency", FormValue::str("usd")),
-            ("payment_method_types", FormValue::List(vec![FormValue::str("card")])),
-            ("metadata", FormValue::map([("order_id", FormValue::str("ord:1"))])),
+            (
+                "payment_method_types",
+                FormValue::List(vec![FormValue::str("card")]),
+            ),
+            (
+                "metadata",
+                FormValue::map([("order_id", FormValue::str("ord:1"))]),
+            ),
             ("confirm", FormValue::Bool(true)),
-            ("expand", FormValue::List(vec![FormValue::str("latest_charge")])),
+            (
+                "expand",
+                FormValue::List(vec![FormValue::str("latest_charge")]),
+            ),
             (
                 "payment_method_options",
                 FormValue::map([(
@@ -91,7 +100,12 @@ mod tests {
 
     #[test]
     fn list_of_maps_is_indexed_then_nested() {
-        let item = |p: &str, q| FormValue::map([("price", FormValue::str(p)), ("quantity", FormValue::Int(q))]);
+        let item = |p: &str, q| {
+            FormValue::map([
+                ("price", FormValue::str(p)),
+                ("quantity", FormValue::Int(q)),
+            ])
+        };
         let body = encode(&[("items", FormValue::List(vec![item("p1", 2), item("p2", 1)]))]);
         assert_eq!(
             body,

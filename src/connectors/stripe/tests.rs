@@ -32,11 +32,16 @@ pub(crate) fn authorize(method: MethodData, manual: bool) -> AuthorizeRequest {
 }
 
 fn decoded(body: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -53,7 +58,10 @@ fn card_payment_method_body_has_card_fields() {
 #[test]
 fn payment_intent_body_confirms_with_capture_method_and_metadata() {
     let req = authorize(MethodData::Card(card()), true);
-    let pairs = decoded(&payment_intent_body(&req, &PaymentMethodRef::Id("pm_1".into())));
+    let pairs = decoded(&payment_intent_body(
+        &req,
+        &PaymentMethodRef::Id("pm_1".into()),
+    ));
     assert_eq!(get(&pairs, "amount"), Some("1999"));
     assert_eq!(get(&pairs, "currency"), Some("eur"));
     assert_eq!(get(&pairs, "confirm"), Some("true"));
@@ -65,23 +73,50 @@ fn payment_intent_body_confirms_with_capture_method_and_metadata() {
     assert!(get(&pairs, "card[number]").is_none());
 
     let auto = authorize(MethodData::Card(card()), false);
-    let pairs = decoded(&payment_intent_body(&auto, &PaymentMethodRef::Id("pm_1".into())));
+    let pairs = decoded(&payment_intent_body(
+        &auto,
+        &PaymentMethodRef::Id("pm_1".into()),
+    ));
     assert_eq!(get(&pairs, "capture_method"), Some("automatic"));
 }
 
 #[test]
 fn sepa_intent_body_is_inline_with_mandate() {
-    let method = MethodData::SepaDebit { iban: Sensitive("DE89370400440532013000".into()), owner_name: "A B".into() };
+    let method = MethodData::SepaDebit {
+        iban: Sensitive("DE89370400440532013000".into()),
+        owner_name: "A B".into(),
+    };
     let req = authorize(method, false);
-    let pm = PaymentMethodRef::Sepa { iban: "DE89370400440532013000".into(), owner_name: "A B".into() };
+    let pm = PaymentMethodRef::Sepa {
+        iban: "DE89370400440532013000".into(),
+        owner_name: "A B".into(),
+    };
     let pairs = decoded(&payment_intent_body(&req, &pm));
     assert_eq!(get(&pairs, "payment_method_types[0]"), Some("sepa_debit"));
     assert_eq!(get(&pairs, "payment_method_data[type]"), Some("sepa_debit"));
-    assert_eq!(get(&pairs, "payment_method_data[sepa_debit][iban]"), Some("DE89370400440532013000"));
-    assert_eq!(get(&pairs, "payment_method_data[billing_details][name]"), Some("A B"));
-    assert_eq!(get(&pairs, "payment_method_data[billing_details][email]"), Some("a@example.com"));
-    assert_eq!(get(&pairs, "mandate_data[customer_acceptance][type]"), Some("online"));
-    assert_eq!(get(&pairs, "mandate_data[customer_acceptance][online][ip_address]"), Some("203.0.113.7"));
+    assert_eq!(
+        get(&pairs, "payment_method_data[sepa_debit][iban]"),
+        Some("DE89370400440532013000")
+    );
+    assert_eq!(
+        get(&pairs, "payment_method_data[billing_details][name]"),
+        Some("A B")
+    );
+    assert_eq!(
+        get(&pairs, "payment_method_data[billing_details][email]"),
+        Some("a@example.com")
+    );
+    assert_eq!(
+        get(&pairs, "mandate_data[customer_acceptance][type]"),
+        Some("online")
+    );
+    assert_eq!(
+        get(
+            &pairs,
+            "mandate_data[customer_acceptance][online][ip_address]"
+        ),
+        Some("203.0.113.7")
+    );
 }
 
 #[test]
@@ -102,7 +137,10 @@ fn refund_reason_passes_only_stripe_values() {
     req.reason = Some("changed mind".into());
     let pairs = decoded(&refund_body(&req));
     assert_eq!(get(&pairs, "reason"), None);
-    assert_eq!(get(&pairs, "metadata[payroute_reason]"), Some("changed mind"));
+    assert_eq!(
+        get(&pairs, "metadata[payroute_reason]"),
+        Some("changed mind")
+    );
 }
 
 #[test]
@@ -115,13 +153,23 @@ fn capture_and_cancel_bodies() {
         idempotency_key: "k".into(),
     };
     assert_eq!(capture_body(&cap), "amount_to_capture=700");
-    let cancel = CancelRequest { provider_reference: "pi_1".into(), payment_id: "pay_1".into(), idempotency_key: "k".into() };
-    assert_eq!(cancel_body(&cancel), "cancellation_reason=requested_by_customer");
+    let cancel = CancelRequest {
+        provider_reference: "pi_1".into(),
+        payment_id: "pay_1".into(),
+        idempotency_key: "k".into(),
+    };
+    assert_eq!(
+        cancel_body(&cancel),
+        "cancellation_reason=requested_by_customer"
+    );
 }
 
 #[test]
 fn path_ids_cannot_escape_the_path() {
-    assert_eq!(pi_path("pi_123", "capture").unwrap(), "/v1/payment_intents/pi_123/capture");
+    assert_eq!(
+        pi_path("pi_123", "capture").unwrap(),
+        "/v1/payment_intents/pi_123/capture"
+    );
     assert!(pi_path("pi_1/../../v1/refunds", "capture").is_err());
     assert!(pi_path("", "cancel").is_err());
 }
@@ -137,7 +185,9 @@ fn request_headers_and_debug_do_not_leak_secrets() {
         merchant_account: None,
     };
     let connector = StripeConnector::new(settings, HttpClient::new());
-    let req = connector.request("/v1/payment_intents", "a=1".into(), "att_1").unwrap();
+    let req = connector
+        .request("/v1/payment_intents", "a=1".into(), "att_1")
+        .unwrap();
     assert_eq!(req.uri(), "http://127.0.0.1:4010/stripe/v1/payment_intents");
     assert_eq!(req.headers()["authorization"], "Bearer sk_test_secret");
     assert_eq!(req.headers()["stripe-version"], STRIPE_VERSION);

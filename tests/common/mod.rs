@@ -1,0 +1,239 @@
+//! Test harness: starts the sandbox gateway simulator and a real payroute
+//! server on loopback ports chosen by the OS, with the shipped rule files
+//! pointed at that sandbox, and talks to both over real HTTP.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+pub const DEMO_KEY: &str = "sk_test_demo";
+
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+impl Http {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut b = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request");
+        let resp = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+            .await
+            .expect("request timed out")
+            .expect("request failed");
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// Copies the shipped `routing-rules/` into `dir`, pointing the gateways at
+/// `sandbox` instead of the default sandbox port.
+pub fn write_shipped_rules(dir: &Path, sandbox: SocketAddr) {
+    std::fs::create_dir_all(dir).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("127.0.0.1:4010", &sandbox.to_string());
+            std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+}
+
+/// A port on which nothing listens: connections are refused.
+pub fn dead_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub rules_dir: PathBuf,
+    pub sandbox: payroute::sandbox::SandboxHandle,
+    pub payroute: Option<payroute::server::Running>,
+    pub http: Http,
+    pub api: String,
+    pub ops: String,
+    pub sandbox_url: String,
+}
+
+impl Harness {
+    /// Sandbox + payroute on the shipped rules.
+    pub async fn start() -> Harness {
+        Self::start_with(|_, _| {}).await
+    }
+
+    /// Like [`Harness::start`], letting the test edit the rules folder first.
+    pub async fn start_with(edit: impl FnOnce(&Path, SocketAddr)) -> Harness {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sandbox = payroute::sandbox::start(listener, Default::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rules_dir = dir.path().join("rules");
+        write_shipped_rules(&rules_dir, sandbox.addr);
+        edit(&rules_dir, sandbox.addr);
+        let settings = payroute::server::Settings {
+            listen: "127.0.0.1:0".into(),
+            ops_listen: "127.0.0.1:0".into(),
+            rules: rules_dir.clone(),
+            store: format!("sqlite://{}", dir.path().join("payroute.db").display()),
+            shutdown_grace: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let running = payroute::server::start(settings).await.unwrap();
+        Harness {
+            api: format!("http://{}", running.api_addr),
+            ops: format!("http://{}", running.ops_addr),
+            sandbox_url: format!("http://{}", sandbox.addr),
+            payroute: Some(running),
+            sandbox,
+            rules_dir,
+            dir,
+            http: Http::default(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, key: Option<&str>) -> Reply {
+        let auth = format!("Bearer {DEMO_KEY}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if let Some(k) = key {
+            headers.push(("idempotency-key", k));
+        }
+        self.http
+            .send(
+                Method::POST,
+                &format!("{}{path}", self.api),
+                &headers,
+                Some(body.to_string().into_bytes()),
+            )
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        let auth = format!("Bearer {DEMO_KEY}");
+        self.http
+            .send(Method::GET, &format!("{}{path}", self.api), &[("authorization", &auth)], None)
+            .await
+    }
+
+    pub async fn ledger(&self) -> Vec<Value> {
+        let r = self
+            .http
+            .send(Method::GET, &format!("{}/__sandbox/ledger", self.sandbox_url), &[], None)
+            .await;
+        r.json()["charges"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn live_charges(&self) -> Vec<Value> {
+        self.ledger()
+            .await
+            .into_iter()
+            .filter(|c| c["live"] == json!(true))
+            .collect()
+    }
+
+    pub async fn fault(&self, fault: Value) {
+        let r = self
+            .http
+            .send(
+                Method::POST,
+                &format!("{}/__sandbox/faults", self.sandbox_url),
+                &[],
+                Some(fault.to_string().into_bytes()),
+            )
+            .await;
+        assert!(r.status.is_success(), "fault refused: {}", r.text());
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .send(Method::GET, &format!("{}/metrics", self.ops), &[], None)
+            .await
+            .text()
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(p) = self.payroute.take() {
+            p.shutdown().await;
+        }
+    }
+}
+
+/// A card payment body.
+pub fn card_payment(amount: i64, currency: &str, number: &str, reference: &str) -> Value {
+    json!({
+        "amount": amount, "currency": currency, "reference": reference,
+        "payment_method": {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123", "holder_name": "A. Buyer"}},
+        "customer": {"id": "cus_1", "email": "a@example.com", "country": "DE"},
+    })
+}
+
+/// The value of one metric series, or 0 when absent.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

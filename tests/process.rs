@@ -1,0 +1,216 @@
+//! The `payroute` binary as users run it: CLI exit codes, logs, SIGHUP and
+//! SIGTERM, and no card number in logs or in the SQLite files.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{DEMO_KEY, Http, card_payment, write_shipped_rules};
+use http::Method;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_payroute");
+
+struct Proc {
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    api: String,
+    ops: String,
+}
+
+impl Proc {
+    fn spawn(rules: &std::path::Path, db: &std::path::Path) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+            .arg("--rules")
+            .arg(rules)
+            .arg("--store")
+            .arg(format!("sqlite://{}", db.display()))
+            .env("RUST_LOG", "debug")
+            .env("PAYROUTE_FINGERPRINT_KEY", "test-fingerprint-key")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn payroute");
+        let logs = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut l = logs.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let start = Instant::now();
+        let (api, ops) = loop {
+            let text = logs.lock().unwrap().clone();
+            if let Some(line) = text.lines().find(|l| l.contains("payroute listening")) {
+                let field = |name: &str| {
+                    let rest = &line[line.find(&format!("{name}=")).unwrap() + name.len() + 1..];
+                    format!("http://{}", rest.split_whitespace().next().unwrap())
+                };
+                break (field("api_addr"), field("ops_addr"));
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "payroute did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Proc { child, logs, api, ops }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(start.elapsed() < within, "payroute did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn sandbox() -> payroute::sandbox::SandboxHandle {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    payroute::sandbox::start(l, Default::default()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn card_numbers_never_reach_the_logs_or_the_database_and_sigterm_exits_cleanly() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shipped_rules(&dir.path().join("rules"), sb.addr);
+    let db = dir.path().join("p.db");
+    let mut p = Proc::spawn(&dir.path().join("rules"), &db);
+    let http = Http::default();
+    let auth = format!("Bearer {DEMO_KEY}");
+    let cards = ["4242424242424242", "4000000000000002", "4000000000009995"];
+    for (i, card) in cards.iter().enumerate() {
+        for currency in ["USD", "EUR"] {
+            let mut body = card_payment(1000, currency, card, &format!("o-{i}"));
+            body["capture"] = json!("manual");
+            body["payment_method"]["card"]["cvc"] = json!("9731");
+            let r = http.send(Method::POST, &format!("{}/v1/payments", p.api), &[("authorization", &auth)], Some(body.to_string().into_bytes())).await;
+            assert!(r.status == 201 || r.status == 402, "{}", r.text());
+            if r.status == 201 {
+                let id = r.json()["id"].as_str().unwrap().to_string();
+                let c = http.send(Method::POST, &format!("{}/v1/payments/{id}/capture", p.api), &[("authorization", &auth)], Some(b"{}".to_vec())).await;
+                assert_eq!(c.status, 200);
+                let stored = http.send(Method::GET, &format!("{}/v1/payments/{id}", p.api), &[("authorization", &auth)], None).await.json();
+                assert_eq!(stored["method"]["card"]["last4"], &card[12..]);
+                assert_eq!(stored["method"]["card"]["bin"], &card[..6]);
+            }
+        }
+    }
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    let logs = p.logs.lock().unwrap().clone();
+    assert!(logs.contains("gateway call"), "logs were captured at debug level");
+    let mut files = vec![std::fs::read(&db).unwrap()];
+    for ext in ["p.db-wal", "p.db-shm"] {
+        if let Ok(b) = std::fs::read(dir.path().join(ext)) {
+            files.push(b);
+        }
+    }
+    for card in cards {
+        assert!(!logs.contains(card), "card number {card} in the logs");
+        for f in &files {
+            assert!(!f.windows(card.len()).any(|w| w == card.as_bytes()), "card number {card} in the database");
+        }
+    }
+    assert!(!logs.contains("9731"), "CVC in the logs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_rules_and_readyz_reports_ready() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_shipped_rules(&rules, sb.addr);
+    let p = Proc::spawn(&rules, &dir.path().join("p.db"));
+    let http = Http::default();
+    let ready = http.send(Method::GET, &format!("{}/readyz", p.ops), &[], None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    let live = http.send(Method::GET, &format!("{}/livez", p.ops), &[], None).await;
+    assert_eq!(live.status, 200);
+    let before = http.send(Method::GET, &format!("{}/admin/rules", p.ops), &[], None).await.json()["version"].clone();
+    // Append a comment: a content change, a new version.
+    let f = rules.join("routes.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}\n# touched\n")).unwrap();
+    p.signal("HUP");
+    let start = Instant::now();
+    loop {
+        let now = http.send(Method::GET, &format!("{}/admin/rules", p.ops), &[], None).await.json()["version"].clone();
+        if now != before {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no reload after SIGHUP");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn rules_check_passes_the_shipped_rules_and_points_at_the_first_error() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let ok = Command::new(BIN).args(["rules", "check", "--rules"]).arg(format!("{root}/routing-rules")).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("stripe_sandbox") && out.contains("adyen_sandbox"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_shipped_rules(dir.path(), "127.0.0.1:4010".parse().unwrap());
+    let f = dir.path().join("routes.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}\nbogus_key: 1\n")).unwrap();
+    let bad = Command::new(BIN).args(["rules", "check", "--rules"]).arg(dir.path()).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    let line = err.lines().find(|l| l.contains("routes.yaml")).unwrap_or_else(|| panic!("{err}"));
+    let after = &line[line.find("routes.yaml:").unwrap() + "routes.yaml:".len()..];
+    let mut parts = after.splitn(3, ':');
+    assert!(parts.next().unwrap().parse::<u32>().is_ok(), "line number in {line}");
+    assert!(parts.next().unwrap().parse::<u32>().is_ok(), "column in {line}");
+    assert!(line.contains("bogus_key"), "{line}");
+}
+
+#[test]
+fn rules_explain_names_the_rule_the_candidates_and_the_risk() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let payment = json!({"amount": 1999, "currency": "EUR", "reference": "x", "risk_score": 12,
+        "payment_method": {"type": "card", "card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2030}}});
+    let out = Command::new(BIN)
+        .args(["rules", "explain", "--rules"])
+        .arg(format!("{root}/routing-rules"))
+        .arg("--payment")
+        .arg(payment.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("eu-cards"), "{text}");
+    let a = text.find("adyen_sandbox").unwrap();
+    let s = text.find("stripe_sandbox").unwrap();
+    assert!(a < s, "adyen first: {text}");
+    assert!(text.contains("12"), "risk score shown: {text}");
+    assert!(!text.contains("4242424242424242"));
+}

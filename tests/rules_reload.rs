@@ -1,0 +1,133 @@
+//! Hot reload: an edit changes the next payment's route within 2 s while
+//! traffic keeps flowing; an invalid edit is refused, counted, and the
+//! running rules stay.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Harness, card_payment, metric};
+use http::Method;
+
+fn swap_eu_route(dir: &std::path::Path) {
+    let p = dir.join("routes.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let edited = text.replace("[adyen_sandbox, stripe_sandbox]", "[stripe_sandbox, adyen_sandbox]");
+    assert_ne!(text, edited, "the shipped eu-cards route lists adyen first");
+    std::fs::write(p, edited).unwrap();
+}
+
+#[tokio::test]
+async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_keep_succeeding() {
+    let h = Arc::new(Harness::start().await);
+    let before = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-r0"), None).await.json();
+    assert_eq!(before["gateway"], "adyen_sandbox");
+    let version_before = before["route"]["ruleset_version"].clone();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (h, stop, failures, sent) = (h.clone(), stop.clone(), failures.clone(), sent.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let r = h.post("/v1/payments", &card_payment(100, "USD", "4242424242424242", "o-load"), None).await;
+                sent.fetch_add(1, Ordering::SeqCst);
+                if r.status != 201 {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    swap_eu_route(&h.rules_dir);
+    let edited_at = Instant::now();
+    let mut routed = None;
+    while edited_at.elapsed() < Duration::from_secs(2) {
+        let p = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-r1"), None).await.json();
+        if p["gateway"] == "stripe_sandbox" {
+            routed = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    load.await.unwrap();
+    let p = routed.expect("the edit did not take effect within 2 s");
+    assert_ne!(p["route"]["ruleset_version"], version_before, "the new version is recorded on the payment");
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "no request failed during the reload");
+    assert!(sent.load(Ordering::SeqCst) > 0);
+    let m = h.metrics().await;
+    assert!(metric(&m, "payroute_rules_reloads_total", &[("result", "success")]) >= 1.0);
+    let version = p["route"]["ruleset_version"].as_str().unwrap();
+    assert_eq!(metric(&m, "payroute_rules_info", &[("version", version)]), 1.0);
+}
+
+#[tokio::test]
+async fn an_invalid_edit_is_refused_counted_and_the_running_rules_stay() {
+    let h = Harness::start().await;
+    let status = h.http.send(Method::GET, &format!("{}/admin/rules", h.ops), &[], None).await.json();
+    let version = status["version"].as_str().unwrap().to_string();
+    let p = h.rules_dir.join("routes.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replace("[adyen_sandbox, stripe_sandbox]", "[adyen_sandbox, no_such_gateway]")).unwrap();
+
+    let r = h.http.send(Method::POST, &format!("{}/admin/rules/reload", h.ops), &[], None).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let err = r.json()["error"].as_str().unwrap().to_string();
+    assert!(err.contains("routes.yaml") && err.contains("no_such_gateway"), "{err}");
+
+    let status = h.http.send(Method::GET, &format!("{}/admin/rules", h.ops), &[], None).await.json();
+    assert_eq!(status["version"], version.as_str(), "the running ruleset stays");
+    assert!(status["last_error"].as_str().unwrap().contains("no_such_gateway"));
+    let pay = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-still"), None).await;
+    assert_eq!(pay.status, 201);
+    assert_eq!(pay.json()["gateway"], "adyen_sandbox");
+    assert_eq!(pay.json()["route"]["ruleset_version"], version.as_str());
+    let m = h.metrics().await;
+    assert!(metric(&m, "payroute_rules_reloads_total", &[("result", "failure")]) >= 1.0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_kubernetes_style_symlink_swap_is_picked_up() {
+    // ConfigMap layout: rules/x.yaml -> ..data/x.yaml, ..data -> ..v1
+    let h = Harness::start_with(|dir, _| {
+        let v1 = dir.join("..v1");
+        std::fs::create_dir(&v1).unwrap();
+        for f in std::fs::read_dir(dir).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                let name = f.file_name().unwrap().to_owned();
+                std::fs::rename(&f, v1.join(&name)).unwrap();
+                std::os::unix::fs::symlink(std::path::Path::new("..data").join(&name), dir.join(&name)).unwrap();
+            }
+        }
+        std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
+    })
+    .await;
+    let p = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-k0"), None).await.json();
+    assert_eq!(p["gateway"], "adyen_sandbox");
+    let dir = &h.rules_dir;
+    let v2 = dir.join("..v2");
+    std::fs::create_dir(&v2).unwrap();
+    for f in std::fs::read_dir(dir.join("..v1")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, v2.join(f.file_name().unwrap())).unwrap();
+    }
+    swap_eu_route(&v2);
+    std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    let start = Instant::now();
+    loop {
+        let p = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-k1"), None).await.json();
+        if p["gateway"] == "stripe_sandbox" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "symlink swap not seen within 2 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.shutdown().await;
+}
