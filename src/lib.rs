@@ -12,3 +12,4 @@ pub mod routing;
 pub mod sandbox;
 pub mod server;
 pub mod store;
+pub mod webhooks;

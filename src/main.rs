@@ -10,7 +10,13 @@ use payroute::connectors::Sensitive;
 #[derive(Parser)]
 #[command(name = "payroute", version, about = "Payment-gateway routing proxy")]
 struct Cli {
-    #[arg(long, env = "PAYROUTE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "PAYROUTE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -33,7 +39,11 @@ enum Command {
     },
     /// Run the gateway simulator alone.
     Sandbox {
-        #[arg(long, env = "PAYROUTE_SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
+        #[arg(
+            long,
+            env = "PAYROUTE_SANDBOX_LISTEN",
+            default_value = "127.0.0.1:4010"
+        )]
         listen: String,
     },
 }
@@ -46,12 +56,20 @@ struct ServeArgs {
     ops_listen: String,
     #[arg(long, env = "PAYROUTE_RULES", default_value = "routing-rules")]
     rules: PathBuf,
-    #[arg(long, env = "PAYROUTE_STORE", default_value = "sqlite://data/payroute.db")]
+    #[arg(
+        long,
+        env = "PAYROUTE_STORE",
+        default_value = "sqlite://data/payroute.db"
+    )]
     store: String,
     /// Also run the gateway simulator in this process.
     #[arg(long)]
     sandbox: bool,
-    #[arg(long, env = "PAYROUTE_SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
+    #[arg(
+        long,
+        env = "PAYROUTE_SANDBOX_LISTEN",
+        default_value = "127.0.0.1:4010"
+    )]
     sandbox_listen: String,
     /// SQLite synchronous=FULL: survive power loss, not only process crashes.
     #[arg(long, env = "PAYROUTE_SQLITE_SYNC_FULL")]
@@ -59,6 +77,23 @@ struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "PAYROUTE_SHUTDOWN_GRACE", default_value_t = 30)]
     shutdown_grace: u64,
+    /// Merchant webhook retries: first delay in milliseconds (doubles each try).
+    #[arg(long, env = "PAYROUTE_DELIVERY_BASE_MS", default_value_t = 30_000)]
+    delivery_base_ms: u64,
+    /// Merchant webhook retries: longest delay between tries, in seconds.
+    #[arg(long, env = "PAYROUTE_DELIVERY_MAX_DELAY_S", default_value_t = 6 * 3600)]
+    delivery_max_delay_s: u64,
+    /// Merchant webhook retries: give up after this many seconds (3 days).
+    #[arg(long, env = "PAYROUTE_DELIVERY_MAX_AGE_S", default_value_t = 3 * 24 * 3600)]
+    delivery_max_age_s: u64,
+    /// Testing aid: hold stored gateway events this long before applying them.
+    #[arg(
+        long,
+        env = "PAYROUTE_WEBHOOK_APPLY_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    webhook_apply_delay_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -101,7 +136,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -109,7 +149,12 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
-    let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(Sensitive);
+    let secret = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Sensitive)
+    };
     let settings = payroute::server::Settings {
         listen: a.listen,
         ops_listen: a.ops_listen,
@@ -121,6 +166,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         fingerprint_key: secret("PAYROUTE_FINGERPRINT_KEY"),
         shutdown_grace: Duration::from_secs(a.shutdown_grace),
         watch_rules: true,
+        delivery: payroute::webhooks::outbound::DeliveryPolicy {
+            base: Duration::from_millis(a.delivery_base_ms.max(1)),
+            max_delay: Duration::from_secs(a.delivery_max_delay_s),
+            max_age: Duration::from_secs(a.delivery_max_age_s),
+            timeout: Duration::from_secs(10),
+        },
+        apply_delay: Duration::from_millis(a.webhook_apply_delay_ms),
     };
     payroute::server::run(settings).await?;
     Ok(())
@@ -130,7 +182,8 @@ async fn sandbox(listen: String) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let handle = payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default()).await?;
+    let handle =
+        payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default()).await?;
     tracing::info!(addr = %handle.addr, "sandbox listening");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
@@ -149,7 +202,11 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
-        RulesCommand::Explain { rules, payment, merchant } => {
+        RulesCommand::Explain {
+            rules,
+            payment,
+            merchant,
+        } => {
             let rs = match payroute::config::Ruleset::load(&rules) {
                 Ok(rs) => rs,
                 Err(e) => {
@@ -157,7 +214,8 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             };
-            let v: serde_json::Value = serde_json::from_str(&payment).context("--payment is not valid JSON")?;
+            let v: serde_json::Value =
+                serde_json::from_str(&payment).context("--payment is not valid JSON")?;
             let facts = payroute::routing::facts_from_json(&merchant, &v)?;
             let decision = rs.decide(&facts, &payroute::risk::Velocity::default());
             println!("{}", payroute::routing::explain_text(&decision));

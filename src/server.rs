@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::api::{self, HttpResponse};
-use crate::config::{Ruleset, RulesError};
+use crate::config::{RulesError, Ruleset};
 use crate::connectors::{HttpClient, Sensitive};
 use crate::metrics::{Metrics, MetricsError};
 use crate::payments::ids::now_rfc3339;
@@ -44,6 +44,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Watch the rules folder and reload on change.
     pub watch_rules: bool,
+    /// Merchant webhook retry schedule.
+    pub delivery: crate::webhooks::outbound::DeliveryPolicy,
+    /// Holds stored gateway events back before applying them (test hook for
+    /// crash-after-ack tests; zero in production).
+    pub apply_delay: Duration,
 }
 
 impl Default for Settings {
@@ -59,6 +64,8 @@ impl Default for Settings {
             fingerprint_key: None,
             shutdown_grace: Duration::from_secs(30),
             watch_rules: true,
+            delivery: Default::default(),
+            apply_delay: Duration::ZERO,
         }
     }
 }
@@ -66,7 +73,10 @@ impl Default for Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("rules: {0}")]
     Rules(#[from] RulesError),
     #[error("store: {0}")]
@@ -85,7 +95,7 @@ type ReloadRequest = (&'static str, oneshot::Sender<Value>);
 
 /// Everything a request handler can reach.
 pub struct AppState {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub draining: AtomicBool,
     pub admin_token: Option<Sensitive>,
     rules_path: PathBuf,
@@ -101,13 +111,18 @@ impl AppState {
         if self.reload_tx.send((source, tx)).await.is_err() {
             return json!({"result": "failure", "error": "reloader stopped"});
         }
-        rx.await.unwrap_or_else(|_| json!({"result": "failure", "error": "reloader stopped"}))
+        rx.await
+            .unwrap_or_else(|_| json!({"result": "failure", "error": "reloader stopped"}))
     }
 
     /// `GET /admin/rules`.
     pub fn rules_status(&self) -> Value {
         let live = self.engine.live.load();
-        let last = self.last_reload.lock().map(|v| v.clone()).unwrap_or(Value::Null);
+        let last = self
+            .last_reload
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or(Value::Null);
         json!({
             "version": live.ruleset.version,
             "source": self.rules_path,
@@ -124,21 +139,39 @@ impl AppState {
         let current = self.engine.live.load().ruleset.version.clone();
         let at = now_rfc3339();
         let (result, report) = match loaded {
-            Ok(Ok(rs)) if rs.version == current => ("unchanged", json!({"result": "unchanged", "version": current})),
+            Ok(Ok(rs)) if rs.version == current => (
+                "unchanged",
+                json!({"result": "unchanged", "version": current}),
+            ),
             Ok(Ok(rs)) => {
                 let version = rs.version.clone();
-                self.engine.live.store(Arc::new(Live::build(rs, &self.engine.client)));
+                self.engine
+                    .live
+                    .store(Arc::new(Live::build(rs, &self.engine.client)));
                 self.engine.metrics.set_rules_version(&version);
                 tracing::info!(%version, previous = %current, source, "rules reloaded");
-                ("success", json!({"result": "success", "version": version, "previous": current}))
+                (
+                    "success",
+                    json!({"result": "success", "version": version, "previous": current}),
+                )
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, source, "rules refused; the running ruleset stays");
-                ("failure", json!({"result": "failure", "error": e.to_string(), "version": current}))
+                (
+                    "failure",
+                    json!({"result": "failure", "error": e.to_string(), "version": current}),
+                )
             }
-            Err(e) => ("failure", json!({"result": "failure", "error": e.to_string(), "version": current})),
+            Err(e) => (
+                "failure",
+                json!({"result": "failure", "error": e.to_string(), "version": current}),
+            ),
         };
-        self.engine.metrics.rules_reloads.with_label_values(&[result]).inc();
+        self.engine
+            .metrics
+            .rules_reloads
+            .with_label_values(&[result])
+            .inc();
         let mut report = report;
         report["at"] = json!(at);
         report["source"] = json!(source);
@@ -146,8 +179,15 @@ impl AppState {
             if let Ok(mut last) = self.last_reload.lock() {
                 *last = report.clone();
             }
-            let kind = if result == "success" { "rules.reload" } else { "rules.reload_failed" };
-            let entry = AuditEntry { kind: kind.into(), detail: report.clone() };
+            let kind = if result == "success" {
+                "rules.reload"
+            } else {
+                "rules.reload_failed"
+            };
+            let entry = AuditEntry {
+                kind: kind.into(),
+                detail: report.clone(),
+            };
             if let Err(e) = self.engine.store.append_audit(&entry).await {
                 tracing::error!(error = %e, "could not write the reload to the audit log");
             }
@@ -182,7 +222,12 @@ impl Running {
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: addr.to_string(), source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Builds the whole service and starts serving; returns once listening.
@@ -211,10 +256,17 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         tracing::warn!("PAYROUTE_FINGERPRINT_KEY is unset: card fingerprints change on restart");
         Sensitive(crate::payments::ids::new_id("fpk"))
     });
-    let engine = Engine::new(Live::build(ruleset, &client), store, metrics, client, fingerprint_key);
+    let engine = Engine::new(
+        Live::build(ruleset, &client),
+        store,
+        metrics,
+        client,
+        fingerprint_key,
+    );
     let (reload_tx, reload_rx) = mpsc::channel(16);
+    let engine = Arc::new(engine);
     let state = Arc::new(AppState {
-        engine,
+        engine: engine.clone(),
         draining: AtomicBool::new(false),
         admin_token: settings.admin_token.clone(),
         rules_path: settings.rules.clone(),
@@ -226,15 +278,39 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let ops_addr = local_addr(&ops_listener)?;
     let mut tasks = JoinSet::new();
     let s = state.clone();
-    tasks.spawn(serve(api_listener, shutdown_rx.clone(), settings.shutdown_grace, move |req| {
-        api::handle(s.clone(), req)
-    }));
+    tasks.spawn(serve(
+        api_listener,
+        shutdown_rx.clone(),
+        settings.shutdown_grace,
+        move |req| api::handle(s.clone(), req),
+    ));
     let s = state.clone();
-    tasks.spawn(serve(ops_listener, shutdown_rx.clone(), settings.shutdown_grace, move |req| {
-        api::ops::handle(s.clone(), req)
-    }));
-    tasks.spawn(reloader(Arc::downgrade(&state), reload_rx, shutdown_rx.clone()));
-    let watcher = if settings.watch_rules { watch_rules(&state, &settings.rules) } else { None };
+    tasks.spawn(serve(
+        ops_listener,
+        shutdown_rx.clone(),
+        settings.shutdown_grace,
+        move |req| api::ops::handle(s.clone(), req),
+    ));
+    tasks.spawn(reloader(
+        Arc::downgrade(&state),
+        reload_rx,
+        shutdown_rx.clone(),
+    ));
+    tasks.spawn(crate::webhooks::apply::run(
+        engine.clone(),
+        shutdown_rx.clone(),
+        settings.apply_delay,
+    ));
+    tasks.spawn(crate::webhooks::outbound::run(
+        engine.clone(),
+        settings.delivery.clone(),
+        shutdown_rx.clone(),
+    ));
+    let watcher = if settings.watch_rules {
+        watch_rules(&state, &settings.rules)
+    } else {
+        None
+    };
     tracing::info!(%api_addr, %ops_addr, rules = %settings.rules.display(), "payroute listening");
     Ok(Running {
         api_addr,
@@ -249,10 +325,16 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
 }
 
 fn local_addr(l: &TcpListener) -> Result<SocketAddr, ServerError> {
-    l.local_addr().map_err(|source| ServerError::Bind { addr: "?".into(), source })
+    l.local_addr().map_err(|source| ServerError::Bind {
+        addr: "?".into(),
+        source,
+    })
 }
 
-fn watch_rules(state: &Arc<AppState>, path: &std::path::Path) -> Option<crate::config::watch::RulesWatcher> {
+fn watch_rules(
+    state: &Arc<AppState>,
+    path: &std::path::Path,
+) -> Option<crate::config::watch::RulesWatcher> {
     let tx = state.reload_tx.clone();
     let on_change = move || {
         let (reply, _) = oneshot::channel();
@@ -285,8 +367,12 @@ async fn reloader(
 }
 
 /// Serves HTTP/1.1 until shutdown, then drains connections for `grace`.
-async fn serve<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, grace: Duration, handler: F)
-where
+async fn serve<F, Fut>(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+    handler: F,
+) where
     F: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {

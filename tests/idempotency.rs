@@ -14,7 +14,9 @@ async fn fifty_concurrent_creates_with_one_key_make_exactly_one_charge() {
     for _ in 0..50 {
         let h = h.clone();
         let body = body.clone();
-        tasks.push(tokio::spawn(async move { h.post("/v1/payments", &body, Some("key-concurrent")).await }));
+        tasks.push(tokio::spawn(async move {
+            h.post("/v1/payments", &body, Some("key-concurrent")).await
+        }));
     }
     let mut ids = std::collections::HashSet::new();
     let (mut ok, mut conflicts) = (0, 0);
@@ -57,7 +59,11 @@ async fn a_repeated_request_is_replayed_and_a_different_body_is_refused() {
     let again = h.post("/v1/payments", &body, Some("key-1")).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
-    assert_eq!(again.json(), first.json(), "the stored response, byte for byte");
+    assert_eq!(
+        again.json(),
+        first.json(),
+        "the stored response, byte for byte"
+    );
 
     let mut other = body.clone();
     other["amount"] = json!(5001);

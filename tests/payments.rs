@@ -18,7 +18,13 @@ fn charge_for<'a>(ledger: &'a [Value], provider_reference: &str) -> &'a Value {
 #[tokio::test]
 async fn eur_cards_route_to_adyen_and_usd_to_stripe_with_the_ledgers_reference() {
     let h = Harness::start().await;
-    let eur = h.post("/v1/payments", &card_payment(1999, "EUR", APPROVE, "o-eur"), None).await;
+    let eur = h
+        .post(
+            "/v1/payments",
+            &card_payment(1999, "EUR", APPROVE, "o-eur"),
+            None,
+        )
+        .await;
     assert_eq!(eur.status, 201, "{}", eur.text());
     let eur = eur.json();
     assert_eq!(eur["status"], "captured");
@@ -26,23 +32,49 @@ async fn eur_cards_route_to_adyen_and_usd_to_stripe_with_the_ledgers_reference()
     assert_eq!(eur["route"]["rule"], "eu-cards");
     assert_eq!(eur["amount_captured"], 1999);
 
-    let usd = h.post("/v1/payments", &card_payment(500, "USD", APPROVE, "o-usd"), None).await;
+    let usd = h
+        .post(
+            "/v1/payments",
+            &card_payment(500, "USD", APPROVE, "o-usd"),
+            None,
+        )
+        .await;
     assert_eq!(usd.status, 201, "{}", usd.text());
     let usd = usd.json();
     assert_eq!(usd["gateway"], "stripe_sandbox");
-    assert!(usd["provider_reference"].as_str().unwrap().starts_with("pi_"));
+    assert!(
+        usd["provider_reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("pi_")
+    );
 
     let ledger = h.ledger().await;
     let a = charge_for(&ledger, eur["provider_reference"].as_str().unwrap());
-    assert_eq!((a["dialect"].as_str(), a["amount"].as_i64(), a["currency"].as_str()), (Some("adyen"), Some(1999), Some("EUR")));
+    assert_eq!(
+        (
+            a["dialect"].as_str(),
+            a["amount"].as_i64(),
+            a["currency"].as_str()
+        ),
+        (Some("adyen"), Some(1999), Some("EUR"))
+    );
     let s = charge_for(&ledger, usd["provider_reference"].as_str().unwrap());
-    assert_eq!((s["dialect"].as_str(), s["amount"].as_i64()), (Some("stripe"), Some(500)));
+    assert_eq!(
+        (s["dialect"].as_str(), s["amount"].as_i64()),
+        (Some("stripe"), Some(500))
+    );
 
     // What the API returned is what a later read returns.
-    let read = h.get(&format!("/v1/payments/{}", usd["id"].as_str().unwrap())).await;
+    let read = h
+        .get(&format!("/v1/payments/{}", usd["id"].as_str().unwrap()))
+        .await;
     assert_eq!(read.status, 200);
     assert_eq!(read.json()["provider_reference"], usd["provider_reference"]);
-    assert_eq!(read.json()["route"]["ruleset_version"], usd["route"]["ruleset_version"]);
+    assert_eq!(
+        read.json()["route"]["ruleset_version"],
+        usd["route"]["ruleset_version"]
+    );
     h.shutdown().await;
 }
 
@@ -55,33 +87,72 @@ async fn stripe_manual_capture_then_partial_refunds_until_fully_refunded() {
     assert_eq!(p["status"], "authorized");
     let id = p["id"].as_str().unwrap();
 
-    let cap = h.post(&format!("/v1/payments/{id}/capture"), &json!({"amount": 8000}), None).await;
+    let cap = h
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            &json!({"amount": 8000}),
+            None,
+        )
+        .await;
     assert_eq!(cap.status, 200, "{}", cap.text());
     assert_eq!(cap.json()["status"], "captured");
     assert_eq!(cap.json()["amount_captured"], 8000);
 
-    let r1 = h.post(&format!("/v1/payments/{id}/refunds"), &json!({"amount": 3000}), None).await;
+    let r1 = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 3000}),
+            None,
+        )
+        .await;
     assert_eq!(r1.status, 201, "{}", r1.text());
     assert_eq!(r1.json()["status"], "succeeded");
     let p = h.get(&format!("/v1/payments/{id}")).await.json();
-    assert_eq!((p["status"].as_str(), p["amount_refunded"].as_i64()), (Some("partially_refunded"), Some(3000)));
+    assert_eq!(
+        (p["status"].as_str(), p["amount_refunded"].as_i64()),
+        (Some("partially_refunded"), Some(3000))
+    );
 
-    let too_much = h.post(&format!("/v1/payments/{id}/refunds"), &json!({"amount": 5001}), None).await;
+    let too_much = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 5001}),
+            None,
+        )
+        .await;
     assert_eq!(too_much.status, 400);
     assert_eq!(too_much.json()["error"]["code"], "amount_too_large");
 
-    let rest = h.post(&format!("/v1/payments/{id}/refunds"), &json!({}), None).await;
-    assert_eq!(rest.json()["amount"], 5000, "no amount refunds the remainder");
+    let rest = h
+        .post(&format!("/v1/payments/{id}/refunds"), &json!({}), None)
+        .await;
+    assert_eq!(
+        rest.json()["amount"],
+        5000,
+        "no amount refunds the remainder"
+    );
     let p = h.get(&format!("/v1/payments/{id}")).await.json();
-    assert_eq!((p["status"].as_str(), p["amount_refunded"].as_i64()), (Some("refunded"), Some(8000)));
+    assert_eq!(
+        (p["status"].as_str(), p["amount_refunded"].as_i64()),
+        (Some("refunded"), Some(8000))
+    );
     assert_eq!(p["refunds"].as_array().unwrap().len(), 2);
 
     let refund_id = rest.json()["id"].as_str().unwrap().to_string();
     let r = h.get(&format!("/v1/refunds/{refund_id}")).await;
-    assert_eq!((r.status.as_u16(), r.json()["status"].as_str()), (200, Some("succeeded")));
+    assert_eq!(
+        (r.status.as_u16(), r.json()["status"].as_str()),
+        (200, Some("succeeded"))
+    );
 
     let charge = charge_for(&h.ledger().await, p["provider_reference"].as_str().unwrap()).clone();
-    assert_eq!((charge["amount_captured"].as_i64(), charge["amount_refunded"].as_i64()), (Some(8000), Some(8000)));
+    assert_eq!(
+        (
+            charge["amount_captured"].as_i64(),
+            charge["amount_refunded"].as_i64()
+        ),
+        (Some(8000), Some(8000))
+    );
     h.shutdown().await;
 }
 
@@ -91,26 +162,68 @@ async fn adyen_capture_and_refund_stay_pending_until_the_gateway_confirms() {
     let mut body = card_payment(4200, "EUR", APPROVE, "o-adyen-cap");
     body["capture"] = json!("manual");
     let p = h.post("/v1/payments", &body, None).await.json();
-    assert_eq!((p["status"].as_str(), p["gateway"].as_str()), (Some("authorized"), Some("adyen_sandbox")));
+    assert_eq!(
+        (p["status"].as_str(), p["gateway"].as_str()),
+        (Some("authorized"), Some("adyen_sandbox"))
+    );
     let id = p["id"].as_str().unwrap();
-    let cap = h.post(&format!("/v1/payments/{id}/capture"), &json!({"amount": 4000}), None).await;
+    let cap = h
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            &json!({"amount": 4000}),
+            None,
+        )
+        .await;
     assert_eq!(cap.status, 200, "{}", cap.text());
-    assert_eq!(cap.json()["status"], "capture_pending", "Adyen confirms captures only by webhook");
-    assert_eq!(cap.json()["amount_captured"], 0, "no money movement before confirmation");
+    assert_eq!(
+        cap.json()["status"],
+        "capture_pending",
+        "Adyen confirms captures only by webhook"
+    );
+    assert_eq!(
+        cap.json()["amount_captured"],
+        0,
+        "no money movement before confirmation"
+    );
     let charge = charge_for(&h.ledger().await, p["provider_reference"].as_str().unwrap()).clone();
-    assert_eq!(charge["amount_captured"], 4000, "the gateway did receive the capture");
+    assert_eq!(
+        charge["amount_captured"], 4000,
+        "the gateway did receive the capture"
+    );
 
     // An automatically captured Adyen payment: a partial refund is pending.
-    let p = h.post("/v1/payments", &card_payment(3000, "GBP", APPROVE, "o-adyen-ref"), None).await.json();
+    let p = h
+        .post(
+            "/v1/payments",
+            &card_payment(3000, "GBP", APPROVE, "o-adyen-ref"),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(p["status"], "captured");
     let id = p["id"].as_str().unwrap();
-    let r = h.post(&format!("/v1/payments/{id}/refunds"), &json!({"amount": 1000}), None).await;
+    let r = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 1000}),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["status"], "pending");
     let p = h.get(&format!("/v1/payments/{id}")).await.json();
-    assert_eq!((p["status"].as_str(), p["amount_refunded"].as_i64()), (Some("captured"), Some(0)));
+    assert_eq!(
+        (p["status"].as_str(), p["amount_refunded"].as_i64()),
+        (Some("captured"), Some(0))
+    );
     // A pending refund still counts against what can be refunded.
-    let over = h.post(&format!("/v1/payments/{id}/refunds"), &json!({"amount": 2001}), None).await;
+    let over = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 2001}),
+            None,
+        )
+        .await;
     assert_eq!(over.json()["error"]["code"], "amount_too_large");
     h.shutdown().await;
 }
@@ -123,14 +236,22 @@ async fn cancel_voids_on_stripe_and_is_pending_on_adyen() {
         body["capture"] = json!("manual");
         let p = h.post("/v1/payments", &body, None).await.json();
         let id = p["id"].as_str().unwrap();
-        let c = h.post(&format!("/v1/payments/{id}/cancel"), &json!({}), None).await;
+        let c = h
+            .post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)
+            .await;
         assert_eq!(c.status, 200, "{}", c.text());
         assert_eq!(c.json()["status"], expected, "{currency}");
-        let again = h.post(&format!("/v1/payments/{id}/capture"), &json!({}), None).await;
+        let again = h
+            .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+            .await;
         assert_eq!(again.status, 409, "a cancelled payment cannot be captured");
         assert_eq!(again.json()["error"]["code"], "payment_invalid_state");
-        let charge = charge_for(&h.ledger().await, p["provider_reference"].as_str().unwrap()).clone();
-        assert_eq!(charge["live"], false, "{currency}: the gateway released the authorization");
+        let charge =
+            charge_for(&h.ledger().await, p["provider_reference"].as_str().unwrap()).clone();
+        assert_eq!(
+            charge["live"], false,
+            "{currency}: the gateway released the authorization"
+        );
     }
     h.shutdown().await;
 }
@@ -139,19 +260,42 @@ async fn cancel_voids_on_stripe_and_is_pending_on_adyen() {
 async fn each_decline_card_fails_the_payment_with_its_decline_code_on_both_gateways() {
     let h = Harness::start().await;
     for currency in ["USD", "EUR"] {
-        for (card, decline) in [("4000000000000002", "generic_decline"), ("4000000000009995", "insufficient_funds")] {
-            let r = h.post("/v1/payments", &card_payment(1000, currency, card, "o-decline"), None).await;
+        for (card, decline) in [
+            ("4000000000000002", "generic_decline"),
+            ("4000000000009995", "insufficient_funds"),
+        ] {
+            let r = h
+                .post(
+                    "/v1/payments",
+                    &card_payment(1000, currency, card, "o-decline"),
+                    None,
+                )
+                .await;
             assert_eq!(r.status, 402, "{currency} {card}: {}", r.text());
             let p = r.json();
             assert_eq!(p["status"], "failed");
             assert_eq!(p["failure"]["decline_code"], decline, "{currency}: {p}");
             assert_eq!(p["error"]["decline_code"], decline);
-            assert_eq!(p["route"]["attempts"].as_array().unwrap().len(), 1, "a hard decline never fails over");
+            assert_eq!(
+                p["route"]["attempts"].as_array().unwrap().len(),
+                1,
+                "a hard decline never fails over"
+            );
         }
     }
-    assert!(h.live_charges().await.is_empty(), "declines are not charges");
+    assert!(
+        h.live_charges().await.is_empty(),
+        "declines are not charges"
+    );
     let m = h.metrics().await;
-    assert_eq!(metric(&m, "payroute_payment_attempts_total", &[("outcome", "declined")]), 4.0);
+    assert_eq!(
+        metric(
+            &m,
+            "payroute_payment_attempts_total",
+            &[("outcome", "declined")]
+        ),
+        4.0
+    );
     h.shutdown().await;
 }
 
@@ -162,24 +306,60 @@ async fn a_refused_connection_fails_over_to_the_next_gateway_and_is_counted() {
         let p = dir.join("gateways.yaml");
         let text = std::fs::read_to_string(&p).unwrap();
         // Only Adyen's address is dead; Stripe still points at the sandbox.
-        let text = text.replace(&format!("http://{sandbox}/adyen"), &format!("http://{dead}/adyen"));
+        let text = text.replace(
+            &format!("http://{sandbox}/adyen"),
+            &format!("http://{dead}/adyen"),
+        );
         std::fs::write(p, text).unwrap();
     })
     .await;
-    let r = h.post("/v1/payments", &card_payment(2500, "EUR", APPROVE, "o-failover"), None).await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(2500, "EUR", APPROVE, "o-failover"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let p = r.json();
     assert_eq!(p["gateway"], "stripe_sandbox");
     let attempts = p["route"]["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2);
-    assert_eq!((attempts[0]["gateway"].as_str(), attempts[0]["outcome"].as_str()), (Some("adyen_sandbox"), Some("unavailable")));
-    assert_eq!((attempts[1]["gateway"].as_str(), attempts[1]["outcome"].as_str()), (Some("stripe_sandbox"), Some("approved")));
-    let stored = h.get(&format!("/v1/payments/{}", p["id"].as_str().unwrap())).await.json();
-    assert_eq!(stored["route"]["attempts"].as_array().unwrap().len(), 2, "both attempts recorded");
+    assert_eq!(
+        (
+            attempts[0]["gateway"].as_str(),
+            attempts[0]["outcome"].as_str()
+        ),
+        (Some("adyen_sandbox"), Some("unavailable"))
+    );
+    assert_eq!(
+        (
+            attempts[1]["gateway"].as_str(),
+            attempts[1]["outcome"].as_str()
+        ),
+        (Some("stripe_sandbox"), Some("approved"))
+    );
+    let stored = h
+        .get(&format!("/v1/payments/{}", p["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(
+        stored["route"]["attempts"].as_array().unwrap().len(),
+        2,
+        "both attempts recorded"
+    );
     assert_eq!(h.live_charges().await.len(), 1);
     let m = h.metrics().await;
     assert_eq!(
-        metric(&m, "payroute_failovers_total", &[("from", "adyen_sandbox"), ("to", "stripe_sandbox"), ("reason", "unavailable")]),
+        metric(
+            &m,
+            "payroute_failovers_total",
+            &[
+                ("from", "adyen_sandbox"),
+                ("to", "stripe_sandbox"),
+                ("reason", "unavailable")
+            ]
+        ),
         1.0
     );
     h.shutdown().await;
@@ -188,8 +368,20 @@ async fn a_refused_connection_fails_over_to_the_next_gateway_and_is_counted() {
 #[tokio::test]
 async fn payments_are_found_by_the_merchants_reference() {
     let h = Harness::start().await;
-    let a = h.post("/v1/payments", &card_payment(100, "USD", APPROVE, "order-77"), None).await.json();
-    h.post("/v1/payments", &card_payment(100, "USD", APPROVE, "order-78"), None).await;
+    let a = h
+        .post(
+            "/v1/payments",
+            &card_payment(100, "USD", APPROVE, "order-77"),
+            None,
+        )
+        .await
+        .json();
+    h.post(
+        "/v1/payments",
+        &card_payment(100, "USD", APPROVE, "order-78"),
+        None,
+    )
+    .await;
     let found = h.get("/v1/payments?reference=order-77").await;
     assert_eq!(found.status, 200);
     let data = found.json()["data"].as_array().unwrap().clone();
@@ -220,6 +412,7 @@ async fn gateway_tokens_route_only_to_gateways_that_have_one() {
     let h = Harness::start().await;
     // USD prefers Stripe, but only Adyen has a token.
     let body = json!({"amount": 900, "currency": "USD", "reference": "o-tok",
+        "customer": {"id": "cus_42"},
         "payment_method": {"type": "gateway_token", "tokens": {"adyen_sandbox": "8415000000000001"}}});
     let r = h.post("/v1/payments", &body, None).await;
     assert_eq!(r.status, 201, "{}", r.text());

@@ -24,7 +24,13 @@ struct Proc {
 impl Proc {
     fn spawn(rules: &std::path::Path, db: &std::path::Path) -> Proc {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--ops-listen",
+                "127.0.0.1:0",
+            ])
             .arg("--rules")
             .arg(rules)
             .arg("--store")
@@ -59,14 +65,25 @@ impl Proc {
                 };
                 break (field("api_addr"), field("ops_addr"));
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "payroute did not start:\n{text}");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "payroute did not start:\n{text}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
-        Proc { child, logs, api, ops }
+        Proc {
+            child,
+            logs,
+            api,
+            ops,
+        }
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
@@ -90,7 +107,9 @@ impl Drop for Proc {
 
 async fn sandbox() -> payroute::sandbox::SandboxHandle {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    payroute::sandbox::start(l, Default::default()).await.unwrap()
+    payroute::sandbox::start(l, Default::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,13 +127,35 @@ async fn card_numbers_never_reach_the_logs_or_the_database_and_sigterm_exits_cle
             let mut body = card_payment(1000, currency, card, &format!("o-{i}"));
             body["capture"] = json!("manual");
             body["payment_method"]["card"]["cvc"] = json!("9731");
-            let r = http.send(Method::POST, &format!("{}/v1/payments", p.api), &[("authorization", &auth)], Some(body.to_string().into_bytes())).await;
+            let r = http
+                .send(
+                    Method::POST,
+                    &format!("{}/v1/payments", p.api),
+                    &[("authorization", &auth)],
+                    Some(body.to_string().into_bytes()),
+                )
+                .await;
             assert!(r.status == 201 || r.status == 402, "{}", r.text());
             if r.status == 201 {
                 let id = r.json()["id"].as_str().unwrap().to_string();
-                let c = http.send(Method::POST, &format!("{}/v1/payments/{id}/capture", p.api), &[("authorization", &auth)], Some(b"{}".to_vec())).await;
+                let c = http
+                    .send(
+                        Method::POST,
+                        &format!("{}/v1/payments/{id}/capture", p.api),
+                        &[("authorization", &auth)],
+                        Some(b"{}".to_vec()),
+                    )
+                    .await;
                 assert_eq!(c.status, 200);
-                let stored = http.send(Method::GET, &format!("{}/v1/payments/{id}", p.api), &[("authorization", &auth)], None).await.json();
+                let stored = http
+                    .send(
+                        Method::GET,
+                        &format!("{}/v1/payments/{id}", p.api),
+                        &[("authorization", &auth)],
+                        None,
+                    )
+                    .await
+                    .json();
                 assert_eq!(stored["method"]["card"]["last4"], &card[12..]);
                 assert_eq!(stored["method"]["card"]["bin"], &card[..6]);
             }
@@ -124,7 +165,10 @@ async fn card_numbers_never_reach_the_logs_or_the_database_and_sigterm_exits_cle
     let status = p.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
     let logs = p.logs.lock().unwrap().clone();
-    assert!(logs.contains("gateway call"), "logs were captured at debug level");
+    assert!(
+        logs.contains("gateway call"),
+        "logs were captured at debug level"
+    );
     let mut files = vec![std::fs::read(&db).unwrap()];
     for ext in ["p.db-wal", "p.db-shm"] {
         if let Ok(b) = std::fs::read(dir.path().join(ext)) {
@@ -134,7 +178,10 @@ async fn card_numbers_never_reach_the_logs_or_the_database_and_sigterm_exits_cle
     for card in cards {
         assert!(!logs.contains(card), "card number {card} in the logs");
         for f in &files {
-            assert!(!f.windows(card.len()).any(|w| w == card.as_bytes()), "card number {card} in the database");
+            assert!(
+                !f.windows(card.len()).any(|w| w == card.as_bytes()),
+                "card number {card} in the database"
+            );
         }
     }
     assert!(!logs.contains("9731"), "CVC in the logs");
@@ -148,11 +195,19 @@ async fn sighup_reloads_the_rules_and_readyz_reports_ready() {
     write_shipped_rules(&rules, sb.addr);
     let p = Proc::spawn(&rules, &dir.path().join("p.db"));
     let http = Http::default();
-    let ready = http.send(Method::GET, &format!("{}/readyz", p.ops), &[], None).await;
+    let ready = http
+        .send(Method::GET, &format!("{}/readyz", p.ops), &[], None)
+        .await;
     assert_eq!(ready.status, 200, "{}", ready.text());
-    let live = http.send(Method::GET, &format!("{}/livez", p.ops), &[], None).await;
+    let live = http
+        .send(Method::GET, &format!("{}/livez", p.ops), &[], None)
+        .await;
     assert_eq!(live.status, 200);
-    let before = http.send(Method::GET, &format!("{}/admin/rules", p.ops), &[], None).await.json()["version"].clone();
+    let before = http
+        .send(Method::GET, &format!("{}/admin/rules", p.ops), &[], None)
+        .await
+        .json()["version"]
+        .clone();
     // Append a comment: a content change, a new version.
     let f = rules.join("routes.yaml");
     let text = std::fs::read_to_string(&f).unwrap();
@@ -160,11 +215,18 @@ async fn sighup_reloads_the_rules_and_readyz_reports_ready() {
     p.signal("HUP");
     let start = Instant::now();
     loop {
-        let now = http.send(Method::GET, &format!("{}/admin/rules", p.ops), &[], None).await.json()["version"].clone();
+        let now = http
+            .send(Method::GET, &format!("{}/admin/rules", p.ops), &[], None)
+            .await
+            .json()["version"]
+            .clone();
         if now != before {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "no reload after SIGHUP");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no reload after SIGHUP"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -172,24 +234,48 @@ async fn sighup_reloads_the_rules_and_readyz_reports_ready() {
 #[test]
 fn rules_check_passes_the_shipped_rules_and_points_at_the_first_error() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let ok = Command::new(BIN).args(["rules", "check", "--rules"]).arg(format!("{root}/routing-rules")).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = Command::new(BIN)
+        .args(["rules", "check", "--rules"])
+        .arg(format!("{root}/routing-rules"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(out.contains("stripe_sandbox") && out.contains("adyen_sandbox"), "{out}");
+    assert!(
+        out.contains("stripe_sandbox") && out.contains("adyen_sandbox"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     write_shipped_rules(dir.path(), "127.0.0.1:4010".parse().unwrap());
     let f = dir.path().join("routes.yaml");
     let text = std::fs::read_to_string(&f).unwrap();
     std::fs::write(&f, format!("{text}\nbogus_key: 1\n")).unwrap();
-    let bad = Command::new(BIN).args(["rules", "check", "--rules"]).arg(dir.path()).output().unwrap();
+    let bad = Command::new(BIN)
+        .args(["rules", "check", "--rules"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
-    let line = err.lines().find(|l| l.contains("routes.yaml")).unwrap_or_else(|| panic!("{err}"));
+    let line = err
+        .lines()
+        .find(|l| l.contains("routes.yaml"))
+        .unwrap_or_else(|| panic!("{err}"));
     let after = &line[line.find("routes.yaml:").unwrap() + "routes.yaml:".len()..];
     let mut parts = after.splitn(3, ':');
-    assert!(parts.next().unwrap().parse::<u32>().is_ok(), "line number in {line}");
-    assert!(parts.next().unwrap().parse::<u32>().is_ok(), "column in {line}");
+    assert!(
+        parts.next().unwrap().parse::<u32>().is_ok(),
+        "line number in {line}"
+    );
+    assert!(
+        parts.next().unwrap().parse::<u32>().is_ok(),
+        "column in {line}"
+    );
     assert!(line.contains("bogus_key"), "{line}");
 }
 
@@ -205,7 +291,11 @@ fn rules_explain_names_the_rule_the_candidates_and_the_risk() {
         .arg(payment.to_string())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("eu-cards"), "{text}");
     let a = text.find("adyen_sandbox").unwrap();

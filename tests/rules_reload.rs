@@ -14,7 +14,10 @@ use http::Method;
 fn swap_eu_route(dir: &std::path::Path) {
     let p = dir.join("routes.yaml");
     let text = std::fs::read_to_string(&p).unwrap();
-    let edited = text.replace("[adyen_sandbox, stripe_sandbox]", "[stripe_sandbox, adyen_sandbox]");
+    let edited = text.replace(
+        "[adyen_sandbox, stripe_sandbox]",
+        "[stripe_sandbox, adyen_sandbox]",
+    );
     assert_ne!(text, edited, "the shipped eu-cards route lists adyen first");
     std::fs::write(p, edited).unwrap();
 }
@@ -22,7 +25,14 @@ fn swap_eu_route(dir: &std::path::Path) {
 #[tokio::test]
 async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_keep_succeeding() {
     let h = Arc::new(Harness::start().await);
-    let before = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-r0"), None).await.json();
+    let before = h
+        .post(
+            "/v1/payments",
+            &card_payment(100, "EUR", "4242424242424242", "o-r0"),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(before["gateway"], "adyen_sandbox");
     let version_before = before["route"]["ruleset_version"].clone();
 
@@ -33,7 +43,13 @@ async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_ke
         let (h, stop, failures, sent) = (h.clone(), stop.clone(), failures.clone(), sent.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                let r = h.post("/v1/payments", &card_payment(100, "USD", "4242424242424242", "o-load"), None).await;
+                let r = h
+                    .post(
+                        "/v1/payments",
+                        &card_payment(100, "USD", "4242424242424242", "o-load"),
+                        None,
+                    )
+                    .await;
                 sent.fetch_add(1, Ordering::SeqCst);
                 if r.status != 201 {
                     failures.fetch_add(1, Ordering::SeqCst);
@@ -46,7 +62,14 @@ async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_ke
     let edited_at = Instant::now();
     let mut routed = None;
     while edited_at.elapsed() < Duration::from_secs(2) {
-        let p = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-r1"), None).await.json();
+        let p = h
+            .post(
+                "/v1/payments",
+                &card_payment(100, "EUR", "4242424242424242", "o-r1"),
+                None,
+            )
+            .await
+            .json();
         if p["gateway"] == "stripe_sandbox" {
             routed = Some(p);
             break;
@@ -56,33 +79,84 @@ async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_ke
     stop.store(true, Ordering::SeqCst);
     load.await.unwrap();
     let p = routed.expect("the edit did not take effect within 2 s");
-    assert_ne!(p["route"]["ruleset_version"], version_before, "the new version is recorded on the payment");
-    assert_eq!(failures.load(Ordering::SeqCst), 0, "no request failed during the reload");
+    assert_ne!(
+        p["route"]["ruleset_version"], version_before,
+        "the new version is recorded on the payment"
+    );
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "no request failed during the reload"
+    );
     assert!(sent.load(Ordering::SeqCst) > 0);
     let m = h.metrics().await;
     assert!(metric(&m, "payroute_rules_reloads_total", &[("result", "success")]) >= 1.0);
     let version = p["route"]["ruleset_version"].as_str().unwrap();
-    assert_eq!(metric(&m, "payroute_rules_info", &[("version", version)]), 1.0);
+    assert_eq!(
+        metric(&m, "payroute_rules_info", &[("version", version)]),
+        1.0
+    );
 }
 
 #[tokio::test]
 async fn an_invalid_edit_is_refused_counted_and_the_running_rules_stay() {
     let h = Harness::start().await;
-    let status = h.http.send(Method::GET, &format!("{}/admin/rules", h.ops), &[], None).await.json();
+    let status = h
+        .http
+        .send(Method::GET, &format!("{}/admin/rules", h.ops), &[], None)
+        .await
+        .json();
     let version = status["version"].as_str().unwrap().to_string();
     let p = h.rules_dir.join("routes.yaml");
     let text = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, text.replace("[adyen_sandbox, stripe_sandbox]", "[adyen_sandbox, no_such_gateway]")).unwrap();
+    std::fs::write(
+        &p,
+        text.replace(
+            "[adyen_sandbox, stripe_sandbox]",
+            "[adyen_sandbox, no_such_gateway]",
+        ),
+    )
+    .unwrap();
 
-    let r = h.http.send(Method::POST, &format!("{}/admin/rules/reload", h.ops), &[], None).await;
+    let r = h
+        .http
+        .send(
+            Method::POST,
+            &format!("{}/admin/rules/reload", h.ops),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.text());
     let err = r.json()["error"].as_str().unwrap().to_string();
-    assert!(err.contains("routes.yaml") && err.contains("no_such_gateway"), "{err}");
+    assert!(
+        err.contains("routes.yaml") && err.contains("no_such_gateway"),
+        "{err}"
+    );
 
-    let status = h.http.send(Method::GET, &format!("{}/admin/rules", h.ops), &[], None).await.json();
-    assert_eq!(status["version"], version.as_str(), "the running ruleset stays");
-    assert!(status["last_error"].as_str().unwrap().contains("no_such_gateway"));
-    let pay = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-still"), None).await;
+    let status = h
+        .http
+        .send(Method::GET, &format!("{}/admin/rules", h.ops), &[], None)
+        .await
+        .json();
+    assert_eq!(
+        status["version"],
+        version.as_str(),
+        "the running ruleset stays"
+    );
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_gateway")
+    );
+    let pay = h
+        .post(
+            "/v1/payments",
+            &card_payment(100, "EUR", "4242424242424242", "o-still"),
+            None,
+        )
+        .await;
     assert_eq!(pay.status, 201);
     assert_eq!(pay.json()["gateway"], "adyen_sandbox");
     assert_eq!(pay.json()["route"]["ruleset_version"], version.as_str());
@@ -102,13 +176,24 @@ async fn a_kubernetes_style_symlink_swap_is_picked_up() {
             if f.is_file() {
                 let name = f.file_name().unwrap().to_owned();
                 std::fs::rename(&f, v1.join(&name)).unwrap();
-                std::os::unix::fs::symlink(std::path::Path::new("..data").join(&name), dir.join(&name)).unwrap();
+                std::os::unix::fs::symlink(
+                    std::path::Path::new("..data").join(&name),
+                    dir.join(&name),
+                )
+                .unwrap();
             }
         }
         std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
     })
     .await;
-    let p = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-k0"), None).await.json();
+    let p = h
+        .post(
+            "/v1/payments",
+            &card_payment(100, "EUR", "4242424242424242", "o-k0"),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(p["gateway"], "adyen_sandbox");
     let dir = &h.rules_dir;
     let v2 = dir.join("..v2");
@@ -122,11 +207,21 @@ async fn a_kubernetes_style_symlink_swap_is_picked_up() {
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
     let start = Instant::now();
     loop {
-        let p = h.post("/v1/payments", &card_payment(100, "EUR", "4242424242424242", "o-k1"), None).await.json();
+        let p = h
+            .post(
+                "/v1/payments",
+                &card_payment(100, "EUR", "4242424242424242", "o-k1"),
+                None,
+            )
+            .await
+            .json();
         if p["gateway"] == "stripe_sandbox" {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(2), "symlink swap not seen within 2 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "symlink swap not seen within 2 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     h.shutdown().await;

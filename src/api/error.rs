@@ -17,7 +17,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             kind,
@@ -31,7 +36,12 @@ impl ApiError {
     pub fn invalid(code: &'static str, param: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             param: Some(param.to_string()),
-            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                code,
+                message,
+            )
         }
     }
 
@@ -58,7 +68,12 @@ impl ApiError {
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", message)
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            message,
+        )
     }
 
     pub fn store_unavailable() -> ApiError {

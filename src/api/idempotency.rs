@@ -53,7 +53,8 @@ where
         IdemClaim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut resp = bytes_response(status, Bytes::from(body));
-            resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            resp.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(resp)
         }
         IdemClaim::InFlight => Err(ApiError::new(
@@ -81,7 +82,12 @@ where
 /// Stores the final response, or gives the key back when the failure was
 /// transient and made no gateway call (busy payment, store down), so that a
 /// retry can run.
-async fn settle(state: &AppState, merchant_id: &str, key: &str, resp: HttpResponse) -> Result<HttpResponse, ApiError> {
+async fn settle(
+    state: &AppState,
+    merchant_id: &str,
+    key: &str,
+    resp: HttpResponse,
+) -> Result<HttpResponse, ApiError> {
     let store = &state.engine.store;
     let (parts, body) = resp.into_parts();
     let bytes = body
@@ -94,7 +100,8 @@ async fn settle(state: &AppState, merchant_id: &str, key: &str, resp: HttpRespon
     let transient = matches!(parts.status.as_u16(), 400 | 404)
         || parts.status == StatusCode::SERVICE_UNAVAILABLE && is_code(&bytes, "store_unavailable")
         || parts.status == StatusCode::CONFLICT
-            && (is_code(&bytes, "operation_in_progress") || is_code(&bytes, "payment_invalid_state"));
+            && (is_code(&bytes, "operation_in_progress")
+                || is_code(&bytes, "payment_invalid_state"));
     let saved = if transient {
         store.release_idempotency(merchant_id, key).await
     } else {
@@ -107,13 +114,20 @@ async fn settle(state: &AppState, merchant_id: &str, key: &str, resp: HttpRespon
         // in flight, so a retry gets 409 rather than a second charge.
         tracing::error!(error = %e, "could not store the idempotent response");
     }
-    Ok(http::Response::from_parts(parts, http_body_util::Full::new(bytes)))
+    Ok(http::Response::from_parts(
+        parts,
+        http_body_util::Full::new(bytes),
+    ))
 }
 
 fn is_code(body: &[u8], code: &str) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| v.pointer("/error/code").and_then(Value::as_str).map(|c| c == code))
+        .and_then(|v| {
+            v.pointer("/error/code")
+                .and_then(Value::as_str)
+                .map(|c| c == code)
+        })
         .unwrap_or(false)
 }
 
@@ -153,7 +167,8 @@ mod tests {
     #[test]
     fn fingerprint_ignores_key_order_but_not_values() {
         let a = serde_json::json!({"amount": 1, "currency": "EUR"});
-        let b: serde_json::Value = serde_json::from_str(r#"{ "currency":"EUR","amount":1 }"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{ "currency":"EUR","amount":1 }"#).unwrap();
         let c = serde_json::json!({"amount": 2, "currency": "EUR"});
         let f = |v| super::fingerprint("payments.create", "/v1/payments", v);
         assert_eq!(f(&a), f(&b));

@@ -6,6 +6,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ops;
 pub mod request;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,8 +23,10 @@ use crate::payments::operations::OpResult;
 use crate::server::AppState;
 use error::ApiError;
 
-/// Largest accepted request body.
+/// Largest accepted merchant request body.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Largest accepted gateway webhook body (Adyen batches can be long).
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
@@ -45,7 +48,10 @@ where
     resp
 }
 
-async fn dispatch<B>(state: &AppState, req: Request<B>) -> (&'static str, Result<HttpResponse, ApiError>)
+async fn dispatch<B>(
+    state: &AppState,
+    req: Request<B>,
+) -> (&'static str, Result<HttpResponse, ApiError>)
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -62,6 +68,15 @@ where
         (&Method::POST, ["v1", "payments", _, "refunds"]) => "refunds.create",
         (&Method::GET, ["v1", "refunds", _]) => "refunds.get",
         (&Method::POST, ["v1", "routing", "explain"]) => "routing.explain",
+        (&Method::POST, ["webhooks", gateway]) => {
+            let gateway = gateway.to_string();
+            let result = async {
+                let body = read_body(&parts.headers, body, MAX_WEBHOOK_BODY).await?;
+                webhook::receive(state, &gateway, &parts.headers, &body).await
+            }
+            .await;
+            return ("webhooks", result);
+        }
         _ => {
             let e = ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -74,7 +89,7 @@ where
     };
     let result = async {
         let merchant = authenticate(state, &parts.headers)?;
-        let body = read_body(&parts.headers, body).await?;
+        let body = read_body(&parts.headers, body, MAX_BODY).await?;
         let call = Call {
             state,
             merchant: &merchant,
@@ -82,7 +97,16 @@ where
             query: parts.uri.query().unwrap_or(""),
         };
         if parts.method == Method::POST {
-            idempotency::run(state, &merchant.id, &parts.headers, route, &path, &body, |v| call.post(route, v)).await
+            idempotency::run(
+                state,
+                &merchant.id,
+                &parts.headers,
+                route,
+                &path,
+                &body,
+                |v| call.post(route, v),
+            )
+            .await
         } else {
             call.get(route).await
         }
@@ -98,10 +122,13 @@ fn authenticate(state: &AppState, headers: &http::HeaderMap) -> Result<MerchantC
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthorized)?;
     let live = state.engine.live.load();
-    live.ruleset.merchant_for_key(key.trim()).cloned().ok_or_else(ApiError::unauthorized)
+    live.ruleset
+        .merchant_for_key(key.trim())
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)
 }
 
-async fn read_body<B>(headers: &http::HeaderMap, body: B) -> Result<Bytes, ApiError>
+async fn read_body<B>(headers: &http::HeaderMap, body: B, max: usize) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -111,20 +138,24 @@ where
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
             "body_too_large",
-            format!("request body exceeds {MAX_BODY} bytes"),
+            format!("request body exceeds {max} bytes"),
         )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+    if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY).collect().await {
+    match Limited::new(body, max).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::invalid("body_unreadable", "body", format!("could not read the body: {e}"))),
+        Err(e) => Err(ApiError::invalid(
+            "body_unreadable",
+            "body",
+            format!("could not read the body: {e}"),
+        )),
     }
 }
 
@@ -142,7 +173,11 @@ impl Call<'_> {
         let m = &self.merchant.id;
         match route {
             "payments.get" => match engine.store.get_payment(m, self.segs[2]).await? {
-                Some(p) => Ok(json_response(StatusCode::OK, &payment_json(&p))),
+                Some(p) => {
+                    let mut v = payment_json(&p);
+                    v["disputes"] = json!(engine.store.list_disputes(&p.id).await?);
+                    Ok(json_response(StatusCode::OK, &v))
+                }
                 None => Err(ApiError::not_found("payment")),
             },
             "payments.list" => {
@@ -150,9 +185,15 @@ impl Call<'_> {
                     .find(|(k, _)| k == "reference")
                     .map(|(_, v)| v.into_owned())
                     .ok_or_else(|| ApiError::missing("reference"))?;
-                let found = engine.store.find_payments_by_reference(m, &reference).await?;
+                let found = engine
+                    .store
+                    .find_payments_by_reference(m, &reference)
+                    .await?;
                 let data: Vec<Value> = found.iter().map(payment_json).collect();
-                Ok(json_response(StatusCode::OK, &json!({"object": "list", "data": data})))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"object": "list", "data": data}),
+                ))
             }
             _ => match engine.store.get_refund(m, self.segs[2]).await? {
                 Some(r) => Ok(json_response(StatusCode::OK, &json!(r))),
@@ -171,32 +212,54 @@ impl Call<'_> {
                 Ok(created_response(&p))
             }
             "payments.capture" => {
-                let p = engine.store.get_payment(m, self.segs[2]).await?.ok_or_else(|| ApiError::not_found("payment"))?;
+                let p = engine
+                    .store
+                    .get_payment(m, self.segs[2])
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("payment"))?;
                 let cur = crate::payments::money::Currency::from_code(&p.currency)
                     .ok_or_else(|| ApiError::internal("stored currency unknown"))?;
                 let amount = request::amount(&v, cur, false)?;
-                op_response(engine.capture(m, self.segs[2], amount).await.map_err(engine_error)?, StatusCode::OK)
+                op_response(
+                    engine
+                        .capture(m, self.segs[2], amount)
+                        .await
+                        .map_err(engine_error)?,
+                    StatusCode::OK,
+                )
             }
-            "payments.cancel" => {
-                op_response(engine.cancel(m, self.segs[2]).await.map_err(engine_error)?, StatusCode::OK)
-            }
+            "payments.cancel" => op_response(
+                engine.cancel(m, self.segs[2]).await.map_err(engine_error)?,
+                StatusCode::OK,
+            ),
             "refunds.create" => {
-                let p = engine.store.get_payment(m, self.segs[2]).await?.ok_or_else(|| ApiError::not_found("payment"))?;
+                let p = engine
+                    .store
+                    .get_payment(m, self.segs[2])
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("payment"))?;
                 let cur = crate::payments::money::Currency::from_code(&p.currency)
                     .ok_or_else(|| ApiError::internal("stored currency unknown"))?;
                 let amount = request::amount(&v, cur, false)?;
                 let reason = request::reason(&v)?;
                 op_response(
-                    engine.refund(m, self.segs[2], amount, reason).await.map_err(engine_error)?,
+                    engine
+                        .refund(m, self.segs[2], amount, reason)
+                        .await
+                        .map_err(engine_error)?,
                     StatusCode::CREATED,
                 )
             }
             _ => {
-                let facts = crate::routing::facts_from_json(m, &v)
-                    .map_err(|e| ApiError::invalid("parameter_invalid", "payment", e.to_string()))?;
+                let facts = crate::routing::facts_from_json(m, &v).map_err(|e| {
+                    ApiError::invalid("parameter_invalid", "payment", e.to_string())
+                })?;
                 let live = engine.live.load();
                 let decision = engine.decide(&live, &facts);
-                Ok(json_response(StatusCode::OK, &crate::routing::explain_json(&decision)))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &crate::routing::explain_json(&decision),
+                ))
             }
         }
     }
@@ -205,21 +268,31 @@ impl Call<'_> {
 fn engine_error(e: EngineError) -> ApiError {
     match e {
         EngineError::NoRoute { decision } => {
-            let reasons: Vec<String> = decision.skipped.iter().map(|s| format!("{}: {}", s.gateway, s.reason)).collect();
+            let reasons: Vec<String> = decision
+                .skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.gateway, s.reason))
+                .collect();
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request_error",
                 "no_route",
                 match &decision.rule {
                     None => "no routing rule matches this payment".to_string(),
-                    Some(r) => format!("rule `{r}` matched but no gateway can take this payment ({})", reasons.join("; ")),
+                    Some(r) => format!(
+                        "rule `{r}` matched but no gateway can take this payment ({})",
+                        reasons.join("; ")
+                    ),
                 },
             )
         }
         EngineError::NotFound => ApiError::not_found("payment"),
-        EngineError::InvalidState(m) => {
-            ApiError::new(StatusCode::CONFLICT, "invalid_request_error", "payment_invalid_state", m)
-        }
+        EngineError::InvalidState(m) => ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            "payment_invalid_state",
+            m,
+        ),
         EngineError::AmountTooLarge(m) => ApiError::invalid("amount_too_large", "amount", m),
         EngineError::Busy => ApiError::new(
             StatusCode::CONFLICT,
@@ -231,11 +304,8 @@ fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
-/// The payment object of the API (design §3).
 pub fn payment_json(p: &Payment) -> Value {
-    let mut v = json!(p);
-    v["object"] = json!("payment");
-    v
+    p.to_json()
 }
 
 /// Create's status: 201 when the gateway took it, 202 while the outcome is
@@ -248,7 +318,10 @@ fn created_response(p: &Payment) -> HttpResponse {
         PaymentStatus::Processing => StatusCode::ACCEPTED,
         PaymentStatus::Failed => {
             let f = p.failure.clone();
-            let code = f.as_ref().map(|f| f.code.as_str()).unwrap_or("payment_failed");
+            let code = f
+                .as_ref()
+                .map(|f| f.code.as_str())
+                .unwrap_or("payment_failed");
             let (status, kind) = match code {
                 "gateway_unavailable" | "gateway_rejected" | "no_gateway_available" => {
                     (StatusCode::BAD_GATEWAY, "gateway_error")
@@ -268,7 +341,10 @@ fn created_response(p: &Payment) -> HttpResponse {
     json_response(status, &body)
 }
 
-fn op_response<T: serde::Serialize>(r: OpResult<T>, ok: StatusCode) -> Result<HttpResponse, ApiError> {
+fn op_response<T: serde::Serialize>(
+    r: OpResult<T>,
+    ok: StatusCode,
+) -> Result<HttpResponse, ApiError> {
     match r {
         OpResult::Done(t) => Ok(json_response(ok, &json!(t))),
         OpResult::Refused(_, code, message) => Ok(json_response(
@@ -280,7 +356,8 @@ fn op_response<T: serde::Serialize>(r: OpResult<T>, ok: StatusCode) -> Result<Ht
                 StatusCode::SERVICE_UNAVAILABLE,
                 &json!({"error": {"type": "gateway_error", "code": "gateway_unavailable", "message": message}}),
             );
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             Ok(resp)
         }
     }
@@ -293,8 +370,10 @@ pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
 pub fn bytes_response(status: StatusCode, body: Bytes) -> HttpResponse {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 

@@ -13,7 +13,10 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::{HttpResponse, error_response, json_response};
+use crate::payments::ids::{now_rfc3339, now_unix};
 use crate::server::AppState;
+use crate::store::AuditEntry;
+use crate::store::events::{DeliveryStatus, InboundStatus};
 
 pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
     let path = req.uri().path().to_string();
@@ -33,7 +36,9 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
                 return error_response(&e);
             }
             match (req.method(), p) {
-                (&Method::GET, "/admin/rules") => json_response(StatusCode::OK, &state.rules_status()),
+                (&Method::GET, "/admin/rules") => {
+                    json_response(StatusCode::OK, &state.rules_status())
+                }
                 (&Method::POST, "/admin/rules/reload") => {
                     let report = state.reload("admin").await;
                     let status = if report["result"] == "failure" {
@@ -43,6 +48,14 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
                     };
                     json_response(status, &report)
                 }
+                (&Method::GET, "/admin/deliveries") => deliveries(&state, req.uri().query()).await,
+                (&Method::POST, p)
+                    if p.starts_with("/admin/deliveries/") && p.ends_with("/redeliver") =>
+                {
+                    let id = &p["/admin/deliveries/".len()..p.len() - "/redeliver".len()];
+                    redeliver(&state, id).await
+                }
+                (&Method::GET, "/admin/events") => events(&state, req.uri().query()).await,
                 _ => error_response(&not_found(p)),
             }
         }
@@ -70,7 +83,11 @@ async fn readyz(state: &AppState) -> HttpResponse {
         "draining": draining,
     });
     json_response(
-        if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         &body,
     )
 }
@@ -93,5 +110,80 @@ fn admin_auth(state: &AppState, headers: &http::HeaderMap) -> Result<(), ApiErro
             "invalid_admin_token",
             "send `Authorization: Bearer $PAYROUTE_ADMIN_TOKEN`",
         ))
+    }
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `GET /admin/deliveries[?status=pending|delivered|failed]`.
+async fn deliveries(state: &AppState, query: Option<&str>) -> HttpResponse {
+    let status = match query_param(query, "status") {
+        None => None,
+        Some(s) => match DeliveryStatus::parse(&s) {
+            Some(st) => Some(st),
+            None => {
+                return error_response(&ApiError::invalid(
+                    "parameter_invalid",
+                    "status",
+                    "status must be pending, delivered or failed",
+                ));
+            }
+        },
+    };
+    match state.engine.store.list_deliveries(status, 500).await {
+        Ok(list) => json_response(StatusCode::OK, &json!({"data": list})),
+        Err(e) => error_response(&e.into()),
+    }
+}
+
+/// `POST /admin/deliveries/{id}/redeliver`: back to pending, due now.
+async fn redeliver(state: &AppState, id: &str) -> HttpResponse {
+    let store = &state.engine.store;
+    let mut d = match store.get_delivery(id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return error_response(&ApiError::not_found("delivery")),
+        Err(e) => return error_response(&e.into()),
+    };
+    d.status = DeliveryStatus::Pending;
+    d.next_attempt_at = now_unix();
+    d.updated_at = now_rfc3339();
+    let audit = AuditEntry {
+        kind: "admin.redeliver".into(),
+        detail: json!({"delivery": d.id, "event": d.event_id}),
+    };
+    if let Err(e) = store.update_delivery(&d).await {
+        return error_response(&e.into());
+    }
+    if let Err(e) = store.append_audit(&audit).await {
+        tracing::warn!(error = %e, "could not audit the redelivery");
+    }
+    state.engine.deliveries_pending.notify_one();
+    json_response(StatusCode::OK, &json!(d))
+}
+
+/// `GET /admin/events?status=orphan|received|applied|ignored`: stored gateway events.
+async fn events(state: &AppState, query: Option<&str>) -> HttpResponse {
+    let status = query_param(query, "status").unwrap_or_else(|| "orphan".into());
+    let Some(status) = InboundStatus::parse(&status) else {
+        return error_response(&ApiError::invalid(
+            "parameter_invalid",
+            "status",
+            "status must be received, applied, orphan or ignored",
+        ));
+    };
+    match state.engine.store.list_inbound_events(status, 500).await {
+        Ok(list) => {
+            let data: Vec<_> = list
+                .iter()
+                .map(|e| json!({"id": e.id, "gateway": e.gateway_id, "provider_event_id": e.provider_event_id,
+                    "status": e.status, "note": e.note, "received_at": e.received_at}))
+                .collect();
+            json_response(StatusCode::OK, &json!({"data": data}))
+        }
+        Err(e) => error_response(&e.into()),
     }
 }

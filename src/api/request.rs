@@ -18,10 +18,18 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         return Ok(Value::Object(Map::new()));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid("invalid_json", "body", format!("request body is not valid JSON: {e}"))
+        ApiError::invalid(
+            "invalid_json",
+            "body",
+            format!("request body is not valid JSON: {e}"),
+        )
     })?;
     if !v.is_object() {
-        return Err(ApiError::invalid("invalid_json", "body", "request body must be a JSON object"));
+        return Err(ApiError::invalid(
+            "invalid_json",
+            "body",
+            "request body must be a JSON object",
+        ));
     }
     Ok(v)
 }
@@ -30,7 +38,11 @@ fn str_field<'a>(obj: &'a Value, key: &str, param: &str) -> Result<Option<&'a st
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(ApiError::invalid("parameter_invalid", param, format!("`{param}` must be a string"))),
+        Some(_) => Err(ApiError::invalid(
+            "parameter_invalid",
+            param,
+            format!("`{param}` must be a string"),
+        )),
     }
 }
 
@@ -48,18 +60,28 @@ fn int_field(obj: &Value, key: &str, param: &str) -> Result<Option<i64>, ApiErro
                 format!("`{param}` must be an integer (amounts are in the currency's minor unit)"),
             )
         }),
-        Some(_) => Err(ApiError::invalid("parameter_invalid", param, format!("`{param}` must be an integer"))),
+        Some(_) => Err(ApiError::invalid(
+            "parameter_invalid",
+            param,
+            format!("`{param}` must be an integer"),
+        )),
     }
 }
 
 /// An amount in minor units, checked against the currency's limits.
 pub fn amount(obj: &Value, currency: Currency, required: bool) -> Result<Option<i64>, ApiError> {
     let Some(a) = int_field(obj, "amount", "amount")? else {
-        return if required { Err(ApiError::missing("amount")) } else { Ok(None) };
+        return if required {
+            Err(ApiError::missing("amount"))
+        } else {
+            Ok(None)
+        };
     };
     currency.check_amount(a).map_err(|e| match e {
         AmountError::NotPositive => ApiError::invalid("amount_invalid", "amount", e.to_string()),
-        AmountError::TooLarge { .. } => ApiError::invalid("amount_too_large", "amount", e.to_string()),
+        AmountError::TooLarge { .. } => {
+            ApiError::invalid("amount_too_large", "amount", e.to_string())
+        }
     })?;
     Ok(Some(a))
 }
@@ -81,7 +103,11 @@ pub fn new_payment(v: &Value) -> Result<NewPayment, ApiError> {
     let amount = amount(v, currency, true)?.unwrap_or_default();
     let reference = required_str(v, "reference", "reference")?;
     if reference.is_empty() || reference.len() > 128 {
-        return Err(ApiError::invalid("parameter_invalid", "reference", "`reference` must be 1 to 128 characters"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "reference",
+            "`reference` must be 1 to 128 characters",
+        ));
     }
     let capture = match str_field(v, "capture", "capture")? {
         None | Some("automatic") => CaptureMode::Automatic,
@@ -94,15 +120,27 @@ pub fn new_payment(v: &Value) -> Result<NewPayment, ApiError> {
             ));
         }
     };
-    let pm = v.get("payment_method").ok_or_else(|| ApiError::missing("payment_method"))?;
+    let pm = v
+        .get("payment_method")
+        .ok_or_else(|| ApiError::missing("payment_method"))?;
     if !pm.is_object() {
-        return Err(ApiError::invalid("parameter_invalid", "payment_method", "`payment_method` must be an object"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "payment_method",
+            "`payment_method` must be an object",
+        ));
     }
     let method = method(pm)?;
     let risk_score = match int_field(v, "risk_score", "risk_score")? {
         None => None,
         Some(s @ 0..=100) => Some(s as u32),
-        Some(_) => return Err(ApiError::invalid("parameter_invalid", "risk_score", "`risk_score` must be 0 to 100")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                "risk_score",
+                "`risk_score` must be 0 to 100",
+            ));
+        }
     };
     Ok(NewPayment {
         amount,
@@ -127,7 +165,10 @@ fn method(pm: &Value) -> Result<MethodInput, ApiError> {
         )
     })?;
     Ok(match kind {
-        MethodKind::Card => MethodInput::Card(card(pm.get("card").ok_or_else(|| ApiError::missing("payment_method.card"))?)?),
+        MethodKind::Card => MethodInput::Card(card(
+            pm.get("card")
+                .ok_or_else(|| ApiError::missing("payment_method.card"))?,
+        )?),
         MethodKind::GatewayToken => MethodInput::Tokens(tokens(pm)?),
         MethodKind::ApplePay | MethodKind::GooglePay => {
             let token = required_str(pm, "token", "payment_method.token")?;
@@ -148,7 +189,10 @@ fn method(pm: &Value) -> Result<MethodInput, ApiError> {
 fn card(c: &Value) -> Result<CardData, ApiError> {
     let number = required_str(c, "number", "payment_method.card.number")?;
     let digits: String = number.chars().filter(|ch| *ch != ' ').collect();
-    if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || !luhn_ok(&digits) {
+    if !(12..=19).contains(&digits.len())
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !luhn_ok(&digits)
+    {
         return Err(ApiError::invalid(
             "card_number_invalid",
             "payment_method.card.number",
@@ -158,23 +202,38 @@ fn card(c: &Value) -> Result<CardData, ApiError> {
     let exp_month = int_field(c, "exp_month", "payment_method.card.exp_month")?
         .ok_or_else(|| ApiError::missing("payment_method.card.exp_month"))?;
     if !(1..=12).contains(&exp_month) {
-        return Err(ApiError::invalid("parameter_invalid", "payment_method.card.exp_month", "`exp_month` must be 1 to 12"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "payment_method.card.exp_month",
+            "`exp_month` must be 1 to 12",
+        ));
     }
     let exp_year = int_field(c, "exp_year", "payment_method.card.exp_year")?
         .ok_or_else(|| ApiError::missing("payment_method.card.exp_year"))?;
     if !(2000..=2100).contains(&exp_year) {
-        return Err(ApiError::invalid("parameter_invalid", "payment_method.card.exp_year", "`exp_year` must be a four-digit year"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "payment_method.card.exp_year",
+            "`exp_year` must be a four-digit year",
+        ));
     }
     let cvc = str_field(c, "cvc", "payment_method.card.cvc")?;
-    if cvc.is_some_and(|cvc| !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(ApiError::invalid("parameter_invalid", "payment_method.card.cvc", "`cvc` must be 3 or 4 digits"));
+    if cvc.is_some_and(|cvc| {
+        !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit())
+    }) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "payment_method.card.cvc",
+            "`cvc` must be 3 or 4 digits",
+        ));
     }
     Ok(CardData {
         number: Sensitive(digits),
         exp_month: exp_month as u8,
         exp_year: exp_year as u16,
         cvc: cvc.map(|s| Sensitive(s.to_string())),
-        holder_name: str_field(c, "holder_name", "payment_method.card.holder_name")?.map(str::to_string),
+        holder_name: str_field(c, "holder_name", "payment_method.card.holder_name")?
+            .map(str::to_string),
     })
 }
 
@@ -185,7 +244,11 @@ fn luhn_ok(digits: &str) -> bool {
         .enumerate()
         .map(|(i, b)| {
             let d = u32::from(b - b'0');
-            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
         })
         .sum();
     sum.is_multiple_of(10)
@@ -193,14 +256,25 @@ fn luhn_ok(digits: &str) -> bool {
 
 fn tokens(pm: &Value) -> Result<BTreeMap<String, Sensitive>, ApiError> {
     let param = "payment_method.tokens";
-    let obj = pm.get("tokens").and_then(Value::as_object).ok_or_else(|| ApiError::missing(param))?;
+    let obj = pm
+        .get("tokens")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::missing(param))?;
     if obj.is_empty() {
-        return Err(ApiError::invalid("parameter_invalid", param, "`tokens` must name at least one gateway"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            param,
+            "`tokens` must name at least one gateway",
+        ));
     }
     obj.iter()
         .map(|(g, t)| match t {
             Value::String(s) if !s.is_empty() => Ok((g.clone(), Sensitive(s.clone()))),
-            _ => Err(ApiError::invalid("parameter_invalid", param, format!("token for `{g}` must be a non-empty string"))),
+            _ => Err(ApiError::invalid(
+                "parameter_invalid",
+                param,
+                format!("token for `{g}` must be a non-empty string"),
+            )),
         })
         .collect()
 }
@@ -210,7 +284,11 @@ fn customer(v: Option<&Value>) -> Result<Customer, ApiError> {
         return Ok(Customer::default());
     };
     if !c.is_object() {
-        return Err(ApiError::invalid("parameter_invalid", "customer", "`customer` must be an object"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "customer",
+            "`customer` must be an object",
+        ));
     }
     let country = str_field(c, "country", "customer.country")?;
     if country.is_some_and(|cc| cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_uppercase())) {
@@ -232,11 +310,19 @@ fn metadata(v: Option<&Value>) -> Result<Map<String, Value>, ApiError> {
     let Some(m) = v.filter(|m| !m.is_null()) else {
         return Ok(Map::new());
     };
-    let obj = m
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("parameter_invalid", "metadata", "`metadata` must be an object"))?;
+    let obj = m.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            "metadata",
+            "`metadata` must be an object",
+        )
+    })?;
     if obj.len() > 50 {
-        return Err(ApiError::invalid("parameter_invalid", "metadata", "`metadata` holds at most 50 keys"));
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            "metadata",
+            "`metadata` holds at most 50 keys",
+        ));
     }
     for (k, val) in obj {
         if !val.is_string() || k.len() > 40 || val.as_str().is_some_and(|s| s.len() > 500) {
@@ -277,11 +363,26 @@ mod tests {
         let cases = [
             ("/amount", json!(-1), "amount_invalid", "amount"),
             ("/amount", json!(19.99), "parameter_invalid", "amount"),
-            ("/amount", json!(1_000_000_000_000i64), "amount_too_large", "amount"),
+            (
+                "/amount",
+                json!(1_000_000_000_000i64),
+                "amount_too_large",
+                "amount",
+            ),
             ("/currency", json!("EURO"), "currency_invalid", "currency"),
             ("/currency", json!("eur"), "currency_invalid", "currency"),
-            ("/payment_method/card/number", json!("4242424242424241"), "card_number_invalid", "payment_method.card.number"),
-            ("/payment_method/type", json!("cash"), "parameter_invalid", "payment_method.type"),
+            (
+                "/payment_method/card/number",
+                json!("4242424242424241"),
+                "card_number_invalid",
+                "payment_method.card.number",
+            ),
+            (
+                "/payment_method/type",
+                json!("cash"),
+                "parameter_invalid",
+                "payment_method.type",
+            ),
         ];
         for (ptr, val, code, param) in cases {
             let mut b = body();

@@ -19,7 +19,10 @@ use crate::routing::{MethodKind, Strategy};
 
 const MAX_WEIGHT: i64 = 1_000_000;
 
-pub fn compile_risk(raw: &RawRuleset, merchants: &[MerchantConfig]) -> Result<RiskRules, RulesError> {
+pub fn compile_risk(
+    raw: &RawRuleset,
+    merchants: &[MerchantConfig],
+) -> Result<RiskRules, RulesError> {
     let mut seen = Seen::default();
     let mut signals = Vec::with_capacity(raw.signals.len());
     for s in &raw.signals {
@@ -34,7 +37,11 @@ pub fn compile_risk(raw: &RawRuleset, merchants: &[MerchantConfig]) -> Result<Ri
     Ok(RiskRules { signals, block_at })
 }
 
-fn compile_signal(file: &Path, s: &RawSignal, merchants: &[MerchantConfig]) -> Result<Signal, RulesError> {
+fn compile_signal(
+    file: &Path,
+    s: &RawSignal,
+    merchants: &[MerchantConfig],
+) -> Result<Signal, RulesError> {
     if s.name.value.trim().is_empty() {
         return Err(located(file, &s.name, "risk signal name must not be empty"));
     }
@@ -44,13 +51,20 @@ fn compile_signal(file: &Path, s: &RawSignal, merchants: &[MerchantConfig]) -> R
     let rule = match (&s.when, &s.velocity) {
         (Some(when), None) => {
             if let Some(r) = &when.risk {
-                return Err(located(file, r, "a risk signal cannot condition on the risk score itself"));
+                return Err(located(
+                    file,
+                    r,
+                    "a risk signal cannot condition on the risk score itself",
+                ));
             }
             SignalRule::When(compile_when(file, when, merchants)?)
         }
         (None, Some(v)) => SignalRule::Velocity(compile_velocity(file, v)?),
         _ => {
-            let msg = format!("risk signal `{}` needs exactly one of `when` or `velocity`", s.name.value);
+            let msg = format!(
+                "risk signal `{}` needs exactly one of `when` or `velocity`",
+                s.name.value
+            );
             return Err(located(file, &s.name, msg));
         }
     };
@@ -63,16 +77,26 @@ fn compile_signal(file: &Path, s: &RawSignal, merchants: &[MerchantConfig]) -> R
 
 fn compile_velocity(file: &Path, v: &RawVelocity) -> Result<VelocityRule, RulesError> {
     let key = VelocityKey::parse(&v.key.value).ok_or_else(|| {
-        let msg = format!("unknown velocity key `{}`; supported: card, customer, email, ip", v.key.value);
+        let msg = format!(
+            "unknown velocity key `{}`; supported: card, customer, email, ip",
+            v.key.value
+        );
         located(file, &v.key, msg)
     })?;
     let window = parse_window(&v.window.value).ok_or_else(|| {
-        let msg = format!("velocity window `{}` must be a positive number with s, m, h or d (e.g. 10m)", v.window.value);
+        let msg = format!(
+            "velocity window `{}` must be a positive number with s, m, h or d (e.g. 10m)",
+            v.window.value
+        );
         located(file, &v.window, msg)
     })?;
     let max_allowed = u32::try_from(MAX_EVENTS_PER_KEY).unwrap_or(u32::MAX);
     if !(1..=max_allowed).contains(&v.max.value) {
-        return Err(located(file, &v.max, format!("velocity max must be 1..={max_allowed}")));
+        return Err(located(
+            file,
+            &v.max,
+            format!("velocity max must be 1..={max_allowed}"),
+        ));
     }
     Ok(VelocityRule {
         key,
@@ -97,10 +121,20 @@ pub fn parse_window(s: &str) -> Option<Duration> {
     n.checked_mul(secs).map(Duration::from_secs)
 }
 
-pub fn compile_when(file: &Path, w: &RawWhen, merchants: &[MerchantConfig]) -> Result<When, RulesError> {
-    let method = list(file, "method", w.method.as_deref(), |m| parse_method(file, m))?;
-    let currency = list(file, "currency", w.currency.as_deref(), |c| parse_currency(file, c))?;
-    let country = list(file, "country", w.country.as_deref(), |c| parse_country(file, c))?;
+pub fn compile_when(
+    file: &Path,
+    w: &RawWhen,
+    merchants: &[MerchantConfig],
+) -> Result<When, RulesError> {
+    let method = list(file, "method", w.method.as_deref(), |m| {
+        parse_method(file, m)
+    })?;
+    let currency = list(file, "currency", w.currency.as_deref(), |c| {
+        parse_currency(file, c)
+    })?;
+    let country = list(file, "country", w.country.as_deref(), |c| {
+        parse_country(file, c)
+    })?;
     let merchant = list(file, "merchant", w.merchant.as_deref(), |m| {
         if merchants.iter().any(|x| x.id == m.value) {
             return Ok(m.value.clone());
@@ -111,7 +145,11 @@ pub fn compile_when(file: &Path, w: &RawWhen, merchants: &[MerchantConfig]) -> R
         if CARD_NETWORKS.contains(&n.value.as_str()) {
             return Ok(n.value.clone());
         }
-        let msg = format!("unknown card network `{}`; supported: {}", n.value, CARD_NETWORKS.join(", "));
+        let msg = format!(
+            "unknown card network `{}`; supported: {}",
+            n.value,
+            CARD_NETWORKS.join(", ")
+        );
         Err(located(file, n, msg))
     })?;
     let card_bin = list(file, "card_bin", w.card_bin.as_deref(), |b| {
@@ -119,10 +157,22 @@ pub fn compile_when(file: &Path, w: &RawWhen, merchants: &[MerchantConfig]) -> R
         if ok {
             return Ok(b.value.clone());
         }
-        Err(located(file, b, format!("card_bin prefix `{}` must be 1-8 digits", b.value)))
+        Err(located(
+            file,
+            b,
+            format!("card_bin prefix `{}` must be 1-8 digits", b.value),
+        ))
     })?;
-    let amount = w.amount.as_ref().map(|a| bounds(file, a, 0, i64::MAX, "amount")).transpose()?;
-    let risk = w.risk.as_ref().map(|r| bounds(file, r, 0, MAX_SCORE, "risk")).transpose()?;
+    let amount = w
+        .amount
+        .as_ref()
+        .map(|a| bounds(file, a, 0, i64::MAX, "amount"))
+        .transpose()?;
+    let risk = w
+        .risk
+        .as_ref()
+        .map(|r| bounds(file, r, 0, MAX_SCORE, "risk"))
+        .transpose()?;
     let mut metadata = std::collections::BTreeMap::new();
     for (key, values) in w.metadata.iter().flatten() {
         if values.is_empty() {
@@ -154,7 +204,10 @@ fn list<T>(
 ) -> Result<Option<Vec<T>>, RulesError> {
     let Some(raw) = raw else { return Ok(None) };
     if raw.is_empty() {
-        return Err(RulesError::invalid(file, format!("when.{key}: an empty list can never match")));
+        return Err(RulesError::invalid(
+            file,
+            format!("when.{key}: an empty list can never match"),
+        ));
     }
     raw.iter().map(f).collect::<Result<Vec<T>, _>>().map(Some)
 }
@@ -163,7 +216,10 @@ fn parse_country(file: &Path, c: &Spanned<String>) -> Result<String, RulesError>
     if c.value.len() == 2 && c.value.bytes().all(|b| b.is_ascii_uppercase()) {
         return Ok(c.value.clone());
     }
-    let msg = format!("country `{}` must be an upper-case ISO 3166-1 alpha-2 code", c.value);
+    let msg = format!(
+        "country `{}` must be an upper-case ISO 3166-1 alpha-2 code",
+        c.value
+    );
     Err(located(file, c, msg))
 }
 
@@ -177,13 +233,21 @@ fn bounds<T: PartialOrd + Copy + std::fmt::Display>(
     let RawRange { min, max } = r.value;
     for v in [min, max].into_iter().flatten() {
         if v < lo || v > hi {
-            return Err(located(file, r, format!("when.{key} bounds must be {lo}..={hi}, got {v}")));
+            return Err(located(
+                file,
+                r,
+                format!("when.{key} bounds must be {lo}..={hi}, got {v}"),
+            ));
         }
     }
     if let (Some(a), Some(b)) = (min, max)
         && a > b
     {
-        return Err(located(file, r, format!("when.{key}: min {a} is greater than max {b}")));
+        return Err(located(
+            file,
+            r,
+            format!("when.{key}: min {a} is greater than max {b}"),
+        ));
     }
     Ok(Bounds { min, max })
 }
@@ -229,7 +293,10 @@ fn compile_route(
         (Some(list), None) => Target::Priority(compile_priority(file, list, gateways)?),
         (None, Some(split)) => Target::Split(compile_split(file, split, gateways)?),
         (Some(_), Some(_)) | (None, None) => {
-            let msg = format!("route `{}` needs exactly one of `gateways` or `split`", r.name.value);
+            let msg = format!(
+                "route `{}` needs exactly one of `gateways` or `split`",
+                r.name.value
+            );
             return Err(located(file, &r.name, msg));
         }
     };
@@ -246,12 +313,20 @@ fn compile_route(
     })
 }
 
-fn known_gateway<T>(file: &Path, id: &str, at: &Spanned<T>, gateways: &[GatewayConfig]) -> Result<(), RulesError> {
+fn known_gateway<T>(
+    file: &Path,
+    id: &str,
+    at: &Spanned<T>,
+    gateways: &[GatewayConfig],
+) -> Result<(), RulesError> {
     if gateways.iter().any(|g| g.id == id) {
         return Ok(());
     }
     let known: Vec<&str> = gateways.iter().map(|g| g.id.as_str()).collect();
-    let msg = format!("unknown gateway `{id}`; configured gateways: {}", known.join(", "));
+    let msg = format!(
+        "unknown gateway `{id}`; configured gateways: {}",
+        known.join(", ")
+    );
     Err(located(file, at, msg))
 }
 
@@ -267,7 +342,11 @@ fn compile_priority(
     for id in &list.value {
         known_gateway(file, &id.value, id, gateways)?;
         if out.contains(&id.value) {
-            return Err(located(file, id, format!("gateway `{}` is listed twice in this route", id.value)));
+            return Err(located(
+                file,
+                id,
+                format!("gateway `{}` is listed twice in this route", id.value),
+            ));
         }
         out.push(id.value.clone());
     }
@@ -288,7 +367,10 @@ fn compile_split(
         // The key has no span of its own; its value sits right beside it.
         known_gateway(file, id, weight, gateways)?;
         if !(1..=MAX_WEIGHT).contains(&weight.value) {
-            let msg = format!("split weight for `{id}` must be a positive integer up to {MAX_WEIGHT}, got {}", weight.value);
+            let msg = format!(
+                "split weight for `{id}` must be a positive integer up to {MAX_WEIGHT}, got {}",
+                weight.value
+            );
             return Err(located(file, weight, msg));
         }
         // In range 1..=MAX_WEIGHT, checked just above.
@@ -301,20 +383,34 @@ fn compile_split(
 
 /// A route whose `when` restricts method or currency must have at least one
 /// gateway that accepts such a payment; otherwise every match would fail.
-fn check_servable(file: &Path, raw: &RawRoute, route: &Route, gateways: &[GatewayConfig]) -> Result<(), RulesError> {
+fn check_servable(
+    file: &Path,
+    raw: &RawRoute,
+    route: &Route,
+    gateways: &[GatewayConfig],
+) -> Result<(), RulesError> {
     let methods = route.when.method.as_deref();
     let currencies = route.when.currency.as_deref();
     if methods.is_none() && currencies.is_none() {
         return Ok(());
     }
-    let servable = route.target.gateway_ids().iter().filter_map(|id| gateways.iter().find(|g| g.id == *id)).any(|g| {
-        methods.is_none_or(|ms| ms.iter().any(|m| g.supports_method(*m)))
-            && currencies.is_none_or(|cs| cs.iter().any(|c| g.supports_currency(c)))
-    });
+    let servable = route
+        .target
+        .gateway_ids()
+        .iter()
+        .filter_map(|id| gateways.iter().find(|g| g.id == *id))
+        .any(|g| {
+            methods.is_none_or(|ms| ms.iter().any(|m| g.supports_method(*m)))
+                && currencies.is_none_or(|cs| cs.iter().any(|c| g.supports_currency(c)))
+        });
     if servable {
         return Ok(());
     }
-    let methods: Vec<&str> = methods.unwrap_or_default().iter().map(|m: &MethodKind| m.as_str()).collect();
+    let methods: Vec<&str> = methods
+        .unwrap_or_default()
+        .iter()
+        .map(|m: &MethodKind| m.as_str())
+        .collect();
     let what = match (methods.is_empty(), currencies) {
         (false, Some(c)) => format!("method {} in currency {}", methods.join("/"), c.join("/")),
         (false, None) => format!("method {}", methods.join("/")),

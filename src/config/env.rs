@@ -13,7 +13,9 @@ pub fn process_env(name: &str) -> Option<String> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
-    #[error("a literal value is not allowed here; use an environment reference like ${{VAR}} or ${{VAR:-default}}")]
+    #[error(
+        "a literal value is not allowed here; use an environment reference like ${{VAR}} or ${{VAR:-default}}"
+    )]
     Literal,
     #[error("malformed environment reference `{0}`: expected ${{VAR}} or ${{VAR:-default}}")]
     Malformed(String),
@@ -127,7 +129,14 @@ mod tests {
 
     #[test]
     fn malformed_references_are_refused() {
-        for bad in ["${}", "${1X}", "${KEY", "prefix-${KEY}", "${KEY}suffix", "${A B}"] {
+        for bad in [
+            "${}",
+            "${1X}",
+            "${KEY",
+            "prefix-${KEY}",
+            "${KEY}suffix",
+            "${A B}",
+        ] {
             let got = expand_secret(bad, &|_: &str| Some("v".into()));
             assert!(matches!(got, Err(EnvError::Malformed(_))), "{bad}: {got:?}");
         }
@@ -145,7 +154,10 @@ mod tests {
     #[test]
     fn optional_ref_accepts_literal_or_reference() {
         let env = env_with("URL", "http://x");
-        assert_eq!(expand_optional_ref("http://lit", &env).unwrap(), "http://lit");
+        assert_eq!(
+            expand_optional_ref("http://lit", &env).unwrap(),
+            "http://lit"
+        );
         assert_eq!(expand_optional_ref("${URL}", &env).unwrap(), "http://x");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::{DefaultMessageFormatter as UserMessageFormatter, DuplicateKeyPolicy, MessageFormatter, Options};
+use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Options, UserMessageFormatter};
 use sha2::{Digest, Sha256};
 
 use super::RulesError;
@@ -56,7 +56,10 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RulesError> {
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     if files.is_empty() {
-        return Err(RulesError::invalid(path, "no *.yaml or *.yml rule files in folder"));
+        return Err(RulesError::invalid(
+            path,
+            "no *.yaml or *.yml rule files in folder",
+        ));
     }
     Ok(files)
 }
@@ -167,6 +170,10 @@ fn merge(raw: &mut RawRuleset, file: &Path, parsed: RawFile) -> Result<(), Rules
 }
 
 /// An error at a spanned value of `file`.
-pub fn located<T>(file: &Path, at: &serde_saphyr::Spanned<T>, message: impl Into<String>) -> RulesError {
+pub fn located<T>(
+    file: &Path,
+    at: &serde_saphyr::Spanned<T>,
+    message: impl Into<String>,
+) -> RulesError {
     RulesError::at(file, at.referenced.line(), at.referenced.column(), message)
 }

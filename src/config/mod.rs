@@ -43,6 +43,8 @@ pub struct GatewayConfig {
     pub kind: GatewayKind,
     pub base_url: String,
     pub timeout_ms: u64,
+    /// Stripe webhook signature tolerance in seconds (0 = no age check).
+    pub webhook_tolerance_s: u64,
     pub merchant_account: Option<String>,
     /// Expanded values of the `credentials` map (`api_key`,
     /// `webhook_secret`, `hmac_key`, ...).

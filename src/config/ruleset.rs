@@ -43,7 +43,10 @@ impl Ruleset {
 
     /// Builds a ruleset from in-memory files (name, YAML), processed in the
     /// order given, as if they were the files of one folder.
-    pub fn from_texts(texts: &[(PathBuf, String)], env: EnvLookup<'_>) -> Result<Ruleset, RulesError> {
+    pub fn from_texts(
+        texts: &[(PathBuf, String)],
+        env: EnvLookup<'_>,
+    ) -> Result<Ruleset, RulesError> {
         let root = texts.first().map(|(p, _)| p.clone()).unwrap_or_default();
         let raw = load::raw_from_texts(&root, texts)?;
         compile::compile(raw, env)
@@ -101,7 +104,14 @@ impl Ruleset {
         let _ = writeln!(out, "risk: {} signal(s), {block}", self.risk.signals.len());
         let _ = writeln!(out, "routes ({}):", self.routes.len());
         for (i, r) in self.routes.iter().enumerate() {
-            let _ = writeln!(out, "  {}. {}: {} -> {}", i + 1, r.name, r.when.describe(), describe_target(&r.target));
+            let _ = writeln!(
+                out,
+                "  {}. {}: {} -> {}",
+                i + 1,
+                r.name,
+                r.when.describe(),
+                describe_target(&r.target)
+            );
         }
         out
     }

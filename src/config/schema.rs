@@ -29,6 +29,8 @@ pub struct RawGateway {
     pub kind: Spanned<String>,
     pub base_url: Spanned<String>,
     pub timeout_ms: Option<Spanned<u64>>,
+    /// Stripe webhooks: largest accepted signature age in seconds.
+    pub webhook_tolerance_s: Option<Spanned<u64>>,
     pub merchant_account: Option<String>,
     #[serde(default)]
     pub credentials: BTreeMap<String, Spanned<String>>,

@@ -33,7 +33,9 @@ impl RulesWatcher {
 
 impl std::fmt::Debug for RulesWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RulesWatcher").field("folder", &self.folder).finish()
+        f.debug_struct("RulesWatcher")
+            .field("folder", &self.folder)
+            .finish()
     }
 }
 
@@ -70,18 +72,26 @@ impl Interest {
 
 /// Starts watching `path` (a rules file or folder); `on_change` runs on the
 /// watcher's thread after each debounced burst of relevant events.
-pub fn watch(path: PathBuf, on_change: impl Fn() + Send + Sync + 'static) -> Result<RulesWatcher, RulesError> {
+pub fn watch(
+    path: PathBuf,
+    on_change: impl Fn() + Send + Sync + 'static,
+) -> Result<RulesWatcher, RulesError> {
     let meta = std::fs::metadata(&path).map_err(|e| RulesError::io(&path, e))?;
     let (folder, interest) = if meta.is_dir() {
         (path.clone(), Interest { file_name: None })
     } else {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let file_name = path.file_name().map(|n| n.to_os_string());
         (parent.to_path_buf(), Interest { file_name })
     };
     let handler = move |result: DebounceEventResult| {
         let relevant = match result {
-            Ok(events) => events.iter().any(|e| interest.wants_event(&e.event.kind, &e.event.paths)),
+            Ok(events) => events
+                .iter()
+                .any(|e| interest.wants_event(&e.event.kind, &e.event.paths)),
             // Watcher errors (e.g. queue overflow) may have lost events.
             Err(_) => true,
         };
@@ -94,7 +104,9 @@ pub fn watch(path: PathBuf, on_change: impl Fn() + Send + Sync + 'static) -> Res
         message: e.to_string(),
     };
     let mut debouncer = new_debouncer(DEBOUNCE, None, handler).map_err(watch_err)?;
-    debouncer.watch(&folder, RecursiveMode::NonRecursive).map_err(watch_err)?;
+    debouncer
+        .watch(&folder, RecursiveMode::NonRecursive)
+        .map_err(watch_err)?;
     Ok(RulesWatcher {
         _debouncer: debouncer,
         folder,
@@ -163,8 +175,14 @@ mod tests {
         std::os::unix::fs::symlink("..2024_02", root.join("..data_tmp")).unwrap();
         std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
         std::fs::remove_dir_all(root.join("..2024_01")).unwrap();
-        assert!(fired_after(&n, before), "no signal within 2 s of a ..data swap");
-        assert_eq!(std::fs::read_to_string(root.join("rules.yaml")).unwrap(), "routes: [] # v2\n");
+        assert!(
+            fired_after(&n, before),
+            "no signal within 2 s of a ..data swap"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("rules.yaml")).unwrap(),
+            "routes: [] # v2\n"
+        );
     }
 
     #[test]
@@ -178,7 +196,11 @@ mod tests {
         let before = settle(&n);
         std::fs::write(dir.path().join("server.log"), "noise\n").unwrap();
         std::thread::sleep(DEBOUNCE * 3);
-        assert_eq!(n.load(Ordering::SeqCst), before, "unrelated file triggered a reload");
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            before,
+            "unrelated file triggered a reload"
+        );
         std::fs::write(&file, "routes: [] # edited\n").unwrap();
         assert!(fired_after(&n, before));
     }

@@ -85,7 +85,10 @@ pub enum MethodData {
     /// Wallet payload as provided by the merchant (opaque to payroute).
     ApplePay(Sensitive),
     GooglePay(Sensitive),
-    SepaDebit { iban: Sensitive, owner_name: String },
+    SepaDebit {
+        iban: Sensitive,
+        owner_name: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +222,9 @@ pub enum Connector {
 impl Connector {
     pub fn new(settings: ConnectorSettings, client: HttpClient) -> Connector {
         match settings.kind {
-            GatewayKind::Stripe => Connector::Stripe(stripe::StripeConnector::new(settings, client)),
+            GatewayKind::Stripe => {
+                Connector::Stripe(stripe::StripeConnector::new(settings, client))
+            }
             GatewayKind::Adyen => Connector::Adyen(adyen::AdyenConnector::new(settings, client)),
         }
     }

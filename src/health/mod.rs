@@ -38,7 +38,8 @@ impl ApprovalWindows {
             .per_gateway
             .entry(gateway.to_string())
             .or_insert_with(|| Window { slots: Vec::new() });
-        w.slots.retain(|(t, _, _)| now.duration_since(*t) < self.window);
+        w.slots
+            .retain(|(t, _, _)| now.duration_since(*t) < self.window);
         let fresh = w
             .slots
             .last()
@@ -63,7 +64,9 @@ impl ApprovalWindows {
             .slots
             .iter()
             .filter(|(t, _, _)| now.duration_since(*t) < self.window)
-            .fold((0u64, 0u64), |(a, d), (_, sa, sd)| (a + *sa as u64, d + *sd as u64));
+            .fold((0u64, 0u64), |(a, d), (_, sa, sd)| {
+                (a + *sa as u64, d + *sd as u64)
+            });
         (a + d > 0).then(|| a as f64 / (a + d) as f64)
     }
 

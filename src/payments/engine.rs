@@ -40,7 +40,12 @@ impl Live {
         let connectors = ruleset
             .gateways
             .iter()
-            .map(|g| (g.id.clone(), Connector::new(g.connector_settings(), client.clone())))
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    Connector::new(g.connector_settings(), client.clone()),
+                )
+            })
             .collect();
         Live {
             ruleset: Arc::new(ruleset),
@@ -133,6 +138,10 @@ pub struct Engine {
     pub(super) busy: DashMap<String, ()>,
     fingerprint_key: Sensitive,
     pub return_url: String,
+    /// Wakes the webhook applier when events were stored.
+    pub events_pending: tokio::sync::Notify,
+    /// Wakes the delivery worker when merchant events were queued.
+    pub deliveries_pending: tokio::sync::Notify,
 }
 
 /// Chance that `strategy: approval_rate` keeps the configured order, so every
@@ -157,6 +166,8 @@ impl Engine {
             busy: DashMap::new(),
             fingerprint_key,
             return_url: "https://payroute.invalid/return".to_string(),
+            events_pending: tokio::sync::Notify::new(),
+            deliveries_pending: tokio::sync::Notify::new(),
         }
     }
 
@@ -164,8 +175,9 @@ impl Engine {
     /// without it.
     pub fn fingerprint(&self, number: &str) -> String {
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.fingerprint_key.expose().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(self.fingerprint_key.expose().as_bytes())
+                .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(number.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
@@ -222,7 +234,9 @@ impl Engine {
         let facts = self.facts(merchant, &input);
         let decision = self.decide(&live, &facts);
         if decision.candidates.is_empty() && !decision.risk.blocked {
-            return Err(EngineError::NoRoute { decision: Box::new(decision) });
+            return Err(EngineError::NoRoute {
+                decision: Box::new(decision),
+            });
         }
         self.velocity.record(&facts);
         let mut payment = new_payment_record(merchant, &input, &facts, &decision);
@@ -239,8 +253,12 @@ impl Engine {
             self.store.insert_payment(&payment).await?;
             return Ok(payment);
         }
+        // Held while authorizing: a webhook for this payment waits for the
+        // outcome to be recorded instead of racing it.
+        let _guard = self.claim(&payment.id)?;
         self.store.insert_payment(&payment).await?;
-        self.authorize_with_failover(&live, &decision, &input, &mut payment).await?;
+        self.authorize_with_failover(&live, &decision, &input, &mut payment)
+            .await?;
         Ok(payment)
     }
 
@@ -253,15 +271,22 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut last_failure = None;
         for (i, gateway) in decision.candidates.iter().enumerate() {
-            let (Some(conn), Some(method)) = (live.connectors.get(gateway), input.method.for_gateway(gateway)) else {
+            let (Some(conn), Some(method)) = (
+                live.connectors.get(gateway),
+                input.method.for_gateway(gateway),
+            ) else {
                 continue;
             };
-            let outcome = self.authorize_once(conn, gateway, method, input, payment).await?;
+            let outcome = self
+                .authorize_once(conn, gateway, method, input, payment)
+                .await?;
             let next = decision.candidates.get(i + 1);
             let reason = match &outcome {
                 Outcome::Unavailable { .. } => "unavailable",
                 Outcome::Rejected { .. } => "error",
-                Outcome::Declined(d) if d.soft && decision.cascade_on_soft_decline => "soft_decline",
+                Outcome::Declined(d) if d.soft && decision.cascade_on_soft_decline => {
+                    "soft_decline"
+                }
                 _ => {
                     apply_authorization(payment, gateway, outcome, input.capture);
                     return self.save(payment).await;
@@ -269,7 +294,10 @@ impl Engine {
             };
             last_failure = Some(failure_of(&outcome));
             if let Some(to) = next {
-                self.metrics.failovers.with_label_values(&[gateway.as_str(), to.as_str(), reason]).inc();
+                self.metrics
+                    .failovers
+                    .with_label_values(&[gateway.as_str(), to.as_str(), reason])
+                    .inc();
                 tracing::warn!(payment_id = %payment.id, from = %gateway, to = %to, reason, "failing over");
             }
         }
@@ -305,22 +333,32 @@ impl Engine {
             customer_country: input.customer.country.clone(),
             customer_ip: input.customer.ip.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
-            return_url: input.return_url.clone().unwrap_or_else(|| self.return_url.clone()),
+            return_url: input
+                .return_url
+                .clone()
+                .unwrap_or_else(|| self.return_url.clone()),
         };
         self.metrics.payments_in_flight.inc();
         let started = Instant::now();
         let outcome = conn.authorize(&req).await;
         let latency = started.elapsed();
         self.metrics.payments_in_flight.dec();
-        let view = self.record_attempt(&attempt, &outcome, latency, "authorize").await;
+        let view = self
+            .record_attempt(&attempt, &outcome, latency, "authorize")
+            .await;
         self.metrics
             .payment_attempts
-            .with_label_values(&[gateway, payment.method.kind.as_str(), payment.currency.as_str(), outcome.label()])
+            .with_label_values(&[
+                gateway,
+                payment.method.kind.as_str(),
+                payment.currency.as_str(),
+                outcome.label(),
+            ])
             .inc();
         match &outcome {
-            Outcome::Succeeded { .. } | Outcome::RequiresAction { .. } | Outcome::Pending { .. } => {
-                self.note_approval(gateway, true)
-            }
+            Outcome::Succeeded { .. }
+            | Outcome::RequiresAction { .. }
+            | Outcome::Pending { .. } => self.note_approval(gateway, true),
             Outcome::Declined(_) => self.note_approval(gateway, false),
             _ => {}
         }
@@ -331,7 +369,10 @@ impl Engine {
     fn note_approval(&self, gateway: &str, approved: bool) {
         self.approvals.record(gateway, approved);
         if let Some(r) = self.approvals.ratio(gateway) {
-            self.metrics.approval_ratio.with_label_values(&[gateway]).set(r);
+            self.metrics
+                .approval_ratio
+                .with_label_values(&[gateway])
+                .set(r);
         }
     }
 
@@ -353,7 +394,13 @@ impl Engine {
         let (label, provider_ref, code) = attempt_fields(outcome);
         if let Err(e) = self
             .store
-            .finish_attempt(&attempt.id, label, provider_ref.as_deref(), code.as_deref(), latency_ms)
+            .finish_attempt(
+                &attempt.id,
+                label,
+                provider_ref.as_deref(),
+                code.as_deref(),
+                latency_ms,
+            )
             .await
         {
             tracing::error!(attempt_id = %attempt.id, error = %e, "could not record attempt outcome; left for reconciliation");
@@ -378,7 +425,12 @@ impl Engine {
     }
 }
 
-pub(super) fn new_attempt(payment_id: &str, gateway: &str, operation: &str, amount: i64) -> Attempt {
+pub(super) fn new_attempt(
+    payment_id: &str,
+    gateway: &str,
+    operation: &str,
+    amount: i64,
+) -> Attempt {
     let now = now_rfc3339();
     let id = new_id("att");
     Attempt {
@@ -401,21 +453,52 @@ pub(super) fn new_attempt(payment_id: &str, gateway: &str, operation: &str, amou
 
 fn attempt_fields(outcome: &Outcome) -> (AttemptOutcome, Option<String>, Option<String>) {
     match outcome {
-        Outcome::Succeeded { provider_reference, .. } => (AttemptOutcome::Approved, Some(provider_reference.clone()), None),
-        Outcome::Pending { provider_reference } => (AttemptOutcome::Pending, Some(provider_reference.clone()), None),
-        Outcome::RequiresAction { provider_reference, .. } => {
-            (AttemptOutcome::RequiresAction, Some(provider_reference.clone()), None)
-        }
-        Outcome::Declined(d) => (AttemptOutcome::Declined, d.provider_reference.clone(), Some(d.code.clone())),
-        Outcome::Unavailable { .. } => (AttemptOutcome::Unavailable, None, Some("gateway_unavailable".into())),
-        Outcome::Ambiguous { .. } => (AttemptOutcome::Ambiguous, None, Some("outcome_unknown".into())),
+        Outcome::Succeeded {
+            provider_reference, ..
+        } => (
+            AttemptOutcome::Approved,
+            Some(provider_reference.clone()),
+            None,
+        ),
+        Outcome::Pending { provider_reference } => (
+            AttemptOutcome::Pending,
+            Some(provider_reference.clone()),
+            None,
+        ),
+        Outcome::RequiresAction {
+            provider_reference, ..
+        } => (
+            AttemptOutcome::RequiresAction,
+            Some(provider_reference.clone()),
+            None,
+        ),
+        Outcome::Declined(d) => (
+            AttemptOutcome::Declined,
+            d.provider_reference.clone(),
+            Some(d.code.clone()),
+        ),
+        Outcome::Unavailable { .. } => (
+            AttemptOutcome::Unavailable,
+            None,
+            Some("gateway_unavailable".into()),
+        ),
+        Outcome::Ambiguous { .. } => (
+            AttemptOutcome::Ambiguous,
+            None,
+            Some("outcome_unknown".into()),
+        ),
         Outcome::Rejected { code, .. } => (AttemptOutcome::Error, None, Some(code.clone())),
     }
 }
 
 pub(super) fn failure_of(outcome: &Outcome) -> Failure {
     match outcome {
-        Outcome::Declined(Decline { code, decline_code, message, .. }) => Failure {
+        Outcome::Declined(Decline {
+            code,
+            decline_code,
+            message,
+            ..
+        }) => Failure {
             code: code.clone(),
             message: message.clone(),
             decline_code: decline_code.clone(),
@@ -444,10 +527,18 @@ pub(super) fn failure_of(outcome: &Outcome) -> Failure {
 }
 
 /// Applies a final authorization outcome (anything but failover reasons).
-fn apply_authorization(payment: &mut Payment, gateway: &str, outcome: Outcome, capture: CaptureMode) {
+fn apply_authorization(
+    payment: &mut Payment,
+    gateway: &str,
+    outcome: Outcome,
+    capture: CaptureMode,
+) {
     payment.gateway = Some(gateway.to_string());
     match outcome {
-        Outcome::Succeeded { provider_reference, effect } => {
+        Outcome::Succeeded {
+            provider_reference,
+            effect,
+        } => {
             payment.provider_reference = Some(provider_reference);
             if effect == Effect::Captured && capture == CaptureMode::Automatic {
                 payment.status = PaymentStatus::Captured;
@@ -460,7 +551,10 @@ fn apply_authorization(payment: &mut Payment, gateway: &str, outcome: Outcome, c
             payment.provider_reference = Some(provider_reference);
             payment.status = PaymentStatus::Processing;
         }
-        Outcome::RequiresAction { provider_reference, action } => {
+        Outcome::RequiresAction {
+            provider_reference,
+            action,
+        } => {
             payment.provider_reference = Some(provider_reference);
             payment.status = PaymentStatus::RequiresAction;
             payment.next_action = Some(action);
@@ -480,7 +574,12 @@ fn apply_authorization(payment: &mut Payment, gateway: &str, outcome: Outcome, c
     }
 }
 
-fn new_payment_record(merchant: &str, input: &NewPayment, facts: &PaymentFacts, decision: &Decision) -> Payment {
+fn new_payment_record(
+    merchant: &str,
+    input: &NewPayment,
+    facts: &PaymentFacts,
+    decision: &Decision,
+) -> Payment {
     let now = now_rfc3339();
     let card = match &input.method {
         MethodInput::Card(c) => Some(CardSummary {

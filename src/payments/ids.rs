@@ -46,6 +46,8 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = super::now_rfc3339();
         assert!(t.ends_with('Z'), "{t}");
-        assert!(time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok());
+        assert!(
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()
+        );
     }
 }

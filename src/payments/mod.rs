@@ -6,5 +6,6 @@ pub mod ids;
 pub mod model;
 pub mod money;
 pub mod operations;
+pub mod transitions;
 
 pub use engine::{Engine, EngineError, Live, NewPayment};

@@ -227,6 +227,15 @@ pub struct Payment {
     pub updated_at: String,
 }
 
+impl Payment {
+    /// The payment object of the API and of merchant events (design §3).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!(self);
+        v["object"] = serde_json::json!("payment");
+        v
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {

@@ -126,7 +126,10 @@ mod tests {
         assert!(Currency::from_code("XYZ").is_none());
         assert!(Currency::from_code("eur").is_none());
         assert!(Currency::from_code("EURO").is_none());
-        assert!(Currency::from_code("XAU").is_none(), "metals have no minor unit");
+        assert!(
+            Currency::from_code("XAU").is_none(),
+            "metals have no minor unit"
+        );
     }
 
     #[test]

@@ -21,8 +21,11 @@ pub enum OpResult<T> {
     Unavailable(T, String),
 }
 
-/// Marks a payment busy for the guard's lifetime; no lock is held.
-struct BusyGuard<'a> {
+/// Marks a payment busy for the guard's lifetime; no lock is held. Every
+/// writer of a payment in this process (API operations, the webhook
+/// applier, the reconciler) holds one, so their read-modify-write cycles
+/// never interleave.
+pub struct BusyGuard<'a> {
     engine: &'a Engine,
     id: String,
 }
@@ -34,7 +37,24 @@ impl Drop for BusyGuard<'_> {
 }
 
 impl Engine {
-    fn claim(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
+    /// Waits (polling, no lock held) until the payment is free, up to `within`.
+    pub async fn claim_wait(
+        &self,
+        payment_id: &str,
+        within: std::time::Duration,
+    ) -> Result<BusyGuard<'_>, EngineError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.claim(payment_id) {
+                Err(EngineError::Busy) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub fn claim(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
         if self.busy.insert(payment_id.to_string(), ()).is_some() {
             return Err(EngineError::Busy);
         }
@@ -45,12 +65,18 @@ impl Engine {
     }
 
     async fn load(&self, merchant: &str, id: &str) -> Result<Payment, EngineError> {
-        self.store.get_payment(merchant, id).await?.ok_or(EngineError::NotFound)
+        self.store
+            .get_payment(merchant, id)
+            .await?
+            .ok_or(EngineError::NotFound)
     }
 
     fn holder(&self, payment: &Payment) -> Result<(Connector, String, String), EngineError> {
-        let (Some(gateway), Some(reference)) = (&payment.gateway, &payment.provider_reference) else {
-            return Err(EngineError::InvalidState("the payment has no gateway holding it".into()));
+        let (Some(gateway), Some(reference)) = (&payment.gateway, &payment.provider_reference)
+        else {
+            return Err(EngineError::InvalidState(
+                "the payment has no gateway holding it".into(),
+            ));
         };
         let live = self.live.load();
         let conn = live.connectors.get(gateway).cloned().ok_or_else(|| {
@@ -70,11 +96,17 @@ impl Engine {
         self.store.insert_attempt(attempt).await?;
         let started = Instant::now();
         let outcome = call.await;
-        self.record_attempt(attempt, &outcome, started.elapsed(), operation).await;
+        self.record_attempt(attempt, &outcome, started.elapsed(), operation)
+            .await;
         Ok(outcome)
     }
 
-    pub async fn capture(&self, merchant: &str, id: &str, amount: Option<i64>) -> Result<OpResult<Payment>, EngineError> {
+    pub async fn capture(
+        &self,
+        merchant: &str,
+        id: &str,
+        amount: Option<i64>,
+    ) -> Result<OpResult<Payment>, EngineError> {
         let _guard = self.claim(id)?;
         let mut p = self.load(merchant, id).await?;
         if p.status != PaymentStatus::Authorized {
@@ -99,9 +131,14 @@ impl Engine {
             payment_id: p.id.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
-        let outcome = self.run_attempt(&attempt, "capture", conn.capture(&req)).await?;
+        let outcome = self
+            .run_attempt(&attempt, "capture", conn.capture(&req))
+            .await?;
         let result = match outcome {
-            Outcome::Succeeded { effect: Effect::Captured, .. } => {
+            Outcome::Succeeded {
+                effect: Effect::Captured,
+                ..
+            } => {
                 p.status = PaymentStatus::Captured;
                 p.amount_captured = amount;
                 OpResult::Done(())
@@ -133,9 +170,14 @@ impl Engine {
             payment_id: p.id.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
-        let outcome = self.run_attempt(&attempt, "cancel", conn.cancel(&req)).await?;
+        let outcome = self
+            .run_attempt(&attempt, "cancel", conn.cancel(&req))
+            .await?;
         let result = match outcome {
-            Outcome::Succeeded { effect: Effect::Voided, .. } => {
+            Outcome::Succeeded {
+                effect: Effect::Voided,
+                ..
+            } => {
                 p.status = PaymentStatus::Voided;
                 OpResult::Done(())
             }
@@ -148,7 +190,11 @@ impl Engine {
         self.finish(p, result).await
     }
 
-    async fn finish(&self, mut p: Payment, result: OpResult<()>) -> Result<OpResult<Payment>, EngineError> {
+    async fn finish(
+        &self,
+        mut p: Payment,
+        result: OpResult<()>,
+    ) -> Result<OpResult<Payment>, EngineError> {
         if matches!(result, OpResult::Done(())) {
             self.save(&mut p).await?;
         }
@@ -168,7 +214,10 @@ impl Engine {
     ) -> Result<OpResult<Refund>, EngineError> {
         let _guard = self.claim(id)?;
         let mut p = self.load(merchant, id).await?;
-        if !matches!(p.status, PaymentStatus::Captured | PaymentStatus::PartiallyRefunded) {
+        if !matches!(
+            p.status,
+            PaymentStatus::Captured | PaymentStatus::PartiallyRefunded
+        ) {
             return Err(EngineError::InvalidState(format!(
                 "only a captured payment can be refunded; this one is {}",
                 p.status.as_str()
@@ -213,9 +262,13 @@ impl Engine {
             reason,
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
-        let outcome = self.run_attempt(&attempt, "refund", conn.refund(&req)).await?;
+        let outcome = self
+            .run_attempt(&attempt, "refund", conn.refund(&req))
+            .await?;
         let result = match &outcome {
-            Outcome::Succeeded { provider_reference, .. } => {
+            Outcome::Succeeded {
+                provider_reference, ..
+            } => {
                 refund.provider_reference = Some(provider_reference.clone());
                 refund.status = RefundStatus::Succeeded;
                 p.amount_refunded += amount;

@@ -110,7 +110,10 @@ mod tests {
                 Signal {
                     name: "large-amount".into(),
                     rule: SignalRule::When(When {
-                        amount: Some(Bounds { min: Some(100_000), max: None }),
+                        amount: Some(Bounds {
+                            min: Some(100_000),
+                            max: None,
+                        }),
                         ..When::default()
                     }),
                     add: 30,
@@ -146,8 +149,14 @@ mod tests {
         assert_eq!(
             a.signals,
             vec![
-                SignalHit { name: "merchant".into(), score: 12 },
-                SignalHit { name: "large-amount".into(), score: 30 },
+                SignalHit {
+                    name: "merchant".into(),
+                    score: 12
+                },
+                SignalHit {
+                    name: "large-amount".into(),
+                    score: 30
+                },
             ]
         );
         assert!(!a.blocked);
@@ -158,7 +167,13 @@ mod tests {
         let v = Velocity::default();
         let f = facts(200_000, Some(20));
         v.record(&f);
-        assert!(!rules().assess(&f, &v).signals.iter().any(|s| s.name == "card-velocity"));
+        assert!(
+            !rules()
+                .assess(&f, &v)
+                .signals
+                .iter()
+                .any(|s| s.name == "card-velocity")
+        );
         v.record(&f);
         let a = rules().assess(&f, &v);
         assert!(a.signals.iter().any(|s| s.name == "card-velocity"));
@@ -182,13 +197,25 @@ mod tests {
 
     #[test]
     fn no_block_threshold_never_blocks() {
-        let r = RiskRules { block_at: None, ..rules() };
-        assert!(!r.assess(&facts(200_000, Some(100)), &Velocity::default()).blocked);
+        let r = RiskRules {
+            block_at: None,
+            ..rules()
+        };
+        assert!(
+            !r.assess(&facts(200_000, Some(100)), &Velocity::default())
+                .blocked
+        );
     }
 
     #[test]
     fn block_at_is_inclusive() {
-        let r = RiskRules { block_at: Some(42), ..rules() };
-        assert!(r.assess(&facts(200_000, Some(12)), &Velocity::default()).blocked);
+        let r = RiskRules {
+            block_at: Some(42),
+            ..rules()
+        };
+        assert!(
+            r.assess(&facts(200_000, Some(12)), &Velocity::default())
+                .blocked
+        );
     }
 }

@@ -180,7 +180,10 @@ mod tests {
         let now = t0 + Duration::from_secs(150);
         let w = Duration::from_secs(100);
         assert_eq!(v.count_at(VelocityKey::Card, "fp_1", w, now), 2);
-        assert_eq!(v.count_at(VelocityKey::Card, "fp_1", Duration::from_secs(3600), now), 3);
+        assert_eq!(
+            v.count_at(VelocityKey::Card, "fp_1", Duration::from_secs(3600), now),
+            3
+        );
         assert_eq!(v.count_at(VelocityKey::Card, "fp_other", w, now), 0);
     }
 

@@ -10,7 +10,9 @@ use crate::risk::Velocity;
 
 /// See [`Ruleset::decide`].
 pub fn decide(rs: &Ruleset, facts: &PaymentFacts, velocity: &Velocity) -> Decision {
-    decide_with_roll(rs, facts, velocity, &mut |total| rand::random_range(0..total))
+    decide_with_roll(rs, facts, velocity, &mut |total| {
+        rand::random_range(0..total)
+    })
 }
 
 /// `roll(total)` returns a number in `0..total` for the weighted pick;
@@ -55,7 +57,11 @@ fn no_route(risk: RiskAssessment, version: &str) -> Decision {
 
 /// The route's gateways (with split weights; 0 for priority lists) that
 /// can take this payment, in the route's order, and the others with why.
-fn filter_candidates(rs: &Ruleset, route: &Route, facts: &PaymentFacts) -> (Vec<(String, u32)>, Vec<Skipped>) {
+fn filter_candidates(
+    rs: &Ruleset,
+    route: &Route,
+    facts: &PaymentFacts,
+) -> (Vec<(String, u32)>, Vec<Skipped>) {
     let named: Vec<(String, u32)> = match &route.target {
         Target::Priority(ids) => ids.iter().map(|id| (id.clone(), 0)).collect(),
         Target::Split(weights) => weights.clone(),
@@ -65,7 +71,10 @@ fn filter_candidates(rs: &Ruleset, route: &Route, facts: &PaymentFacts) -> (Vec<
     for (id, weight) in named {
         match rs.gateway(&id).map(|g| why_not(g, facts)) {
             Some(None) => eligible.push((id, weight)),
-            Some(Some(reason)) => skipped.push(Skipped { gateway: id, reason }),
+            Some(Some(reason)) => skipped.push(Skipped {
+                gateway: id,
+                reason,
+            }),
             // Validation guarantees every named gateway exists; say so
             // rather than silently dropping it if that ever breaks.
             None => skipped.push(Skipped {
@@ -90,7 +99,7 @@ fn why_not(g: &GatewayConfig, facts: &PaymentFacts) -> Option<String> {
         let has_token = facts
             .token_gateways
             .as_ref()
-            .is_some_and(|t| t.iter().any(|x| *x == g.id));
+            .is_some_and(|t| t.contains(&g.id));
         if !has_token {
             return Some("the payment has no gateway_token for this gateway".to_string());
         }

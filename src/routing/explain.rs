@@ -66,7 +66,11 @@ pub fn explain_text(d: &Decision) -> String {
         let _ = writeln!(out, "skipped: {} ({})", s.gateway, s.reason);
     }
     if d.rule.is_some() {
-        let cascade = if d.cascade_on_soft_decline { "yes" } else { "no" };
+        let cascade = if d.cascade_on_soft_decline {
+            "yes"
+        } else {
+            "no"
+        };
         let _ = writeln!(
             out,
             "strategy: {}; soft declines cascade: {cascade}",
@@ -91,7 +95,9 @@ fn write_risk(out: &mut String, d: &Decision) {
     };
     let _ = writeln!(out, "risk score: {}/100 ({parts})", d.risk.score);
     let verdict = match (d.risk.blocked, d.risk.block_at) {
-        (true, Some(b)) => format!("BLOCKED (score reaches block_at {b}); no gateway would be called"),
+        (true, Some(b)) => {
+            format!("BLOCKED (score reaches block_at {b}); no gateway would be called")
+        }
         (false, Some(b)) => format!("not blocked (blocks at {b})"),
         (_, None) => "not blocked (no block_at configured)".to_string(),
     };
@@ -116,8 +122,14 @@ mod tests {
             risk: RiskAssessment {
                 score: 42,
                 signals: vec![
-                    SignalHit { name: "merchant".into(), score: 12 },
-                    SignalHit { name: "large-amount".into(), score: 30 },
+                    SignalHit {
+                        name: "merchant".into(),
+                        score: 12,
+                    },
+                    SignalHit {
+                        name: "large-amount".into(),
+                        score: 30,
+                    },
                 ],
                 block_at: Some(90),
                 blocked: false,
@@ -134,7 +146,10 @@ mod tests {
         assert_eq!(v["skipped"][0]["reason"], "does not accept currency EUR");
         assert_eq!(v["strategy"], "priority");
         assert_eq!(v["risk"]["score"], 42);
-        assert_eq!(v["risk"]["signals"][1], json!({"name": "large-amount", "score": 30}));
+        assert_eq!(
+            v["risk"]["signals"][1],
+            json!({"name": "large-amount", "score": 30})
+        );
         assert_eq!(v["risk"]["blocked"], false);
         assert_eq!(v["ruleset_version"], "abc123def456");
     }

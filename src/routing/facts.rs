@@ -8,7 +8,15 @@ use super::{MethodKind, PaymentFacts};
 use crate::payments::money::Currency;
 
 /// Every value [`card_network`] can return; rule files may only name these.
-pub const CARD_NETWORKS: &[&str] = &["visa", "mastercard", "amex", "discover", "jcb", "unionpay", "unknown"];
+pub const CARD_NETWORKS: &[&str] = &[
+    "visa",
+    "mastercard",
+    "amex",
+    "discover",
+    "jcb",
+    "unionpay",
+    "unknown",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{param}: {message}")]
@@ -27,7 +35,11 @@ fn invalid(param: &str, message: impl Into<String>) -> FactsError {
 
 /// The card network from the leading digits of a PAN or BIN.
 pub fn card_network(number_or_bin: &str) -> &'static str {
-    let digits: String = number_or_bin.chars().filter(char::is_ascii_digit).take(6).collect();
+    let digits: String = number_or_bin
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
     let prefix = |n: usize| digits.get(..n).and_then(|p| p.parse::<u32>().ok());
     let in_range = |n: usize, lo: u32, hi: u32| prefix(n).is_some_and(|p| (lo..=hi).contains(&p));
     if digits.starts_with('4') {
@@ -47,7 +59,11 @@ pub fn card_network(number_or_bin: &str) -> &'static str {
     }
 }
 
-fn opt_str(obj: Option<&Map<String, Value>>, key: &str, param: &str) -> Result<Option<String>, FactsError> {
+fn opt_str(
+    obj: Option<&Map<String, Value>>,
+    key: &str,
+    param: &str,
+) -> Result<Option<String>, FactsError> {
     match obj.and_then(|o| o.get(key)) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -55,7 +71,11 @@ fn opt_str(obj: Option<&Map<String, Value>>, key: &str, param: &str) -> Result<O
     }
 }
 
-fn opt_object<'v>(v: &'v Value, key: &str, param: &str) -> Result<Option<&'v Map<String, Value>>, FactsError> {
+fn opt_object<'v>(
+    v: &'v Value,
+    key: &str,
+    param: &str,
+) -> Result<Option<&'v Map<String, Value>>, FactsError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
@@ -96,7 +116,9 @@ pub fn facts_from_json(merchant: &str, v: &Value) -> Result<PaymentFacts, FactsE
                 .ok_or_else(|| invalid("risk_score", "must be an integer 0..=100"))?,
         ),
     };
-    facts.metadata = opt_object(v, "metadata", "metadata")?.cloned().unwrap_or_default();
+    facts.metadata = opt_object(v, "metadata", "metadata")?
+        .cloned()
+        .unwrap_or_default();
     Ok(facts)
 }
 
@@ -120,7 +142,12 @@ fn fill_method(facts: &mut PaymentFacts, v: &Value) -> Result<(), FactsError> {
         MethodKind::GatewayToken => {
             let tokens = match pm.get("tokens") {
                 Some(Value::Object(t)) if !t.is_empty() => t,
-                _ => return Err(invalid("payment_method.tokens", "must map gateway ids to tokens")),
+                _ => {
+                    return Err(invalid(
+                        "payment_method.tokens",
+                        "must map gateway ids to tokens",
+                    ));
+                }
             };
             facts.token_gateways = Some(tokens.keys().cloned().collect());
             Ok(())
@@ -135,17 +162,27 @@ fn fill_card(facts: &mut PaymentFacts, pm: &Map<String, Value>) -> Result<(), Fa
         _ => return Err(invalid("payment_method.card", "is required for type card")),
     };
     let param = "payment_method.card.number";
-    let number = card.get("number").and_then(Value::as_str).ok_or_else(|| invalid(param, "is required"))?;
+    let number = card
+        .get("number")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(param, "is required"))?;
     // Spaces and dashes are how people type card numbers; anything else is a
     // client bug worth reporting.
-    if !number.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-') {
+    if !number
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+    {
         return Err(invalid(param, "must contain only digits"));
     }
     let digits = number.chars().filter(char::is_ascii_digit).count();
     if !(12..=19).contains(&digits) {
         return Err(invalid(param, "must be 12 to 19 digits"));
     }
-    let bin: String = number.chars().filter(char::is_ascii_digit).take(6).collect();
+    let bin: String = number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
     facts.card_network = Some(card_network(&bin).to_string());
     facts.card_bin = Some(bin);
     Ok(())
@@ -232,11 +269,17 @@ mod tests {
     #[test]
     fn bad_fields_name_their_param() {
         let cases = [
-            (json!({"currency": "EUR", "payment_method": {"type": "card"}}), "amount"),
+            (
+                json!({"currency": "EUR", "payment_method": {"type": "card"}}),
+                "amount",
+            ),
             (json!({"amount": 1.5, "currency": "EUR"}), "amount"),
             (json!({"amount": 1, "currency": "eur"}), "currency"),
             (json!({"amount": 1, "currency": "EUR"}), "payment_method"),
-            (json!({"amount": 1, "currency": "EUR", "payment_method": {"type": "cash"}}), "payment_method.type"),
+            (
+                json!({"amount": 1, "currency": "EUR", "payment_method": {"type": "cash"}}),
+                "payment_method.type",
+            ),
             (
                 json!({"amount": 1, "currency": "EUR", "payment_method": {"type": "card", "card": {"number": "4242x"}}}),
                 "payment_method.card.number",

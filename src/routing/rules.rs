@@ -198,46 +198,111 @@ mod tests {
         let f = facts();
         let cases: Vec<(When, When)> = vec![
             (
-                When { method: Some(vec![MethodKind::Card]), ..When::default() },
-                When { method: Some(vec![MethodKind::SepaDebit]), ..When::default() },
-            ),
-            (
-                When { currency: strings(&["EUR"]), ..When::default() },
-                When { currency: strings(&["USD"]), ..When::default() },
-            ),
-            (
-                When { country: strings(&["DE", "FR"]), ..When::default() },
-                When { country: strings(&["US"]), ..When::default() },
-            ),
-            (
-                When { amount: Some(Bounds { min: Some(5000), max: Some(5000) }), ..When::default() },
-                When { amount: Some(Bounds { min: Some(5001), max: None }), ..When::default() },
-            ),
-            (
-                When { risk: Some(Bounds { min: None, max: Some(30) }), ..When::default() },
-                When { risk: Some(Bounds { min: Some(31), max: None }), ..When::default() },
-            ),
-            (
-                When { merchant: strings(&["acme"]), ..When::default() },
-                When { merchant: strings(&["other"]), ..When::default() },
-            ),
-            (
-                When { card_network: strings(&["visa"]), ..When::default() },
-                When { card_network: strings(&["amex"]), ..When::default() },
-            ),
-            (
-                When { card_bin: strings(&["4242"]), ..When::default() },
-                When { card_bin: strings(&["5555"]), ..When::default() },
-            ),
-            (
                 When {
-                    metadata: [("channel".to_string(), vec!["web".to_string()]), ("tier".to_string(), vec!["2".to_string()])]
-                        .into_iter()
-                        .collect(),
+                    method: Some(vec![MethodKind::Card]),
                     ..When::default()
                 },
                 When {
-                    metadata: [("channel".to_string(), vec!["pos".to_string()])].into_iter().collect(),
+                    method: Some(vec![MethodKind::SepaDebit]),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    currency: strings(&["EUR"]),
+                    ..When::default()
+                },
+                When {
+                    currency: strings(&["USD"]),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    country: strings(&["DE", "FR"]),
+                    ..When::default()
+                },
+                When {
+                    country: strings(&["US"]),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    amount: Some(Bounds {
+                        min: Some(5000),
+                        max: Some(5000),
+                    }),
+                    ..When::default()
+                },
+                When {
+                    amount: Some(Bounds {
+                        min: Some(5001),
+                        max: None,
+                    }),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    risk: Some(Bounds {
+                        min: None,
+                        max: Some(30),
+                    }),
+                    ..When::default()
+                },
+                When {
+                    risk: Some(Bounds {
+                        min: Some(31),
+                        max: None,
+                    }),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    merchant: strings(&["acme"]),
+                    ..When::default()
+                },
+                When {
+                    merchant: strings(&["other"]),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    card_network: strings(&["visa"]),
+                    ..When::default()
+                },
+                When {
+                    card_network: strings(&["amex"]),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    card_bin: strings(&["4242"]),
+                    ..When::default()
+                },
+                When {
+                    card_bin: strings(&["5555"]),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    metadata: [
+                        ("channel".to_string(), vec!["web".to_string()]),
+                        ("tier".to_string(), vec!["2".to_string()]),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    ..When::default()
+                },
+                When {
+                    metadata: [("channel".to_string(), vec!["pos".to_string()])]
+                        .into_iter()
+                        .collect(),
                     ..When::default()
                 },
             ),
@@ -251,12 +316,20 @@ mod tests {
     #[test]
     fn absent_fact_never_matches_a_constraint_on_it() {
         let f = PaymentFacts::default();
-        let w = When { country: strings(&["DE"]), ..When::default() };
-        assert!(!w.matches(&f, 0));
-        let w = When { card_bin: strings(&["4"]), ..When::default() };
+        let w = When {
+            country: strings(&["DE"]),
+            ..When::default()
+        };
         assert!(!w.matches(&f, 0));
         let w = When {
-            metadata: [("k".to_string(), vec!["v".to_string()])].into_iter().collect(),
+            card_bin: strings(&["4"]),
+            ..When::default()
+        };
+        assert!(!w.matches(&f, 0));
+        let w = When {
+            metadata: [("k".to_string(), vec!["v".to_string()])]
+                .into_iter()
+                .collect(),
             ..When::default()
         };
         assert!(!w.matches(&f, 0));

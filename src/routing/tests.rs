@@ -106,18 +106,27 @@ fn every_when_key_selects_its_route() {
     );
     let base = card(100, "EUR");
     assert_eq!(rule_of(&rs, &base).as_deref(), Some("fallback"));
-    let mut cases: Vec<(&str, PaymentFacts)> = Vec::new();
-    cases.push(("by-method", PaymentFacts { method: Some(MethodKind::ApplePay), ..base.clone() }));
-    cases.push(("by-currency", PaymentFacts { currency: "JPY".into(), ..base.clone() }));
-    cases.push(("by-country", PaymentFacts { country: Some("FR".into()), ..base.clone() }));
-    cases.push(("by-amount", PaymentFacts { amount: 500_000, ..base.clone() }));
-    cases.push(("by-merchant", PaymentFacts { merchant: "other".into(), ..base.clone() }));
-    cases.push(("by-network", PaymentFacts { card_network: Some("amex".into()), ..base.clone() }));
-    cases.push(("by-bin", PaymentFacts { card_bin: Some("555555".into()), ..base.clone() }));
-    let mut pos = base.clone();
-    pos.metadata.insert("channel".into(), "pos".into());
-    cases.push(("by-metadata", pos));
-    cases.push(("by-risk", PaymentFacts { risk_score: Some(50), ..base.clone() }));
+    let edit = |f: fn(&mut PaymentFacts)| {
+        let mut p = base.clone();
+        f(&mut p);
+        p
+    };
+    let cases = [
+        ("by-method", edit(|p| p.method = Some(MethodKind::ApplePay))),
+        ("by-currency", edit(|p| p.currency = "JPY".into())),
+        ("by-country", edit(|p| p.country = Some("FR".into()))),
+        ("by-amount", edit(|p| p.amount = 500_000)),
+        ("by-merchant", edit(|p| p.merchant = "other".into())),
+        ("by-network", edit(|p| p.card_network = Some("amex".into()))),
+        ("by-bin", edit(|p| p.card_bin = Some("555555".into()))),
+        (
+            "by-metadata",
+            edit(|p| {
+                p.metadata.insert("channel".into(), "pos".into());
+            }),
+        ),
+        ("by-risk", edit(|p| p.risk_score = Some(50))),
+    ];
     for (want, facts) in cases {
         assert_eq!(rule_of(&rs, &facts).as_deref(), Some(want));
     }
@@ -125,7 +134,8 @@ fn every_when_key_selects_its_route() {
 
 #[test]
 fn no_matching_route_gives_no_rule_and_no_candidates() {
-    let rs = ruleset("routes:\n  - {name: eur, when: {currency: [EUR]}, gateways: [stripe_main]}\n");
+    let rs =
+        ruleset("routes:\n  - {name: eur, when: {currency: [EUR]}, gateways: [stripe_main]}\n");
     let d = rs.decide(&card(100, "USD"), &Velocity::default());
     assert_eq!(d.rule, None);
     assert!(d.candidates.is_empty());
@@ -134,13 +144,23 @@ fn no_matching_route_gives_no_rule_and_no_candidates() {
 #[test]
 fn gateways_that_do_not_accept_the_payment_are_skipped_with_reasons() {
     let rs = ruleset("routes:\n  - {name: all, gateways: [wallets, adyen_eu, stripe_main]}\n");
-    let sepa = PaymentFacts { method: Some(MethodKind::SepaDebit), ..card(100, "CHF") };
+    let sepa = PaymentFacts {
+        method: Some(MethodKind::SepaDebit),
+        ..card(100, "CHF")
+    };
     let d = rs.decide(&sepa, &Velocity::default());
     assert_eq!(d.candidates, ["stripe_main"]);
-    let reasons: Vec<(&str, &str)> = d.skipped.iter().map(|s| (s.gateway.as_str(), s.reason.as_str())).collect();
+    let reasons: Vec<(&str, &str)> = d
+        .skipped
+        .iter()
+        .map(|s| (s.gateway.as_str(), s.reason.as_str()))
+        .collect();
     assert_eq!(
         reasons,
-        [("wallets", "does not accept method sepa_debit"), ("adyen_eu", "does not accept currency CHF")]
+        [
+            ("wallets", "does not accept method sepa_debit"),
+            ("adyen_eu", "does not accept currency CHF")
+        ]
     );
 }
 
@@ -157,13 +177,17 @@ fn gateway_token_payments_only_go_to_gateways_holding_a_token() {
     assert_eq!(d.skipped.len(), 1);
     assert_eq!(d.skipped[0].gateway, "stripe_main");
     assert!(d.skipped[0].reason.contains("gateway_token"));
-    let none = PaymentFacts { token_gateways: None, ..token };
+    let none = PaymentFacts {
+        token_gateways: None,
+        ..token
+    };
     assert!(rs.decide(&none, &Velocity::default()).candidates.is_empty());
 }
 
 #[test]
 fn split_roll_picks_by_cumulative_weight_then_fails_over_by_weight() {
-    let rs = ruleset("routes:\n  - {name: s, split: {stripe_main: 70, adyen_eu: 20, wallets: 10}}\n");
+    let rs =
+        ruleset("routes:\n  - {name: s, split: {stripe_main: 70, adyen_eu: 20, wallets: 10}}\n");
     let f = card(100, "EUR");
     let v = Velocity::default();
     let order = |r: u64| decide_with_roll(&rs, &f, &v, &mut |_| r).candidates;
@@ -185,8 +209,15 @@ fn split_is_weighted_over_many_picks() {
         .filter(|_| rs.decide(&f, &v).candidates.first().map(String::as_str) == Some("stripe_main"))
         .count();
     // 80% ± 4 standard deviations (sd = sqrt(10000 * 0.8 * 0.2) = 40).
-    assert!((7840..=8160).contains(&stripe_first), "stripe first {stripe_first} of {n}");
-    assert_eq!(rs.decide(&f, &v).candidates.len(), 2, "the other gateway stays as failover");
+    assert!(
+        (7840..=8160).contains(&stripe_first),
+        "stripe first {stripe_first} of {n}"
+    );
+    assert_eq!(
+        rs.decide(&f, &v).candidates.len(),
+        2,
+        "the other gateway stays as failover"
+    );
 }
 
 #[test]
@@ -215,9 +246,15 @@ routes:
 ",
     );
     let v = Velocity::default();
-    let small = PaymentFacts { risk_score: Some(10), ..card(100, "EUR") };
+    let small = PaymentFacts {
+        risk_score: Some(10),
+        ..card(100, "EUR")
+    };
     assert_eq!(rs.decide(&small, &v).rule.as_deref(), Some("low-risk"));
-    let large = PaymentFacts { risk_score: Some(20), ..card(200_000, "EUR") };
+    let large = PaymentFacts {
+        risk_score: Some(20),
+        ..card(200_000, "EUR")
+    };
     let d = rs.decide(&large, &v);
     assert_eq!(d.rule.as_deref(), Some("default"));
     assert_eq!(d.risk.score, 50);

@@ -36,7 +36,7 @@ impl CardNumber {
                 }
             })
             .sum();
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 
     /// Brand by IIN prefix, in Stripe's lowercase spelling.
@@ -91,7 +91,14 @@ pub(crate) enum DeclineReason {
 
 impl DeclineReason {
     /// Stripe's `(code, decline_code, message, param)`.
-    pub fn stripe(self) -> (&'static str, &'static str, &'static str, Option<&'static str>) {
+    pub fn stripe(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    ) {
         match self {
             DeclineReason::Generic => (
                 "card_declined",

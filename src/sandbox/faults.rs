@@ -28,7 +28,9 @@ impl FaultMode {
     pub fn is_before_charge(self) -> bool {
         matches!(
             self,
-            FaultMode::Error500BeforeCharge | FaultMode::Error503BeforeCharge | FaultMode::RateLimited
+            FaultMode::Error500BeforeCharge
+                | FaultMode::Error503BeforeCharge
+                | FaultMode::RateLimited
         )
     }
 }
@@ -193,7 +195,11 @@ mod tests {
         let mut plan = FaultPlan::default();
         plan.add(FaultRule::new(FaultScope::Any, FaultMode::Error500BeforeCharge).count(2))
             .unwrap();
-        let mut pick = || plan.pick(Dialect::Stripe, "/stripe/v1/payment_intents", true, |_| true);
+        let mut pick = || {
+            plan.pick(Dialect::Stripe, "/stripe/v1/payment_intents", true, |_| {
+                true
+            })
+        };
         assert!(pick().is_some());
         assert!(pick().is_some());
         assert!(pick().is_none());
@@ -204,18 +210,52 @@ mod tests {
         let mut plan = FaultPlan::default();
         plan.add(FaultRule::new(FaultScope::Any, FaultMode::RateLimited))
             .unwrap();
-        assert!(plan.pick(Dialect::Adyen, "/adyen/v71/payments/X/captures", false, |_| true).is_none());
-        assert!(plan.pick(Dialect::Adyen, "/adyen/v71/payments", true, |_| true).is_some());
+        assert!(
+            plan.pick(
+                Dialect::Adyen,
+                "/adyen/v71/payments/X/captures",
+                false,
+                |_| true
+            )
+            .is_none()
+        );
+        assert!(
+            plan.pick(Dialect::Adyen, "/adyen/v71/payments", true, |_| true)
+                .is_some()
+        );
     }
 
     #[test]
     fn path_rules_hit_modifications_of_their_dialect_only() {
         let mut plan = FaultPlan::default();
-        plan.add(FaultRule::new(FaultScope::Stripe, FaultMode::RateLimited).path_contains("/capture"))
-            .unwrap();
-        assert!(plan.pick(Dialect::Adyen, "/adyen/v71/payments/X/captures", false, |_| true).is_none());
-        assert!(plan.pick(Dialect::Stripe, "/stripe/v1/payment_intents/pi_1/capture", false, |_| true).is_some());
-        assert!(plan.pick(Dialect::Stripe, "/stripe/v1/payment_intents", true, |_| true).is_none());
+        plan.add(
+            FaultRule::new(FaultScope::Stripe, FaultMode::RateLimited).path_contains("/capture"),
+        )
+        .unwrap();
+        assert!(
+            plan.pick(
+                Dialect::Adyen,
+                "/adyen/v71/payments/X/captures",
+                false,
+                |_| true
+            )
+            .is_none()
+        );
+        assert!(
+            plan.pick(
+                Dialect::Stripe,
+                "/stripe/v1/payment_intents/pi_1/capture",
+                false,
+                |_| true
+            )
+            .is_some()
+        );
+        assert!(
+            plan.pick(Dialect::Stripe, "/stripe/v1/payment_intents", true, |_| {
+                true
+            })
+            .is_none()
+        );
     }
 
     #[test]
@@ -245,7 +285,8 @@ mod tests {
     #[test]
     fn modes_parse_from_their_documented_names() {
         let rule: FaultRule =
-            serde_json::from_str(r#"{"mode":"500_after_charge","dialect":"adyen","count":1}"#).unwrap();
+            serde_json::from_str(r#"{"mode":"500_after_charge","dialect":"adyen","count":1}"#)
+                .unwrap();
         assert_eq!(rule.mode, FaultMode::Error500AfterCharge);
         assert_eq!(rule.dialect, FaultScope::Adyen);
         assert_eq!(rule.rate, 1.0);

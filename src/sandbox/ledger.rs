@@ -176,7 +176,10 @@ mod tests {
         );
         ledger.update("pi_1", |e| e.amount_refunded = 1000);
         assert_eq!(ledger.entries(None)[0].status, ChargeStatus::Refunded);
-        assert!(ledger.entries(None)[0].live, "a refunded charge was still a charge");
+        assert!(
+            ledger.entries(None)[0].live,
+            "a refunded charge was still a charge"
+        );
     }
 
     #[test]

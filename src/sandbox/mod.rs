@@ -67,6 +67,7 @@
 //! documented in our references; this choice is ours. 422 validation errors
 //! are not stored.
 
+mod admin;
 mod adyen;
 mod cards;
 mod faults;
@@ -82,7 +83,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use faults::{FaultMode, FaultRule, FaultScope};
+pub use faults::{FaultMode, FaultRule, FaultRuleError, FaultScope};
 pub use ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
 pub use server::{SandboxHandle, start};
 pub use state::Sandbox;
@@ -104,8 +105,6 @@ pub struct SandboxConfig {
 pub enum SandboxError {
     #[error("sandbox listener: {0}")]
     Listener(#[source] std::io::Error),
-    #[error("sandbox connection: {0}")]
-    Connection(#[source] std::io::Error),
     #[error("sandbox is shutting down")]
     ShuttingDown,
 }

@@ -1,13 +1,19 @@
 //! Durable state behind one [`Store`] trait: payments, attempts, refunds,
-//! idempotency keys and the audit log. SQLite is the embedded default; a
+//! disputes, idempotency keys, the webhook queues (inbound events, outbound
+//! deliveries) and the audit log. SQLite is the embedded default; a
 //! PostgreSQL implementation fills the same trait for multi-replica use.
 //! Callers never see SQL.
 
+pub mod events;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
 use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
+
+pub use events::{
+    Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, InboundEvent, InboundStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,7 +84,8 @@ pub trait Store: Send + Sync + 'static {
     /// provider reference, route, failure, next_action, updated_at).
     async fn update_payment(&self, payment: &Payment) -> Result<(), StoreError>;
     /// A payment with its refunds, scoped to the merchant.
-    async fn get_payment(&self, merchant_id: &str, id: &str) -> Result<Option<Payment>, StoreError>;
+    async fn get_payment(&self, merchant_id: &str, id: &str)
+    -> Result<Option<Payment>, StoreError>;
     async fn find_payments_by_reference(
         &self,
         merchant_id: &str,
@@ -108,10 +115,85 @@ pub trait Store: Send + Sync + 'static {
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // --- Webhooks (design §6) ---
+
+    /// Stores verified events in one transaction; per event, `true` = new,
+    /// `false` = a duplicate of its `(gateway_id, provider_event_id)`, stored
+    /// earlier or earlier in this batch.
+    async fn insert_inbound_events(&self, events: &[InboundEvent])
+    -> Result<Vec<bool>, StoreError>;
+    /// `Received` events whose lease is free or expired, oldest first, now
+    /// leased for `lease_secs` so no other worker or replica takes them
+    /// meanwhile; after a crash they are claimable again once it expires.
+    async fn claim_inbound_events(
+        &self,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<InboundEvent>, StoreError>;
+    /// Oldest first.
+    async fn list_inbound_events(
+        &self,
+        status: InboundStatus,
+        limit: usize,
+    ) -> Result<Vec<InboundEvent>, StoreError>;
+    /// Sets `Orphan` events judged (processed) before `older_than_unix` back
+    /// to `Received`, so they are retried once their payment exists; returns
+    /// how many.
+    async fn requeue_orphans(&self, older_than_unix: i64) -> Result<usize, StoreError>;
+    /// Applies a [`Commit`] in one transaction, all or nothing: updates the
+    /// payment (`NotFound` if missing), upserts refunds and disputes by id
+    /// (their merchant taken from the payment row; `NotFound` without one),
+    /// inserts deliveries, settles the inbound event (status, note,
+    /// processed_at, lease cleared; `Conflict` if it is no longer
+    /// `Received`, so an event is applied at most once) and appends the
+    /// audit entry.
+    async fn commit(&self, c: &Commit) -> Result<(), StoreError>;
+    /// A payment with its refunds, by id alone: a webhook does not know the
+    /// merchant yet.
+    async fn get_payment_by_id(&self, id: &str) -> Result<Option<Payment>, StoreError>;
+    async fn find_refund_by_provider_reference(
+        &self,
+        gateway: &str,
+        provider_reference: &str,
+    ) -> Result<Option<Refund>, StoreError>;
+    /// By id alone (unscoped).
+    async fn get_refund_by_id(&self, id: &str) -> Result<Option<Refund>, StoreError>;
+    /// Oldest first.
+    async fn list_disputes(&self, payment_id: &str) -> Result<Vec<Dispute>, StoreError>;
+    async fn find_dispute_by_provider_reference(
+        &self,
+        gateway: &str,
+        provider_reference: &str,
+    ) -> Result<Option<Dispute>, StoreError>;
+    /// `Pending` deliveries with `next_attempt_at <= now`, most overdue
+    /// first, leased in the same transaction by moving `next_attempt_at` to
+    /// `now + lease_secs` (the returned records carry that value): a crash
+    /// mid-send re-delivers later (at least once), and two workers never
+    /// hold the same delivery at once.
+    async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records a try: status, attempts, next_attempt_at, last error and
+    /// status, updated_at. `NotFound` if missing.
+    async fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError>;
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
+    /// Newest first; all statuses when `status` is `None`.
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
 }
 
 /// Opens the store named by a URL: `sqlite://path/to/file.db`.
-pub async fn open(url: &str, synchronous_full: bool) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+pub async fn open(
+    url: &str,
+    synchronous_full: bool,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = sqlite::SqliteStore::open(path, synchronous_full).await?;
         return Ok(std::sync::Arc::new(store));

@@ -5,12 +5,18 @@
 //! runtime thread and no lock is ever held across an `.await`.
 
 mod codec;
+mod commit;
+mod deliveries;
+mod disputes;
 mod idempotency;
+mod inbound;
 mod journal;
 mod records;
 mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_webhooks;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode};
 
+use super::events::{Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus};
 use super::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
 use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
 
@@ -311,5 +318,104 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| journal::list_audit(c, limit)).await
+    }
+
+    async fn insert_inbound_events(
+        &self,
+        events: &[InboundEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        let events = events.to_vec();
+        self.write(move |c| inbound::insert(c, &events)).await
+    }
+
+    async fn claim_inbound_events(
+        &self,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<InboundEvent>, StoreError> {
+        self.write(move |c| inbound::claim(c, idempotency::now_unix(), limit, lease_secs))
+            .await
+    }
+
+    async fn list_inbound_events(
+        &self,
+        status: InboundStatus,
+        limit: usize,
+    ) -> Result<Vec<InboundEvent>, StoreError> {
+        self.read(move |c| inbound::list(c, status, limit)).await
+    }
+
+    async fn requeue_orphans(&self, older_than_unix: i64) -> Result<usize, StoreError> {
+        self.write(move |c| inbound::requeue_orphans(c, older_than_unix))
+            .await
+    }
+
+    async fn commit(&self, c: &Commit) -> Result<(), StoreError> {
+        let commit = c.clone();
+        self.write(move |conn| commit::apply(conn, &commit, idempotency::now_unix()))
+            .await
+    }
+
+    async fn get_payment_by_id(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| records::get_payment_by_id(c, &id)).await
+    }
+
+    async fn find_refund_by_provider_reference(
+        &self,
+        gateway: &str,
+        provider_reference: &str,
+    ) -> Result<Option<Refund>, StoreError> {
+        let (g, r) = (gateway.to_owned(), provider_reference.to_owned());
+        self.read(move |c| records::find_refund_by_provider_reference(c, &g, &r))
+            .await
+    }
+
+    async fn get_refund_by_id(&self, id: &str) -> Result<Option<Refund>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| records::get_refund_by_id(c, &id)).await
+    }
+
+    async fn list_disputes(&self, payment_id: &str) -> Result<Vec<Dispute>, StoreError> {
+        let id = payment_id.to_owned();
+        self.read(move |c| disputes::list(c, &id)).await
+    }
+
+    async fn find_dispute_by_provider_reference(
+        &self,
+        gateway: &str,
+        provider_reference: &str,
+    ) -> Result<Option<Dispute>, StoreError> {
+        let (g, r) = (gateway.to_owned(), provider_reference.to_owned());
+        self.read(move |c| disputes::find_by_provider_reference(c, &g, &r))
+            .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.write(move |c| deliveries::claim_due(c, now, limit, lease_secs))
+            .await
+    }
+
+    async fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        let d = d.clone();
+        self.write(move |c| deliveries::update(c, &d)).await
+    }
+
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| deliveries::get(c, &id)).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.read(move |c| deliveries::list(c, status, limit)).await
     }
 }

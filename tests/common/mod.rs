@@ -168,14 +168,24 @@ impl Harness {
     pub async fn get(&self, path: &str) -> Reply {
         let auth = format!("Bearer {DEMO_KEY}");
         self.http
-            .send(Method::GET, &format!("{}{path}", self.api), &[("authorization", &auth)], None)
+            .send(
+                Method::GET,
+                &format!("{}{path}", self.api),
+                &[("authorization", &auth)],
+                None,
+            )
             .await
     }
 
     pub async fn ledger(&self) -> Vec<Value> {
         let r = self
             .http
-            .send(Method::GET, &format!("{}/__sandbox/ledger", self.sandbox_url), &[], None)
+            .send(
+                Method::GET,
+                &format!("{}/__sandbox/ledger", self.sandbox_url),
+                &[],
+                None,
+            )
             .await;
         r.json()["charges"].as_array().cloned().unwrap_or_default()
     }

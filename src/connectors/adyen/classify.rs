@@ -37,16 +37,94 @@ use crate::connectors::{Decline, Effect, Outcome};
 /// card: 4 "Acquirer Error", 9 "Issuer Unavailable".
 pub const SOFT_REFUSAL_CODES: &[&str] = &["4", "9"];
 
-/// `refusalReasonCode` → (normalized code, refusal reason text).
-const REFUSALS: &[(&str, &str, &str)] = &[
-    ("4", "processing_error", "Acquirer Error"),
-    ("6", "expired_card", "Expired Card"),
-    ("8", "incorrect_number", "Invalid Card Number"),
-    ("11", "authentication_required", "3D Not Authenticated"),
-    ("12", "insufficient_funds", "Not enough balance"),
-    ("24", "incorrect_cvc", "CVC Declined"),
-    ("38", "authentication_required", "Authentication required"),
-    ("42", "authentication_required", "3DS Authentication Error"),
+/// `refusalReasonCode` → (normalized code, decline code, refusal reason
+/// text). The decline code uses the same vocabulary as Stripe's
+/// `decline_code`, so a merchant reads one set of codes whatever the gateway;
+/// Adyen's own reason stays in the message.
+const REFUSALS: &[(&str, &str, &str, &str)] = &[
+    ("2", "card_declined", "generic_decline", "Refused"),
+    ("3", "card_declined", "call_issuer", "Referral"),
+    (
+        "4",
+        "processing_error",
+        "processing_error",
+        "Acquirer Error",
+    ),
+    ("5", "card_declined", "pickup_card", "Blocked Card"),
+    ("6", "expired_card", "expired_card", "Expired Card"),
+    ("7", "card_declined", "invalid_amount", "Invalid Amount"),
+    (
+        "8",
+        "incorrect_number",
+        "incorrect_number",
+        "Invalid Card Number",
+    ),
+    (
+        "9",
+        "card_declined",
+        "issuer_not_available",
+        "Issuer Unavailable",
+    ),
+    ("10", "card_declined", "card_not_supported", "Not supported"),
+    (
+        "11",
+        "authentication_required",
+        "authentication_required",
+        "3D Not Authenticated",
+    ),
+    (
+        "12",
+        "insufficient_funds",
+        "insufficient_funds",
+        "Not enough balance",
+    ),
+    ("14", "card_declined", "fraudulent", "Acquirer Fraud"),
+    ("15", "card_declined", "generic_decline", "Cancelled"),
+    ("17", "card_declined", "incorrect_pin", "Invalid Pin"),
+    (
+        "18",
+        "card_declined",
+        "pin_try_exceeded",
+        "Pin tries exceeded",
+    ),
+    ("20", "card_declined", "fraudulent", "FRAUD"),
+    ("24", "incorrect_cvc", "incorrect_cvc", "CVC Declined"),
+    (
+        "27",
+        "card_declined",
+        "do_not_honor",
+        "Declined Non Generic",
+    ),
+    (
+        "28",
+        "card_declined",
+        "withdrawal_count_limit_exceeded",
+        "Withdrawal amount exceeded",
+    ),
+    (
+        "29",
+        "card_declined",
+        "withdrawal_count_limit_exceeded",
+        "Withdrawal count exceeded",
+    ),
+    (
+        "31",
+        "card_declined",
+        "fraudulent",
+        "Issuer Suspected Fraud",
+    ),
+    (
+        "38",
+        "authentication_required",
+        "authentication_required",
+        "Authentication required",
+    ),
+    (
+        "42",
+        "authentication_required",
+        "authentication_required",
+        "3DS Authentication Error",
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -140,11 +218,11 @@ pub fn classify_payment(
 }
 
 fn refusal(resp: &PaymentResponse) -> Decline {
-    let known = REFUSALS.iter().find(|(code, _, text)| {
+    let known = REFUSALS.iter().find(|(code, _, _, text)| {
         resp.refusal_reason_code.as_deref() == Some(*code)
             || resp.refusal_reason.as_deref() == Some(*text)
     });
-    let code = known.map_or("card_declined", |(_, normalized, _)| *normalized);
+    let code = known.map_or("card_declined", |(_, normalized, _, _)| *normalized);
     let soft = resp
         .refusal_reason_code
         .as_deref()
@@ -152,12 +230,18 @@ fn refusal(resp: &PaymentResponse) -> Decline {
     let reason = resp
         .refusal_reason
         .clone()
-        .or_else(|| resp.refusal_reason_code.clone());
+        .or_else(|| resp.refusal_reason_code.clone())
+        .unwrap_or_else(|| "Refused".into());
+    let decline_code = known.map_or("generic_decline", |(_, _, decline, _)| *decline);
+    let message = match &resp.refusal_reason_code {
+        Some(c) => format!("{reason} (Adyen refusalReasonCode {c})"),
+        None => reason,
+    };
     Decline {
         provider_reference: resp.psp_reference.clone(),
         code: code.into(),
-        decline_code: reason.clone(),
-        message: reason.unwrap_or_else(|| "Refused".into()),
+        decline_code: Some(decline_code.into()),
+        message,
         soft,
     }
 }

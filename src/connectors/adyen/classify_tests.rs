@@ -47,7 +47,11 @@ fn refused_maps_reason_codes_and_softness() {
         panic!()
     };
     assert_eq!(d.code, "insufficient_funds");
-    assert_eq!(d.decline_code.as_deref(), Some("Not enough balance"));
+    assert_eq!(d.decline_code.as_deref(), Some("insufficient_funds"));
+    assert!(
+        d.message.contains("Not enough balance"),
+        "Adyen's own reason is kept"
+    );
     assert_eq!(d.provider_reference.as_deref(), Some("PSP2"));
     assert!(!d.soft);
 

@@ -103,7 +103,7 @@ pub(super) fn list_attempts(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(super) fn append_audit(conn: &mut Connection, e: &AuditEntry) -> Result<(), StoreError> {
+pub(super) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
     conn.execute(
         &format!("INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, ?1, ?2)"),
         params![e.kind, super::codec::to_json(&e.detail)?],

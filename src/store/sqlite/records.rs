@@ -1,7 +1,8 @@
 //! Payments and refunds in SQLite: the SQL and the row mapping. A payment's
 //! route (with its attempt views), risk, method and failure are JSON columns
 //! written as the caller gives them; refunds live in their own table and are
-//! attached on read.
+//! attached on read. Reads without a merchant serve the webhook pipeline,
+//! which learns the merchant from the record it finds.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -76,7 +77,7 @@ pub(super) fn insert_payment(conn: &mut Connection, p: &Payment) -> Result<(), S
 
 /// Overwrites everything but the identity and the request's fixed facts
 /// (amount, currency, reference, capture mode, method, created_at).
-pub(super) fn update_payment(conn: &mut Connection, p: &Payment) -> Result<(), StoreError> {
+pub(super) fn update_payment(conn: &Connection, p: &Payment) -> Result<(), StoreError> {
     let j = PaymentJson::encode(p)?;
     let changed = conn.execute(
         "UPDATE payments SET status = ?3, amount_captured = ?4, amount_refunded = ?5,
@@ -167,6 +168,15 @@ pub(super) fn get_payment(
     Ok(found.into_iter().next())
 }
 
+/// Unscoped: webhooks learn the merchant from the payment itself.
+pub(super) fn get_payment_by_id(
+    conn: &mut Connection,
+    id: &str,
+) -> Result<Option<Payment>, StoreError> {
+    let found = query_payments(conn, "WHERE id = ?1", &[id])?;
+    Ok(found.into_iter().next())
+}
+
 pub(super) fn find_by_reference(
     conn: &mut Connection,
     merchant_id: &str,
@@ -248,6 +258,39 @@ pub(super) fn insert_refund(conn: &mut Connection, r: &Refund) -> Result<(), Sto
     Ok(())
 }
 
+/// Inserts a refund, or updates the mutable fields (as [`update_refund`])
+/// of the one with its id. No such payment is `NotFound`.
+pub(super) fn upsert_refund(conn: &Connection, r: &Refund) -> Result<(), StoreError> {
+    // The WHERE keeps SQLite from reading `ON CONFLICT` as a join constraint.
+    let written = conn.execute(
+        &format!(
+            "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, merchant_id
+             FROM payments WHERE id = ?2
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                 provider_reference = excluded.provider_reference,
+                 failure = excluded.failure, updated_at = excluded.updated_at"
+        ),
+        params![
+            r.id,
+            r.payment_id,
+            r.status.as_str(),
+            r.amount,
+            r.currency,
+            r.gateway,
+            r.provider_reference,
+            r.reason,
+            opt_json(r.failure.as_ref())?,
+            r.created_at,
+            r.updated_at,
+        ],
+    )?;
+    if written == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 pub(super) fn update_refund(conn: &mut Connection, r: &Refund) -> Result<(), StoreError> {
     let changed = conn.execute(
         "UPDATE refunds SET status = ?2, provider_reference = ?3, failure = ?4, updated_at = ?5
@@ -275,6 +318,40 @@ pub(super) fn get_refund(
         .query_row(
             &format!("SELECT {REFUND_COLS} FROM refunds WHERE id = ?1 AND merchant_id = ?2"),
             [id, merchant_id],
+            refund_row,
+        )
+        .optional()?;
+    Ok(refund)
+}
+
+/// Unscoped: a refund webhook carries no merchant.
+pub(super) fn get_refund_by_id(
+    conn: &mut Connection,
+    id: &str,
+) -> Result<Option<Refund>, StoreError> {
+    let refund = conn
+        .query_row(
+            &format!("SELECT {REFUND_COLS} FROM refunds WHERE id = ?1"),
+            [id],
+            refund_row,
+        )
+        .optional()?;
+    Ok(refund)
+}
+
+/// As for payments, the newest wins should two rows share a reference.
+pub(super) fn find_refund_by_provider_reference(
+    conn: &mut Connection,
+    gateway: &str,
+    provider_reference: &str,
+) -> Result<Option<Refund>, StoreError> {
+    let refund = conn
+        .query_row(
+            &format!(
+                "SELECT {REFUND_COLS} FROM refunds WHERE gateway = ?1 AND provider_reference = ?2
+                 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ),
+            [gateway, provider_reference],
             refund_row,
         )
         .optional()?;

@@ -7,7 +7,10 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::store::StoreError;
 
 /// `(version, sql)`, ascending. Append only: an applied file never changes.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_webhooks.sql")),
+];
 
 /// Applies every migration newer than the database, all in one IMMEDIATE
 /// transaction so that two processes opening the same file at once cannot

@@ -9,7 +9,7 @@ use super::SqliteStore;
 use crate::payments::model::*;
 use crate::store::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
 
-fn payment(id: &str, merchant: &str, reference: &str, created_at: &str) -> Payment {
+pub(super) fn payment(id: &str, merchant: &str, reference: &str, created_at: &str) -> Payment {
     Payment {
         id: id.into(),
         merchant_id: merchant.into(),
@@ -58,7 +58,7 @@ fn payment(id: &str, merchant: &str, reference: &str, created_at: &str) -> Payme
     }
 }
 
-fn refund(id: &str, payment_id: &str, amount: i64, created_at: &str) -> Refund {
+pub(super) fn refund(id: &str, payment_id: &str, amount: i64, created_at: &str) -> Refund {
     Refund {
         id: id.into(),
         payment_id: payment_id.into(),
@@ -91,16 +91,16 @@ fn attempt(id: &str, payment_id: &str, gateway: &str, created_at: &str) -> Attem
     }
 }
 
-const T0: &str = "2025-01-01T10:00:00.000Z";
-const T1: &str = "2025-01-01T10:00:01.000Z";
-const T2: &str = "2025-01-01T10:00:02.000Z";
+pub(super) const T0: &str = "2025-01-01T10:00:00.000Z";
+pub(super) const T1: &str = "2025-01-01T10:00:01.000Z";
+pub(super) const T2: &str = "2025-01-01T10:00:02.000Z";
 
-async fn memory() -> SqliteStore {
+pub(super) async fn memory() -> SqliteStore {
     SqliteStore::open(":memory:", false).await.unwrap()
 }
 
 /// A file store in a fresh temp dir; the dir must outlive the store.
-async fn file_store() -> (tempfile::TempDir, String, SqliteStore) {
+pub(super) async fn file_store() -> (tempfile::TempDir, String, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/payroute.db");
     let path = path.to_str().unwrap().to_owned();
@@ -583,7 +583,7 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
             .map(Result::unwrap)
             .collect()
     };
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     drop((store, dir));
 }
 

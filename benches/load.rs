@@ -1,0 +1,477 @@
+//! Open-loop load test: how much latency payroute adds on top of the
+//! gateway it routes to.
+//!
+//! Starts the sandbox gateway and payroute in-process on loopback (shipped
+//! `routing-rules/` pointed at the sandbox, SQLite in a tempdir), then drives
+//! card payments at a fixed rate, first through payroute
+//! (`POST /v1/payments`, USD card 4242, routed to the sandbox's Stripe
+//! dialect), then straight at the sandbox with the same two Stripe calls the
+//! connector makes (`payment_methods`, then `payment_intents` with
+//! `confirm=true`). Prints a markdown table comparing the two.
+//!
+//! Run: `cargo bench --bench load`, tuned with env `LOAD_RPS` (200),
+//! `LOAD_SECS` (10), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2), or the same
+//! as flags after `--`: `cargo bench --bench load -- --rps 100 --secs 5`.
+//!
+//! Open loop, coordinated omission corrected: request `i` is due at
+//! `start + i / rps` whether or not earlier replies came back, and its
+//! latency runs from that due time, so a stalled server shows up as latency
+//! instead of as fewer requests. Bounded: loopback only, a fixed number of
+//! requests, each with a deadline.
+//!
+//! The servers run on a multi-thread runtime; the load generator on its own
+//! thread with a current-thread runtime, so its timers are not queued
+//! behind server tasks. All of them still share the machine's cores.
+
+#[path = "load/stats.rs"]
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use stats::{Sample, Summary};
+
+/// A single logical operation may not take longer than this; past it the
+/// operation counts as an error with this latency.
+const OP_DEADLINE: Duration = Duration::from_secs(10);
+const MERCHANT_KEY: &str = "sk_test_demo";
+/// The sandbox accepts any `sk_` key when none is configured.
+const STRIPE_KEY: &str = "sk_test_x";
+const STRIPE_VERSION: &str = "2024-06-20";
+const CARD: &str = "4242424242424242";
+
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
+    Setting { name: String, value: String },
+    #[error("unknown argument {0:?} (known: --rps N --secs N --conns N --warmup-secs N)")]
+    Argument(String),
+    #[error("setup: {0}")]
+    Setup(String),
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> LoadError + '_ {
+    move |e| LoadError::Setup(format!("{what}: {e}"))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    rps: u64,
+    secs: u64,
+    conns: usize,
+    warmup_secs: u64,
+    /// Started by `cargo test --benches` rather than `cargo bench`: a short
+    /// smoke run that fails on any error.
+    smoke: bool,
+}
+
+fn number(name: &str, value: &str, min: u64) -> Result<u64, LoadError> {
+    match value.parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(LoadError::Setting {
+            name: name.into(),
+            value: value.into(),
+        }),
+    }
+}
+
+impl Config {
+    /// Defaults, then environment, then flags.
+    fn from_env_and_args() -> Result<Config, LoadError> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        // cargo bench passes `--bench` to every bench binary; cargo test does not.
+        let smoke = !args.iter().any(|a| a == "--bench");
+        let mut cfg = if smoke {
+            Config {
+                rps: 20,
+                secs: 1,
+                conns: 8,
+                warmup_secs: 0,
+                smoke,
+            }
+        } else {
+            Config {
+                rps: 200,
+                secs: 10,
+                conns: 64,
+                warmup_secs: 2,
+                smoke,
+            }
+        };
+        let vars = [
+            ("LOAD_RPS", "--rps"),
+            ("LOAD_SECS", "--secs"),
+            ("LOAD_CONNS", "--conns"),
+            ("LOAD_WARMUP_SECS", "--warmup-secs"),
+        ];
+        for (var, flag) in vars {
+            if let Ok(v) = std::env::var(var) {
+                cfg.set(flag, &v, var)?;
+            }
+        }
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--bench" => {}
+                "--rps" | "--secs" | "--conns" | "--warmup-secs" => {
+                    let v = args.next().unwrap_or_default();
+                    cfg.set(&arg, &v, &arg)?;
+                }
+                _ => return Err(LoadError::Argument(arg)),
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn set(&mut self, flag: &str, value: &str, shown: &str) -> Result<(), LoadError> {
+        match flag {
+            "--rps" => self.rps = number(shown, value, 1)?,
+            "--secs" => self.secs = number(shown, value, 1)?,
+            "--conns" => {
+                self.conns = usize::try_from(number(shown, value, 1)?).unwrap_or(usize::MAX)
+            }
+            _ => self.warmup_secs = number(shown, value, 0)?,
+        }
+        Ok(())
+    }
+}
+
+/// Sandbox and payroute, running on the caller's runtime.
+struct Servers {
+    _dir: tempfile::TempDir,
+    sandbox: payroute::sandbox::SandboxHandle,
+    payroute: payroute::server::Running,
+}
+
+impl Servers {
+    async fn start() -> Result<Servers, LoadError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(setup("bind sandbox"))?;
+        let sandbox =
+            payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default())
+                .await
+                .map_err(setup("start sandbox"))?;
+        let dir = tempfile::tempdir().map_err(setup("tempdir"))?;
+        let rules = dir.path().join("rules");
+        write_rules(&rules, sandbox.addr)?;
+        let settings = payroute::server::Settings {
+            listen: "127.0.0.1:0".into(),
+            ops_listen: "127.0.0.1:0".into(),
+            rules,
+            store: format!("sqlite://{}", dir.path().join("payroute.db").display()),
+            fingerprint_key: Some(payroute::connectors::Sensitive(
+                "load-bench-fingerprint-key".into(),
+            )),
+            shutdown_grace: Duration::from_secs(5),
+            watch_rules: false,
+            ..Default::default()
+        };
+        let payroute = payroute::server::start(settings)
+            .await
+            .map_err(setup("start payroute"))?;
+        Ok(Servers {
+            _dir: dir,
+            sandbox,
+            payroute,
+        })
+    }
+
+    async fn shutdown(self) {
+        self.payroute.shutdown().await;
+        self.sandbox.shutdown().await;
+    }
+}
+
+/// The shipped rules with the gateways' sandbox address replaced.
+fn write_rules(dir: &Path, sandbox: SocketAddr) -> Result<(), LoadError> {
+    std::fs::create_dir_all(dir).map_err(setup("rules dir"))?;
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+    for entry in std::fs::read_dir(&shipped).map_err(setup("read routing-rules"))? {
+        let path = entry.map_err(setup("read routing-rules"))?.path();
+        let (Some(name), Some(ext)) = (path.file_name(), path.extension()) else {
+            continue;
+        };
+        if ext == "yaml" || ext == "yml" {
+            let text = std::fs::read_to_string(&path).map_err(setup("read rule file"))?;
+            let text = text.replace("127.0.0.1:4010", &sandbox.to_string());
+            std::fs::write(dir.join(name), text).map_err(setup("write rule file"))?;
+        }
+    }
+    Ok(())
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn http_client(conns: usize) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    // The legacy client opens a connection whenever none is idle; this only
+    // bounds how many stay open between requests.
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(conns)
+        .build(connector)
+}
+
+/// What one scheduled operation does.
+#[derive(Clone)]
+enum Target {
+    /// `POST /v1/payments` on payroute.
+    Payroute { url: String },
+    /// The connector's two Stripe calls, straight at the sandbox.
+    Direct { base: String },
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Payroute { .. } => "payroute",
+            Target::Direct { .. } => "direct",
+        }
+    }
+
+    /// One payment; `Err` carries a short error class for the counts.
+    async fn run(&self, http: &HttpClient, key: &str) -> Result<(), String> {
+        match self {
+            Target::Payroute { url } => payroute_payment(http, url, key).await,
+            Target::Direct { base } => direct_payment(http, base, key).await,
+        }
+    }
+}
+
+async fn send(http: &HttpClient, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String> {
+    let resp = http
+        .request(req)
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?;
+    Ok((status, body.to_bytes()))
+}
+
+async fn payroute_payment(http: &HttpClient, url: &str, key: &str) -> Result<(), String> {
+    let body = json!({
+        "amount": 2000, "currency": "USD", "reference": key,
+        "payment_method": {"type": "card", "card": {"number": CARD, "exp_month": 12, "exp_year": 2030, "cvc": "123", "holder_name": "A. Buyer"}},
+        "customer": {"id": "cus_load", "email": "load@example.com", "country": "US"},
+        "return_url": "https://shop.example.com/return",
+    });
+    let req = Request::post(url)
+        .header("authorization", format!("Bearer {MERCHANT_KEY}"))
+        .header("idempotency-key", key)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| format!("request: {e}"))?;
+    let (status, body) = send(http, req).await?;
+    if !status.is_success() {
+        return Err(format!("payroute HTTP {}", status.as_u16()));
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match v["status"].as_str() {
+        Some("captured" | "authorized") => Ok(()),
+        other => Err(format!("payroute status {other:?}")),
+    }
+}
+
+fn stripe_post(url: String, key: &str, body: String) -> Result<Request<Full<Bytes>>, String> {
+    Request::post(url)
+        .header("authorization", format!("Bearer {STRIPE_KEY}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("stripe-version", STRIPE_VERSION)
+        .header("idempotency-key", key)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("request: {e}"))
+}
+
+/// The bodies mirror `connectors::stripe::{payment_method_body, payment_intent_body}`.
+async fn direct_payment(http: &HttpClient, base: &str, key: &str) -> Result<(), String> {
+    let pm_body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("type", "card")
+        .append_pair("card[number]", CARD)
+        .append_pair("card[exp_month]", "12")
+        .append_pair("card[exp_year]", "2030")
+        .append_pair("card[cvc]", "123")
+        .append_pair("billing_details[name]", "A. Buyer")
+        .finish();
+    let req = stripe_post(
+        format!("{base}/v1/payment_methods"),
+        &format!("{key}-pm"),
+        pm_body,
+    )?;
+    let (status, body) = send(http, req).await?;
+    if status != StatusCode::OK {
+        return Err(format!("payment_methods HTTP {}", status.as_u16()));
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let pm = v["id"].as_str().ok_or("payment_methods reply without id")?;
+    let pi_body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("amount", "2000")
+        .append_pair("currency", "usd")
+        .append_pair("confirm", "true")
+        .append_pair("capture_method", "automatic")
+        .append_pair("metadata[payroute_payment_id]", key)
+        .append_pair("metadata[reference]", key)
+        .append_pair("return_url", "https://shop.example.com/return")
+        .append_pair("payment_method", pm)
+        .append_pair("payment_method_types[0]", "card")
+        .finish();
+    let req = stripe_post(format!("{base}/v1/payment_intents"), key, pi_body)?;
+    let (status, body) = send(http, req).await?;
+    if status != StatusCode::OK {
+        return Err(format!("payment_intents HTTP {}", status.as_u16()));
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match v["status"].as_str() {
+        Some("succeeded" | "requires_capture") => Ok(()),
+        other => Err(format!("payment_intent status {other:?}")),
+    }
+}
+
+/// Fires `rps * secs` operations at fixed due times and waits for all.
+async fn phase(target: &Target, http: &HttpClient, rps: u64, secs: u64, label: &str) -> Summary {
+    let total = rps * secs;
+    let start = Instant::now() + Duration::from_millis(10);
+    let target = Arc::new(target.clone());
+    let mut tasks = JoinSet::new();
+    for i in 0..total {
+        let due = start + Duration::from_nanos(i * 1_000_000_000 / rps);
+        tokio::time::sleep_until(due).await;
+        let (target, http, key) = (target.clone(), http.clone(), format!("{label}-{i}"));
+        tasks.spawn(async move {
+            let result = match tokio::time::timeout(OP_DEADLINE, target.run(&http, &key)).await {
+                Ok(r) => r,
+                Err(_) => Err("deadline".to_string()),
+            };
+            let done = Instant::now();
+            Sample {
+                latency: done - due,
+                done,
+                error: result.err(),
+            }
+        });
+    }
+    let mut samples = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(s) => samples.push(s),
+            Err(e) => samples.push(Sample {
+                latency: OP_DEADLINE,
+                done: Instant::now(),
+                error: Some(format!("task: {e}")),
+            }),
+        }
+    }
+    Summary::new(samples, start, Duration::from_secs(secs), total)
+}
+
+/// Warm-up then measurement, for each target in turn.
+async fn drive(cfg: Config, targets: Vec<Target>) -> Vec<(String, Summary)> {
+    let http = http_client(cfg.conns);
+    let mut out = Vec::new();
+    for target in &targets {
+        let name = target.name();
+        if cfg.warmup_secs > 0 {
+            eprintln!(
+                "load: {name}: warm-up {}s at {} rps",
+                cfg.warmup_secs, cfg.rps
+            );
+            let _ = phase(
+                target,
+                &http,
+                cfg.rps,
+                cfg.warmup_secs,
+                &format!("{name}-warm"),
+            )
+            .await;
+        }
+        eprintln!("load: {name}: measuring {}s at {} rps", cfg.secs, cfg.rps);
+        let summary = phase(target, &http, cfg.rps, cfg.secs, &format!("{name}-run")).await;
+        out.push((name.to_string(), summary));
+    }
+    out
+}
+
+/// The report and the number of failed operations.
+fn run(cfg: Config) -> Result<(String, u64), LoadError> {
+    let servers_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(setup("runtime"))?;
+    let servers = servers_rt.block_on(Servers::start())?;
+    let targets = vec![
+        Target::Payroute {
+            url: format!("http://{}/v1/payments", servers.payroute.api_addr),
+        },
+        Target::Direct {
+            base: format!("http://{}/stripe", servers.sandbox.addr),
+        },
+    ];
+    let generator = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(setup("generator runtime"))?;
+        Ok::<_, LoadError>(rt.block_on(drive(cfg, targets)))
+    });
+    let results = generator
+        .join()
+        .map_err(|_| LoadError::Setup("load generator panicked".into()))?;
+    servers_rt.block_on(servers.shutdown());
+    let results = results?;
+    let errors = results.iter().map(|(_, s)| s.error_count()).sum();
+    Ok((stats::report(&cfg_line(cfg), &results), errors))
+}
+
+fn cfg_line(cfg: Config) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox",
+        cfg.rps, cfg.secs, cfg.warmup_secs, cfg.conns
+    )
+}
+
+fn main() -> ExitCode {
+    let cfg = match Config::from_env_and_args() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cfg) {
+        Ok((table, errors)) => {
+            println!("{table}");
+            if errors > 0 {
+                eprintln!("load: {errors} operation(s) failed; see the error classes above");
+            }
+            // Under `cargo bench` errors are a result worth reading (e.g. an
+            // overloaded rate); under `cargo test` they are a failure.
+            if errors > 0 && cfg.smoke {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

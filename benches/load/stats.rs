@@ -1,0 +1,143 @@
+//! Latency and throughput summaries of one load phase, and the markdown
+//! comparison table. Percentiles are nearest-rank over a sorted `Vec`: at
+//! these sample counts (thousands) that is exact and cheap.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// One scheduled operation: latency from its due time to its last byte.
+pub struct Sample {
+    pub latency: Duration,
+    pub done: Instant,
+    /// Error class, `None` on success.
+    pub error: Option<String>,
+}
+
+pub struct Summary {
+    pub scheduled: u64,
+    pub ok: u64,
+    pub errors: BTreeMap<String, u64>,
+    /// Successful operations per second over the scheduled window, or from
+    /// the first due time to the last completion when that is longer.
+    pub throughput: f64,
+    /// Sorted latencies of every operation, errors included: a failed or
+    /// timed-out payment kept its caller waiting too.
+    sorted: Vec<Duration>,
+}
+
+impl Summary {
+    pub fn new(samples: Vec<Sample>, start: Instant, window: Duration, scheduled: u64) -> Summary {
+        let end = samples.iter().map(|s| s.done).max().unwrap_or(start);
+        let mut errors = BTreeMap::new();
+        let mut sorted = Vec::with_capacity(samples.len());
+        for s in samples {
+            sorted.push(s.latency);
+            if let Some(e) = s.error {
+                *errors.entry(e).or_insert(0) += 1;
+            }
+        }
+        sorted.sort_unstable();
+        let failed: u64 = errors.values().sum();
+        let ok = (sorted.len() as u64).saturating_sub(failed);
+        let secs = end
+            .saturating_duration_since(start)
+            .max(window)
+            .as_secs_f64();
+        let throughput = if secs > 0.0 { ok as f64 / secs } else { 0.0 };
+        Summary {
+            scheduled,
+            ok,
+            errors,
+            throughput,
+            sorted,
+        }
+    }
+
+    /// Nearest-rank percentile, `p` in 0..=100.
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.sorted.len() as f64).ceil() as usize;
+        self.sorted[rank.clamp(1, self.sorted.len()) - 1]
+    }
+
+    pub fn mean(&self) -> Duration {
+        let n = u32::try_from(self.sorted.len()).unwrap_or(u32::MAX).max(1);
+        self.sorted.iter().sum::<Duration>() / n
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "n/a".to_string()
+    }
+}
+
+/// A latency row: both values, the difference and the ratio, in ms.
+fn latency_row(out: &mut String, name: &str, a: Duration, b: Duration) {
+    let (a, b) = (ms(a), ms(b));
+    let _ = writeln!(
+        out,
+        "| {name} (ms) | {a:.2} | {b:.2} | {:+.2} | {} |",
+        a - b,
+        ratio(a, b)
+    );
+}
+
+/// The comparison table for `results` = [(payroute), (direct)], plus error
+/// classes when any occurred.
+pub fn report(header: &str, results: &[(String, Summary)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n{header}\n");
+    let [(a_name, a), (b_name, b)] = results else {
+        return out + "expected exactly two result sets\n";
+    };
+    let _ = writeln!(
+        out,
+        "| metric | {a_name} | {b_name} | {a_name} − {b_name} | ratio |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| throughput (payments/s) | {:.1} | {:.1} | {:+.1} | {} |",
+        a.throughput,
+        b.throughput,
+        a.throughput - b.throughput,
+        ratio(a.throughput, b.throughput)
+    );
+    for (name, p) in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)] {
+        latency_row(&mut out, name, a.percentile(p), b.percentile(p));
+    }
+    latency_row(&mut out, "max", a.percentile(100.0), b.percentile(100.0));
+    latency_row(&mut out, "mean", a.mean(), b.mean());
+    let _ = writeln!(
+        out,
+        "| ok / errors / scheduled | {} / {} / {} | {} / {} / {} | | |",
+        a.ok,
+        a.error_count(),
+        a.scheduled,
+        b.ok,
+        b.error_count(),
+        b.scheduled
+    );
+    for (name, s) in [(a_name, a), (b_name, b)] {
+        for (class, n) in &s.errors {
+            let _ = writeln!(out, "\n{name}: {n} × {class}");
+        }
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! Payment modifications: `/payments/{psp}/captures`, `/cancels`, `/refunds`.
+//! Adyen answers 201 `received` at once and reports the real outcome later
+//! by webhook; the sandbox applies the outcome to the ledger now and queues
+//! the webhook event (success or failure) in the outbox.
+
+use serde_json::{Value, json};
+
+use super::super::ledger::{ChargeStatus, Dialect, OutboxEvent};
+use super::super::state::{Sandbox, lock};
+use super::super::wire::{SimReply, now_unix};
+use super::payments::amount;
+use super::{AdyenPayment, invalid_merchant, merchant_account, validation};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Capture,
+    Cancel,
+    Refund,
+}
+
+impl Kind {
+    pub fn from_path(segment: &str) -> Option<Kind> {
+        match segment {
+            "captures" => Some(Kind::Capture),
+            "cancels" => Some(Kind::Cancel),
+            "refunds" => Some(Kind::Refund),
+            _ => None,
+        }
+    }
+
+    fn event_code(self) -> &'static str {
+        match self {
+            Kind::Capture => "CAPTURE",
+            Kind::Cancel => "CANCELLATION",
+            Kind::Refund => "REFUND",
+        }
+    }
+}
+
+/// Applies a modification and returns the 201 body.
+pub(crate) fn apply(sb: &Sandbox, psp: &str, kind: Kind, body: &Value) -> Result<Value, SimReply> {
+    let account = merchant_account(sb, body)?;
+    let requested = match kind {
+        Kind::Cancel => None,
+        Kind::Capture | Kind::Refund => Some(amount(sb, body)?),
+    };
+    let mut adyen = lock(&sb.adyen);
+    let payment = adyen.payments.get_mut(psp).ok_or_else(|| {
+        validation(
+            sb,
+            "167",
+            "Original pspReference required for this operation",
+        )
+    })?;
+    if payment.merchant_account != account {
+        return Err(invalid_merchant(sb));
+    }
+    if let Some((_, currency)) = &requested
+        && *currency != payment.currency
+    {
+        return Err(validation(
+            sb,
+            "137",
+            "Invalid amount specified: currency differs from the payment",
+        ));
+    }
+    let value = requested.as_ref().map(|(v, _)| *v);
+    let success = match kind {
+        Kind::Capture => capture(sb, psp, payment, value.unwrap_or(0))?,
+        Kind::Cancel => cancel(sb, psp, payment),
+        Kind::Refund => refund(sb, psp, payment, value.unwrap_or(0))?,
+    };
+    let modification = sb.psp_reference();
+    sb.emit(OutboxEvent {
+        dialect: Dialect::Adyen,
+        event: kind.event_code().into(),
+        object_id: modification.clone(),
+        original_reference: Some(psp.to_string()),
+        merchant_reference: Some(payment.reference.clone()),
+        amount: value.unwrap_or(payment.amount),
+        currency: payment.currency.clone(),
+        success,
+        reason: (!success)
+            .then(|| "Modification not allowed in the payment's current state".into()),
+        created_at: now_unix(),
+    });
+    let mut response = json!({
+        "merchantAccount": payment.merchant_account,
+        "paymentPspReference": psp,
+        "pspReference": modification,
+        "status": "received",
+    });
+    if let Some(reference) = body.get("reference").and_then(Value::as_str) {
+        response["reference"] = json!(reference);
+    }
+    if let Some((value, currency)) = requested {
+        response["amount"] = json!({"currency": currency, "value": value});
+    }
+    if let (Kind::Refund, Some(reason)) = (kind, body.get("merchantRefundReason")) {
+        response["merchantRefundReason"] = reason.clone();
+    }
+    Ok(response)
+}
+
+/// Captures up to the uncaptured authorised amount. A payment that cannot be
+/// captured (refused, cancelled, auto-captured) is accepted and fails later.
+fn capture(
+    sb: &Sandbox,
+    psp: &str,
+    payment: &mut AdyenPayment,
+    value: i64,
+) -> Result<bool, SimReply> {
+    let capturable = payment.authorised && payment.manual_capture && !payment.cancelled;
+    let remaining = payment.amount - payment.captured;
+    if !capturable || remaining <= 0 {
+        return Ok(false);
+    }
+    if value > remaining {
+        return Err(validation(
+            sb,
+            "137",
+            "Invalid amount specified: exceeds the uncaptured amount",
+        ));
+    }
+    payment.captured += value;
+    let captured = payment.captured;
+    sb.update_ledger(psp, |e| e.amount_captured = captured);
+    Ok(true)
+}
+
+fn cancel(sb: &Sandbox, psp: &str, payment: &mut AdyenPayment) -> bool {
+    if !payment.authorised || payment.cancelled || payment.captured > 0 {
+        return false;
+    }
+    payment.cancelled = true;
+    sb.update_ledger(psp, |e| e.status = ChargeStatus::Voided);
+    true
+}
+
+fn refund(
+    sb: &Sandbox,
+    psp: &str,
+    payment: &mut AdyenPayment,
+    value: i64,
+) -> Result<bool, SimReply> {
+    if value > payment.captured - payment.refunded {
+        return Err(validation(
+            sb,
+            "137",
+            "Invalid amount specified: exceeds the captured amount not yet refunded",
+        ));
+    }
+    payment.refunded += value;
+    let refunded = payment.refunded;
+    sb.update_ledger(psp, |e| e.amount_refunded = refunded);
+    Ok(true)
+}

@@ -1,0 +1,249 @@
+//! `POST /payments`: request validation per the v71 `PaymentRequest`
+//! schema, payment-method evaluation and the `PaymentResponse`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::payments::money::Currency;
+
+use super::super::cards::{CardNumber, CardOutcome, DeclineReason, expiry_ok, full_year};
+use super::super::ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
+use super::super::state::{Sandbox, lock};
+use super::super::wire::{SimReply, now_unix};
+use super::{AdyenPayment, merchant_account, validation};
+
+/// A validated `amount` object.
+pub(crate) fn amount(sb: &Sandbox, body: &Value) -> Result<(i64, String), SimReply> {
+    let amount = body
+        .get("amount")
+        .filter(|a| a.is_object())
+        .ok_or_else(|| validation(sb, "100", "No amount specified"))?;
+    let code = amount
+        .get("currency")
+        .and_then(Value::as_str)
+        .ok_or_else(|| validation(sb, "100", "No amount specified"))?;
+    let value = amount
+        .get("value")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| validation(sb, "100", "No amount specified"))?;
+    let currency = Currency::from_code(code)
+        .ok_or_else(|| validation(sb, "14_012", "The provided currency is not supported"))?;
+    currency
+        .check_amount(value)
+        .map_err(|_| validation(sb, "137", "Invalid amount specified"))?;
+    Ok((value, code.to_string()))
+}
+
+fn required_str<'a>(
+    sb: &Sandbox,
+    body: &'a Value,
+    field: &str,
+    code: &str,
+    message: &str,
+) -> Result<&'a str, SimReply> {
+    body.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| validation(sb, code, message))
+}
+
+/// `POST /payments`: validates, charges, records and answers 200.
+pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Value, SimReply> {
+    let account = merchant_account(sb, body)?;
+    let (value, currency) = amount(sb, body)?;
+    let method = body
+        .get("paymentMethod")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| {
+            validation(
+                sb,
+                "14_004",
+                "Required object 'paymentMethod' is not provided.",
+            )
+        })?;
+    let reference = required_str(sb, body, "reference", "130", "Reference Missing")?;
+    required_str(sb, body, "returnUrl", "14_030", "Return URL is missing.")?;
+    let (method_name, outcome) = evaluate_method(sb, method)?;
+    let manual_capture = body
+        .pointer("/additionalData/manualCapture")
+        .and_then(Value::as_str)
+        == Some("true");
+    let psp = sb.psp_reference();
+    let authorised = outcome == CardOutcome::Approve;
+    let payment = AdyenPayment {
+        merchant_account: account,
+        reference: reference.to_string(),
+        amount: value,
+        currency: currency.clone(),
+        authorised,
+        manual_capture,
+        captured: if authorised && !manual_capture {
+            value
+        } else {
+            0
+        },
+        refunded: 0,
+        cancelled: false,
+    };
+    let refusal = match outcome {
+        CardOutcome::Decline(reason) => Some(reason.adyen()),
+        CardOutcome::Approve => None,
+    };
+    let mut adyen = lock(&sb.adyen);
+    sb.record(ledger_entry(
+        &psp,
+        &payment,
+        body,
+        &method_name,
+        key,
+        refusal,
+    ));
+    sb.emit(OutboxEvent {
+        dialect: Dialect::Adyen,
+        event: "AUTHORISATION".into(),
+        object_id: psp.clone(),
+        original_reference: None,
+        merchant_reference: Some(payment.reference.clone()),
+        amount: value,
+        currency: currency.clone(),
+        success: authorised,
+        reason: refusal.map(|(r, _)| r.to_string()),
+        created_at: now_unix(),
+    });
+    adyen.payments.insert(psp.clone(), payment);
+    let mut response = json!({
+        "pspReference": psp,
+        "resultCode": if authorised { "Authorised" } else { "Refused" },
+        "amount": {"currency": currency, "value": value},
+        "merchantReference": reference,
+    });
+    if let Some((reason, code)) = refusal {
+        response["refusalReason"] = json!(reason);
+        response["refusalReasonCode"] = json!(code);
+    }
+    Ok(response)
+}
+
+fn ledger_entry(
+    psp: &str,
+    payment: &AdyenPayment,
+    body: &Value,
+    method: &str,
+    key: Option<&str>,
+    refusal: Option<(&str, &str)>,
+) -> LedgerEntry {
+    let metadata: BTreeMap<String, String> = body
+        .get("metadata")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    LedgerEntry {
+        dialect: Dialect::Adyen,
+        id: psp.to_string(),
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        status: if payment.authorised {
+            ChargeStatus::Authorized
+        } else {
+            ChargeStatus::Declined
+        },
+        live: payment.authorised,
+        amount_captured: payment.captured,
+        amount_refunded: 0,
+        idempotency_key: key.map(str::to_string),
+        reference: Some(payment.reference.clone()),
+        metadata,
+        payment_method: method.to_string(),
+        decline_reason: refusal.map(|(r, _)| r.to_string()),
+        created_at: now_unix(),
+    }
+}
+
+/// The payment method's type and the scripted outcome of charging it.
+fn evaluate_method(sb: &Sandbox, method: &Value) -> Result<(String, CardOutcome), SimReply> {
+    let field = |name: &str| str_field(method, name);
+    let kind = field("type").unwrap_or("scheme").to_string();
+    if field("storedPaymentMethodId").is_some() || field("recurringDetailReference").is_some() {
+        return Ok((kind, CardOutcome::Approve));
+    }
+    let missing = |what: &str| {
+        validation(
+            sb,
+            "14_004",
+            &format!("Required field '{what}' is not provided."),
+        )
+    };
+    match kind.as_str() {
+        "scheme" | "card" => card_outcome(sb, method).map(|o| (kind, o)),
+        "sepadirectdebit" => {
+            let iban = field("iban").ok_or_else(|| missing("iban"))?;
+            field("ownerName").ok_or_else(|| missing("ownerName"))?;
+            if !iban_plausible(iban) {
+                return Err(validation(sb, "161", "Invalid iban"));
+            }
+            Ok((kind, CardOutcome::Approve))
+        }
+        "applepay" => field("applePayToken")
+            .map(|_| (kind.clone(), CardOutcome::Approve))
+            .ok_or_else(|| missing("applePayToken")),
+        "googlepay" | "paywithgoogle" => field("googlePayToken")
+            .map(|_| (kind.clone(), CardOutcome::Approve))
+            .ok_or_else(|| missing("googlePayToken")),
+        _ => Err(super::service_error(
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            "905",
+            "Payment details are not supported",
+            "configuration",
+            Some(sb.psp_reference()),
+        )),
+    }
+}
+
+/// Raw card fields, or Adyen's test-encrypted ones (`test_4111...`).
+fn card_outcome(sb: &Sandbox, method: &Value) -> Result<CardOutcome, SimReply> {
+    let plain_or_test = |plain: &str, encrypted: &str| plain_or_test(method, plain, encrypted);
+    let number = plain_or_test("number", "encryptedCardNumber")
+        .and_then(CardNumber::parse)
+        .filter(CardNumber::luhn_valid)
+        .ok_or_else(|| validation(sb, "101", "Invalid card number"))?;
+    let month =
+        plain_or_test("expiryMonth", "encryptedExpiryMonth").and_then(|m| m.parse::<u32>().ok());
+    let year =
+        plain_or_test("expiryYear", "encryptedExpiryYear").and_then(|y| y.parse::<i32>().ok());
+    let (Some(month), Some(year)) = (month.filter(|m| (1..=12).contains(m)), year) else {
+        return Err(validation(sb, "129", "Expiry Date Invalid"));
+    };
+    if let Some(cvc) = plain_or_test("cvc", "encryptedSecurityCode")
+        && !((3..=4).contains(&cvc.len()) && cvc.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(validation(sb, "103", "CVC is not the right length"));
+    }
+    if !expiry_ok(month, full_year(year)) {
+        return Ok(CardOutcome::Decline(DeclineReason::ExpiredCard));
+    }
+    Ok(number.outcome())
+}
+
+fn iban_plausible(iban: &str) -> bool {
+    let compact: String = iban.chars().filter(|c| *c != ' ').collect();
+    (15..=34).contains(&compact.len())
+        && compact.chars().take(2).all(|c| c.is_ascii_uppercase())
+        && compact.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn str_field<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn plain_or_test<'a>(method: &'a Value, plain: &str, encrypted: &str) -> Option<&'a str> {
+    str_field(method, plain)
+        .or_else(|| str_field(method, encrypted).and_then(|v| v.strip_prefix("test_")))
+}

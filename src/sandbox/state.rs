@@ -1,0 +1,141 @@
+//! The sandbox's shared in-memory state. Every lock is a short synchronous
+//! critical section; none is held across an `.await`. Lock order, when two
+//! are needed: dialect state, then ledger, then outbox; the rng is a leaf.
+
+use std::sync::{Mutex, MutexGuard};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::SandboxConfig;
+use super::adyen::AdyenState;
+use super::faults::{FaultPlan, FaultRule, FaultRuleError};
+use super::idempotency::IdemStore;
+use super::ledger::{Dialect, Ledger, LedgerEntry, OutboxEvent};
+use super::stripe::StripeState;
+
+/// Shared state of one sandbox: ledger, idempotency caches, fault plan.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub(crate) config: SandboxConfig,
+    pub(crate) stripe: Mutex<StripeState>,
+    pub(crate) adyen: Mutex<AdyenState>,
+    pub(crate) ledger: Mutex<Ledger>,
+    pub(crate) outbox: Mutex<Vec<OutboxEvent>>,
+    pub(crate) faults: Mutex<FaultPlan>,
+    pub(crate) idem: Mutex<IdemStore>,
+    rng: Mutex<StdRng>,
+}
+
+/// Locks a mutex, recovering from poisoning: a panicked test thread must not
+/// wedge the simulator, and every critical section leaves state consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Sandbox {
+        let rng = match config.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        Sandbox {
+            config,
+            stripe: Mutex::default(),
+            adyen: Mutex::default(),
+            ledger: Mutex::default(),
+            outbox: Mutex::default(),
+            faults: Mutex::default(),
+            idem: Mutex::default(),
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// Every charge recorded so far, in creation order.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        lock(&self.ledger).entries(None)
+    }
+
+    pub fn ledger_for(&self, dialect: Dialect) -> Vec<LedgerEntry> {
+        lock(&self.ledger).entries(Some(dialect))
+    }
+
+    /// Live charges only (accepted and not voided), the count tests assert on.
+    pub fn live_charges(&self) -> Vec<LedgerEntry> {
+        self.ledger().into_iter().filter(|e| e.live).collect()
+    }
+
+    pub fn clear_ledger(&self) {
+        lock(&self.ledger).clear();
+    }
+
+    /// Events waiting for the webhook sender, oldest first.
+    pub fn outbox(&self) -> Vec<OutboxEvent> {
+        lock(&self.outbox).clone()
+    }
+
+    pub fn take_outbox(&self) -> Vec<OutboxEvent> {
+        std::mem::take(&mut *lock(&self.outbox))
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) -> Result<FaultRule, FaultRuleError> {
+        lock(&self.faults).add(rule)
+    }
+
+    pub fn faults(&self) -> Vec<FaultRule> {
+        lock(&self.faults).list()
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    pub(crate) fn pick_fault(
+        &self,
+        dialect: Dialect,
+        path: &str,
+        charge_creating: bool,
+    ) -> Option<FaultRule> {
+        let mut plan = lock(&self.faults);
+        plan.pick(dialect, path, charge_creating, |p| {
+            lock(&self.rng).random_bool(p)
+        })
+    }
+
+    pub(crate) fn record(&self, entry: LedgerEntry) {
+        lock(&self.ledger).record(entry);
+    }
+
+    pub(crate) fn update_ledger(&self, id: &str, change: impl FnOnce(&mut LedgerEntry)) {
+        lock(&self.ledger).update(id, change);
+    }
+
+    pub(crate) fn emit(&self, event: OutboxEvent) {
+        lock(&self.outbox).push(event);
+    }
+
+    /// `prefix` + `len` random characters from `alphabet`.
+    fn random_id(&self, prefix: &str, len: usize, alphabet: &[u8]) -> String {
+        let mut rng = lock(&self.rng);
+        let mut id = String::with_capacity(prefix.len() + len);
+        id.push_str(prefix);
+        for _ in 0..len {
+            id.push(char::from(alphabet[rng.random_range(0..alphabet.len())]));
+        }
+        id
+    }
+
+    /// A Stripe-style object id such as `pi_3MtwBw...`.
+    pub(crate) fn stripe_id(&self, prefix: &str) -> String {
+        self.random_id(prefix, 24, ALNUM)
+    }
+
+    /// An Adyen pspReference: 16 upper-case alphanumerics.
+    pub(crate) fn psp_reference(&self) -> String {
+        self.random_id("", 16, &ALNUM[..36])
+    }
+}

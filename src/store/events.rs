@@ -1,0 +1,167 @@
+//! Records of the webhook pipelines: inbound gateway events (stored before
+//! the ack, applied after), disputes, outbound merchant deliveries, and the
+//! [`Commit`] that writes a state change with its merchant events in one
+//! transaction, so a crash can neither lose an event nor apply half of one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::payments::model::{Payment, Refund};
+
+/// Processing state of an inbound gateway event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundStatus {
+    /// Stored and acknowledged; not yet applied.
+    Received,
+    /// Applied to a payment (or found to change nothing).
+    Applied,
+    /// Verified, but no payment has its provider reference (yet).
+    Orphan,
+    /// An event type payroute does not act on.
+    Ignored,
+}
+
+impl InboundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundStatus::Received => "received",
+            InboundStatus::Applied => "applied",
+            InboundStatus::Orphan => "orphan",
+            InboundStatus::Ignored => "ignored",
+        }
+    }
+    pub fn parse(s: &str) -> Option<InboundStatus> {
+        [
+            InboundStatus::Received,
+            InboundStatus::Applied,
+            InboundStatus::Orphan,
+            InboundStatus::Ignored,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A verified gateway event, kept raw for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEvent {
+    pub id: String,
+    pub gateway_id: String,
+    /// Stripe `evt_...`; Adyen `pspReference:eventCode:success`.
+    pub provider_event_id: String,
+    /// The raw verified payload: a Stripe event body, or one Adyen
+    /// notification item as JSON.
+    pub payload: Vec<u8>,
+    pub status: InboundStatus,
+    pub note: Option<String>,
+    /// Unix seconds.
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    Open,
+    Won,
+    Lost,
+}
+
+impl DisputeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisputeStatus::Open => "open",
+            DisputeStatus::Won => "won",
+            DisputeStatus::Lost => "lost",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DisputeStatus> {
+        match s {
+            "open" => Some(DisputeStatus::Open),
+            "won" => Some(DisputeStatus::Won),
+            "lost" => Some(DisputeStatus::Lost),
+            _ => None,
+        }
+    }
+}
+
+/// A dispute (chargeback) on a payment: its own sub-resource, never the
+/// payment's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub payment_id: String,
+    pub gateway: String,
+    /// The gateway's dispute id (Stripe `dp_...`) or the chargeback's
+    /// pspReference (Adyen).
+    pub provider_reference: String,
+    pub status: DisputeStatus,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One merchant event on its way to the merchant's `webhook_url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    /// The merchant-visible event id (`evt_...`), stable across retries.
+    pub event_id: String,
+    pub merchant_id: String,
+    pub event_type: String,
+    /// The exact JSON body to POST (signed at send time).
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    /// Unix seconds of the next try.
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub last_status: Option<u16>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// State changes written atomically: the payment, refunds and disputes they
+/// touch, the merchant events they cause, the inbound event they settle and
+/// an audit entry.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// Updated in place (must exist).
+    pub payment: Option<Payment>,
+    /// Inserted or updated by id.
+    pub refunds: Vec<Refund>,
+    /// Inserted or updated by id.
+    pub disputes: Vec<Dispute>,
+    /// Enqueued.
+    pub deliveries: Vec<Delivery>,
+    /// Marks an inbound event processed: (event id, new status, note).
+    pub inbound: Option<(String, InboundStatus, Option<String>)>,
+    pub audit: Option<super::AuditEntry>,
+}

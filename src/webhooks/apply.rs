@@ -1,0 +1,245 @@
+//! The applier: takes stored gateway events (leased, so one worker or
+//! replica at a time), normalizes them, finds the payment by the provider
+//! reference payroute recorded, and applies them through the payments state
+//! machine, writing the change, the merchant event and the event's new
+//! status in one commit. Unknown payments leave the event an orphan.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::normalize::{GatewayEvent, NormalizedKind};
+use crate::connectors::GatewayKind;
+use crate::payments::Engine;
+use crate::payments::model::Payment;
+use crate::payments::transitions::{self, Applied, DisputeFact, Observed, RefundFact};
+use crate::store::StoreError;
+use crate::store::events::{Commit, DisputeStatus, InboundEvent, InboundStatus};
+
+/// How long a claimed event stays leased to this worker.
+const LEASE_SECS: i64 = 30;
+const BATCH: usize = 100;
+/// How long to wait for an API call on the same payment to finish.
+const CLAIM_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs until shutdown. `delay` holds each batch back before applying (a
+/// test hook that opens a window between the ack and the apply).
+pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, delay: Duration) {
+    loop {
+        tokio::select! {
+            _ = engine.events_pending.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if !delay.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        loop {
+            let batch = match engine.store.claim_inbound_events(BATCH, LEASE_SECS).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim inbound events; retrying");
+                    break;
+                }
+            };
+            let n = batch.len();
+            for ev in batch {
+                if let Err(e) = apply_one(&engine, &ev).await {
+                    // The lease expires and the event is tried again.
+                    tracing::warn!(event = %ev.id, error = %e, "applying a gateway event failed");
+                }
+            }
+            if n < BATCH {
+                break;
+            }
+        }
+    }
+}
+
+/// Applies one stored event; public for the reconciler and tests.
+pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStatus, StoreError> {
+    let kind = engine
+        .live
+        .load()
+        .ruleset
+        .gateway(&ev.gateway_id)
+        .map(|g| g.kind);
+    let normalized = match kind {
+        Some(GatewayKind::Stripe) => super::normalize::normalize_stripe(&ev.payload).ok(),
+        Some(GatewayKind::Adyen) => serde_json::from_slice(&ev.payload)
+            .ok()
+            .and_then(|v| super::verify::AdyenItem::from_value(&v).ok())
+            .map(|item| super::normalize::normalize_adyen(&item)),
+        None => None,
+    };
+    let Some(gev) = normalized else {
+        return mark(
+            engine,
+            ev,
+            InboundStatus::Orphan,
+            "gateway not configured or payload unreadable",
+        )
+        .await;
+    };
+    let Some(kind) = gev.kind else {
+        return mark(
+            engine,
+            ev,
+            InboundStatus::Ignored,
+            &format!("not acted on: {}", gev.raw_type),
+        )
+        .await;
+    };
+    let Some(found) = find_payment(engine, &ev.gateway_id, &gev, kind).await? else {
+        return mark(
+            engine,
+            ev,
+            InboundStatus::Orphan,
+            "no payment with this provider reference yet",
+        )
+        .await;
+    };
+    // Re-read under the payment's guard: an API call may have changed it.
+    let Ok(_guard) = engine.claim_wait(&found.id, CLAIM_WAIT).await else {
+        return Err(StoreError::Conflict(format!(
+            "payment {} stayed busy",
+            found.id
+        )));
+    };
+    let Some(payment) = engine.store.get_payment_by_id(&found.id).await? else {
+        return mark(engine, ev, InboundStatus::Orphan, "payment vanished").await;
+    };
+    let observed = observed(kind, &gev);
+    let dispute = match &observed {
+        Observed::Dispute { fact, .. } => {
+            engine
+                .store
+                .find_dispute_by_provider_reference(&ev.gateway_id, &fact.provider_reference)
+                .await?
+        }
+        _ => None,
+    };
+    let (mut commit, note) = match transitions::apply(&payment, &observed, dispute.as_ref()) {
+        Applied::Changed(c) => (*c, None),
+        Applied::Confirmed(c) => (*c, Some("already applied".to_string())),
+        Applied::Stale(why) => (Commit::default(), Some(format!("stale, ignored: {why}"))),
+    };
+    commit.inbound = Some((ev.id.clone(), InboundStatus::Applied, note));
+    let has_deliveries = !commit.deliveries.is_empty();
+    engine.store.commit(&commit).await?;
+    if has_deliveries {
+        engine.deliveries_pending.notify_one();
+    }
+    Ok(InboundStatus::Applied)
+}
+
+async fn mark(
+    engine: &Engine,
+    ev: &InboundEvent,
+    status: InboundStatus,
+    note: &str,
+) -> Result<InboundStatus, StoreError> {
+    let commit = Commit {
+        inbound: Some((ev.id.clone(), status, Some(note.to_string()))),
+        ..Commit::default()
+    };
+    engine.store.commit(&commit).await?;
+    Ok(status)
+}
+
+/// By the provider reference payroute recorded; else by payroute's own id
+/// when the gateway echoes it (an attempt whose answer was lost).
+async fn find_payment(
+    engine: &Engine,
+    gateway: &str,
+    ev: &GatewayEvent,
+    kind: NormalizedKind,
+) -> Result<Option<Payment>, StoreError> {
+    let store = &engine.store;
+    if let Some(r) = &ev.payment_reference
+        && let Some(p) = store.find_payment_by_provider_reference(gateway, r).await?
+    {
+        return Ok(Some(p));
+    }
+    let is_refund = matches!(
+        kind,
+        NormalizedKind::RefundSucceeded | NormalizedKind::RefundFailed
+    );
+    if is_refund {
+        let by_ref = match &ev.object_reference {
+            Some(r) => store.find_refund_by_provider_reference(gateway, r).await?,
+            None => None,
+        };
+        let refund = match by_ref {
+            Some(r) => Some(r),
+            None => match ev
+                .merchant_reference
+                .as_deref()
+                .filter(|r| r.starts_with("re_"))
+            {
+                Some(id) => store.get_refund_by_id(id).await?,
+                None => None,
+            },
+        };
+        if let Some(r) = refund {
+            return store.get_payment_by_id(&r.payment_id).await;
+        }
+    }
+    match ev
+        .merchant_reference
+        .as_deref()
+        .filter(|r| r.starts_with("pay_"))
+    {
+        Some(id) => Ok(store
+            .get_payment_by_id(id)
+            .await?
+            .filter(|p| p.gateway.is_none() || p.gateway.as_deref() == Some(gateway))),
+        None => Ok(None),
+    }
+}
+
+fn observed(kind: NormalizedKind, ev: &GatewayEvent) -> Observed {
+    let refund = || RefundFact {
+        provider_reference: ev.object_reference.clone(),
+        refund_id: ev
+            .merchant_reference
+            .clone()
+            .filter(|r| r.starts_with("re_")),
+        amount: ev.amount,
+        reason: ev.reason.clone(),
+    };
+    let dispute = |status| Observed::Dispute {
+        status,
+        fact: DisputeFact {
+            provider_reference: ev
+                .object_reference
+                .clone()
+                .unwrap_or_else(|| ev.provider_event_id.clone()),
+            amount: ev.amount,
+            reason: ev.reason.clone(),
+        },
+    };
+    match kind {
+        NormalizedKind::PaymentAuthorized => Observed::Authorized,
+        NormalizedKind::PaymentCaptured => Observed::Captured { amount: ev.amount },
+        NormalizedKind::PaymentCaptureFailed => Observed::CaptureFailed {
+            reason: ev.reason.clone(),
+        },
+        NormalizedKind::PaymentFailed => Observed::Failed {
+            reason: ev.reason.clone(),
+        },
+        NormalizedKind::PaymentVoided => Observed::Voided,
+        NormalizedKind::PaymentVoidFailed => Observed::VoidFailed {
+            reason: ev.reason.clone(),
+        },
+        NormalizedKind::RefundSucceeded => Observed::RefundSucceeded(refund()),
+        NormalizedKind::RefundFailed => Observed::RefundFailed(refund()),
+        NormalizedKind::DisputeOpened => dispute(DisputeStatus::Open),
+        NormalizedKind::DisputeWon => dispute(DisputeStatus::Won),
+        NormalizedKind::DisputeLost => dispute(DisputeStatus::Lost),
+    }
+}

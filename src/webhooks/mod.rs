@@ -1,0 +1,10 @@
+//! Webhooks in and out (design §6): gateway events are verified and stored
+//! before the ack (`inbound`), applied from the store through the payment
+//! state machine (`apply`), and merchant events leave from a durable queue
+//! with retries (`outbound`).
+
+pub mod apply;
+pub mod inbound;
+pub mod normalize;
+pub mod outbound;
+pub mod verify;
