@@ -23,11 +23,11 @@
 //! thread with a current-thread runtime, so its timers are not queued
 //! behind server tasks. All of them still share the machine's cores.
 
+#[path = "load/servers.rs"]
+mod servers;
 #[path = "load/stats.rs"]
 mod stats;
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use servers::Servers;
 use stats::{Sample, Summary};
 
 /// A single logical operation may not take longer than this; past it the
@@ -147,71 +148,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Sandbox and payroute, running on the caller's runtime.
-struct Servers {
-    _dir: tempfile::TempDir,
-    sandbox: payroute::sandbox::SandboxHandle,
-    payroute: payroute::server::Running,
-}
-
-impl Servers {
-    async fn start() -> Result<Servers, LoadError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(setup("bind sandbox"))?;
-        let sandbox =
-            payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default())
-                .await
-                .map_err(setup("start sandbox"))?;
-        let dir = tempfile::tempdir().map_err(setup("tempdir"))?;
-        let rules = dir.path().join("rules");
-        write_rules(&rules, sandbox.addr)?;
-        let settings = payroute::server::Settings {
-            listen: "127.0.0.1:0".into(),
-            ops_listen: "127.0.0.1:0".into(),
-            rules,
-            store: format!("sqlite://{}", dir.path().join("payroute.db").display()),
-            fingerprint_key: Some(payroute::connectors::Sensitive(
-                "load-bench-fingerprint-key".into(),
-            )),
-            shutdown_grace: Duration::from_secs(5),
-            watch_rules: false,
-            ..Default::default()
-        };
-        let payroute = payroute::server::start(settings)
-            .await
-            .map_err(setup("start payroute"))?;
-        Ok(Servers {
-            _dir: dir,
-            sandbox,
-            payroute,
-        })
-    }
-
-    async fn shutdown(self) {
-        self.payroute.shutdown().await;
-        self.sandbox.shutdown().await;
-    }
-}
-
-/// The shipped rules with the gateways' sandbox address replaced.
-fn write_rules(dir: &Path, sandbox: SocketAddr) -> Result<(), LoadError> {
-    std::fs::create_dir_all(dir).map_err(setup("rules dir"))?;
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
-    for entry in std::fs::read_dir(&shipped).map_err(setup("read routing-rules"))? {
-        let path = entry.map_err(setup("read routing-rules"))?.path();
-        let (Some(name), Some(ext)) = (path.file_name(), path.extension()) else {
-            continue;
-        };
-        if ext == "yaml" || ext == "yml" {
-            let text = std::fs::read_to_string(&path).map_err(setup("read rule file"))?;
-            let text = text.replace("127.0.0.1:4010", &sandbox.to_string());
-            std::fs::write(dir.join(name), text).map_err(setup("write rule file"))?;
-        }
-    }
-    Ok(())
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -433,10 +369,17 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
     let results = generator
         .join()
         .map_err(|_| LoadError::Setup("load generator panicked".into()))?;
+    // Let event deliveries of the last payments land before counting them.
+    std::thread::sleep(Duration::from_millis(500));
+    let sink_hits = servers.sink_hits();
     servers_rt.block_on(servers.shutdown());
     let results = results?;
     let errors = results.iter().map(|(_, s)| s.error_count()).sum();
-    Ok((stats::report(&cfg_line(cfg), &results), errors))
+    let mut report = stats::report(&cfg_line(cfg), &results);
+    report.push_str(&format!(
+        "\nmerchant events received by the webhook sink: {sink_hits}\n"
+    ));
+    Ok((report, errors))
 }
 
 fn cfg_line(cfg: Config) -> String {

@@ -173,6 +173,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             timeout: Duration::from_secs(10),
         },
         apply_delay: Duration::from_millis(a.webhook_apply_delay_ms),
+        clock: Default::default(),
     };
     payroute::server::run(settings).await?;
     Ok(())

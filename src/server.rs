@@ -49,6 +49,8 @@ pub struct Settings {
     /// Holds stored gateway events back before applying them (test hook for
     /// crash-after-ack tests; zero in production).
     pub apply_delay: Duration,
+    /// The clock for webhook signature ages (tests set a manual one).
+    pub clock: crate::payments::ids::Clock,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             watch_rules: true,
             delivery: Default::default(),
             apply_delay: Duration::ZERO,
+            clock: Default::default(),
         }
     }
 }
@@ -264,6 +267,8 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         fingerprint_key,
     );
     let (reload_tx, reload_rx) = mpsc::channel(16);
+    let mut engine = engine;
+    engine.clock = settings.clock.clone();
     let engine = Arc::new(engine);
     let state = Arc::new(AppState {
         engine: engine.clone(),

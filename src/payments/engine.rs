@@ -138,6 +138,8 @@ pub struct Engine {
     pub(super) busy: DashMap<String, ()>,
     fingerprint_key: Sensitive,
     pub return_url: String,
+    /// Judges webhook signature ages.
+    pub clock: super::ids::Clock,
     /// Wakes the webhook applier when events were stored.
     pub events_pending: tokio::sync::Notify,
     /// Wakes the delivery worker when merchant events were queued.
@@ -166,6 +168,7 @@ impl Engine {
             busy: DashMap::new(),
             fingerprint_key,
             return_url: "https://payroute.invalid/return".to_string(),
+            clock: super::ids::Clock::System,
             events_pending: tokio::sync::Notify::new(),
             deliveries_pending: tokio::sync::Notify::new(),
         }

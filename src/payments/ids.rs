@@ -32,6 +32,24 @@ pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The clock webhook signature ages are judged by: the system's, or one a
+/// test sets, so that signed samples with old timestamps stay meaningful.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    pub fn now_unix(&self) -> i64 {
+        match self {
+            Clock::System => now_unix(),
+            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -54,7 +54,7 @@ pub async fn receive(
     raw: &[u8],
 ) -> Result<Ack, InboundError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = now_unix();
+    let now = engine.clock.now_unix();
     let (events, ack) = match g.kind {
         GatewayKind::Stripe => {
             let keys = secrets(g, "webhook_secret")?;
@@ -68,7 +68,7 @@ pub async fn receive(
             let ev = super::normalize::normalize_stripe(raw)
                 .map_err(|e| VerifyError::Malformed(e.to_string()))?;
             (
-                vec![inbound(g, ev.provider_event_id, raw.to_vec(), now)],
+                vec![inbound(g, ev.provider_event_id, raw.to_vec(), now_unix())],
                 ("{\"received\":true}", "application/json"),
             )
         }

@@ -120,6 +120,14 @@ impl Harness {
 
     /// Like [`Harness::start`], letting the test edit the rules folder first.
     pub async fn start_with(edit: impl FnOnce(&Path, SocketAddr)) -> Harness {
+        Self::start_opts(edit, |_| {}).await
+    }
+
+    /// Like [`Harness::start_with`], also adjusting payroute's settings.
+    pub async fn start_opts(
+        edit: impl FnOnce(&Path, SocketAddr),
+        tune: impl FnOnce(&mut payroute::server::Settings),
+    ) -> Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sandbox = payroute::sandbox::start(listener, Default::default())
             .await
@@ -128,7 +136,7 @@ impl Harness {
         let rules_dir = dir.path().join("rules");
         write_shipped_rules(&rules_dir, sandbox.addr);
         edit(&rules_dir, sandbox.addr);
-        let settings = payroute::server::Settings {
+        let mut settings = payroute::server::Settings {
             listen: "127.0.0.1:0".into(),
             ops_listen: "127.0.0.1:0".into(),
             rules: rules_dir.clone(),
@@ -136,6 +144,7 @@ impl Harness {
             shutdown_grace: Duration::from_secs(5),
             ..Default::default()
         };
+        tune(&mut settings);
         let running = payroute::server::start(settings).await.unwrap();
         Harness {
             api: format!("http://{}", running.api_addr),

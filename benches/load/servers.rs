@@ -1,0 +1,142 @@
+//! The system under test, in-process on loopback: the sandbox gateway,
+//! payroute on a copy of the shipped rules pointed at it (SQLite in a
+//! tempdir), and a merchant webhook sink so that payroute's per-payment
+//! event delivery costs what it costs in production, a real POST answered
+//! 200, rather than a refused connection retried later.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{LoadError, setup};
+
+pub struct Servers {
+    _dir: tempfile::TempDir,
+    pub sandbox: payroute::sandbox::SandboxHandle,
+    pub payroute: payroute::server::Running,
+    sink: JoinHandle<()>,
+    /// Merchant events the sink received.
+    sink_hits: Arc<AtomicU64>,
+}
+
+impl Servers {
+    pub async fn start() -> Result<Servers, LoadError> {
+        let sandbox = payroute::sandbox::start(bind("sandbox").await?, Default::default())
+            .await
+            .map_err(setup("start sandbox"))?;
+        let sink_listener = bind("webhook sink").await?;
+        let sink_addr = sink_listener.local_addr().map_err(setup("webhook sink"))?;
+        let sink_hits = Arc::new(AtomicU64::new(0));
+        let sink = tokio::spawn(sink(sink_listener, sink_hits.clone()));
+        let dir = tempfile::tempdir().map_err(setup("tempdir"))?;
+        let rules = dir.path().join("rules");
+        write_rules(
+            &rules,
+            sandbox.addr,
+            &format!("http://{sink_addr}/payment-events"),
+        )?;
+        let settings = payroute::server::Settings {
+            listen: "127.0.0.1:0".into(),
+            ops_listen: "127.0.0.1:0".into(),
+            rules,
+            store: format!("sqlite://{}", dir.path().join("payroute.db").display()),
+            fingerprint_key: Some(payroute::connectors::Sensitive("load-bench-fp-key".into())),
+            shutdown_grace: Duration::from_secs(5),
+            watch_rules: false,
+            ..Default::default()
+        };
+        let payroute = payroute::server::start(settings)
+            .await
+            .map_err(setup("start payroute"))?;
+        Ok(Servers {
+            _dir: dir,
+            sandbox,
+            payroute,
+            sink,
+            sink_hits,
+        })
+    }
+
+    pub fn sink_hits(&self) -> u64 {
+        self.sink_hits.load(Ordering::Relaxed)
+    }
+
+    pub async fn shutdown(self) {
+        self.payroute.shutdown().await;
+        self.sandbox.shutdown().await;
+        // Dropping the sink's JoinSet with it closes its connections.
+        self.sink.abort();
+    }
+}
+
+async fn bind(what: &str) -> Result<TcpListener, LoadError> {
+    TcpListener::bind("127.0.0.1:0").await.map_err(setup(what))
+}
+
+/// The shipped rules with the gateways' sandbox address and every merchant
+/// `webhook_url` replaced.
+fn write_rules(dir: &Path, sandbox: SocketAddr, webhook_url: &str) -> Result<(), LoadError> {
+    std::fs::create_dir_all(dir).map_err(setup("rules dir"))?;
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+    for entry in std::fs::read_dir(&shipped).map_err(setup("read routing-rules"))? {
+        let path = entry.map_err(setup("read routing-rules"))?.path();
+        let (Some(name), Some(ext)) = (path.file_name(), path.extension()) else {
+            continue;
+        };
+        if ext == "yaml" || ext == "yml" {
+            let text = std::fs::read_to_string(&path).map_err(setup("read rule file"))?;
+            let text = rewrite(&text, sandbox, webhook_url);
+            std::fs::write(dir.join(name), text).map_err(setup("write rule file"))?;
+        }
+    }
+    Ok(())
+}
+
+fn rewrite(text: &str, sandbox: SocketAddr, webhook_url: &str) -> String {
+    let text = text.replace("127.0.0.1:4010", &sandbox.to_string());
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("webhook_url:") {
+            out.push_str(&format!("{}webhook_url: {webhook_url}\n", &line[..indent]));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Answers every request 200 with an empty body and counts it.
+async fn sink(listener: TcpListener, hits: Arc<AtomicU64>) {
+    let mut conns = JoinSet::new();
+    while let Ok((stream, _)) = listener.accept().await {
+        let hits = hits.clone();
+        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let hits = hits.clone();
+            async move {
+                let _ = req.into_body().collect().await;
+                hits.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::new())))
+            }
+        });
+        conns.spawn(async move {
+            let io = TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .await;
+        });
+        // Reap finished connections so the set does not grow for the whole run.
+        while conns.try_join_next().is_some() {}
+    }
+}
