@@ -8,7 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{DEMO_KEY, Http, card_payment, write_shipped_rules};
+use common::{
+    DEMO_KEY, Http, Receiver, card_payment, eventually, set_merchant_webhook, stripe_signature,
+    unix_now, write_shipped_rules,
+};
 use http::Method;
 use serde_json::json;
 
@@ -23,6 +26,10 @@ struct Proc {
 
 impl Proc {
     fn spawn(rules: &std::path::Path, db: &std::path::Path) -> Proc {
+        Self::spawn_env(rules, db, &[])
+    }
+
+    fn spawn_env(rules: &std::path::Path, db: &std::path::Path, env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -37,6 +44,8 @@ impl Proc {
             .arg(format!("sqlite://{}", db.display()))
             .env("RUST_LOG", "debug")
             .env("PAYROUTE_FINGERPRINT_KEY", "test-fingerprint-key")
+            .env("PAYROUTE_DELIVERY_BASE_MS", "50")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -303,4 +312,70 @@ fn rules_explain_names_the_rule_the_candidates_and_the_risk() {
     assert!(a < s, "adyen first: {text}");
     assert!(text.contains("12"), "risk score shown: {text}");
     assert!(!text.contains("4242424242424242"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_acknowledged_before_a_sigkill_is_applied_and_delivered_after_restart() {
+    let sb = sandbox().await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_shipped_rules(&rules, sb.addr);
+    set_merchant_webhook(&rules, &receiver.url);
+    let db = dir.path().join("p.db");
+    // The applier holds events back for a minute: the kill lands after the
+    // ack and before processing.
+    let mut p = Proc::spawn_env(&rules, &db, &[("PAYROUTE_WEBHOOK_APPLY_DELAY_MS", "60000")]);
+    let http = Http::default();
+    let auth = format!("Bearer {DEMO_KEY}");
+    let mut body = card_payment(4321, "USD", "4242424242424242", "o-crash");
+    body["capture"] = json!("manual");
+    let pay = http
+        .send(
+            Method::POST,
+            &format!("{}/v1/payments", p.api),
+            &[("authorization", &auth)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+        .json();
+    assert_eq!(pay["status"], "authorized");
+    let event = serde_json::to_string_pretty(&json!({
+        "id": "evt_crash_1", "object": "event", "created": unix_now(), "type": "payment_intent.succeeded",
+        "data": {"object": {"id": pay["provider_reference"], "object": "payment_intent", "amount": 4321,
+                 "amount_received": 4321, "currency": "usd", "status": "succeeded", "metadata": {}}}
+    })).unwrap();
+    let sig = stripe_signature("whsec_sandbox_secret", unix_now(), &event);
+    let ack = http
+        .send(
+            Method::POST,
+            &format!("{}/webhooks/stripe_sandbox", p.api),
+            &[("stripe-signature", &sig)],
+            Some(event.into_bytes()),
+        )
+        .await;
+    assert_eq!(ack.status, 200, "{}", ack.text());
+    p.signal("KILL");
+    p.wait_exit(Duration::from_secs(5));
+    let id = pay["id"].as_str().unwrap().to_string();
+
+    let p2 = Proc::spawn(&rules, &db);
+    let url = format!("{}/v1/payments/{id}", p2.api);
+    eventually(10, "the event applied after restart", || {
+        let (http, url, auth) = (http.clone(), url.clone(), auth.clone());
+        async move {
+            http.send(Method::GET, &url, &[("authorization", &auth)], None)
+                .await
+                .json()["status"]
+                == "captured"
+        }
+    })
+    .await;
+    eventually(10, "the merchant event delivered", || async {
+        receiver
+            .bodies()
+            .iter()
+            .any(|b| b["type"] == "payment.captured" && b["data"]["id"] == id.as_str())
+    })
+    .await;
 }

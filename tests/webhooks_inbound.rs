@@ -67,7 +67,12 @@ async fn stored_events(h: &Harness) -> usize {
     for status in ["received", "applied", "orphan", "ignored"] {
         let r = h
             .http
-            .send(Method::GET, &format!("{}/admin/events?status={status}", h.ops), &[], None)
+            .send(
+                Method::GET,
+                &format!("{}/admin/events?status={status}", h.ops),
+                &[],
+                None,
+            )
             .await;
         for e in r.json()["data"].as_array().unwrap() {
             ids.insert(e["id"].as_str().unwrap().to_string());
@@ -76,9 +81,19 @@ async fn stored_events(h: &Harness) -> usize {
     ids.len()
 }
 
-async fn post_webhook(h: &Harness, gateway: &str, headers: &[(&str, &str)], body: &[u8]) -> common::Reply {
+async fn post_webhook(
+    h: &Harness,
+    gateway: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> common::Reply {
     h.http
-        .send(Method::POST, &format!("{}/webhooks/{gateway}", h.api), headers, Some(body.to_vec()))
+        .send(
+            Method::POST,
+            &format!("{}/webhooks/{gateway}", h.api),
+            headers,
+            Some(body.to_vec()),
+        )
         .await
 }
 
@@ -91,22 +106,50 @@ async fn every_stripe_vector_is_judged_as_the_official_sdk_judges_it() {
         clock.store(v["now"].as_i64().unwrap(), Ordering::SeqCst);
         let before = stored_events(&h).await;
         let header = v["header"].as_str().unwrap();
-        let r = post_webhook(&h, "stripe_vec", &[("stripe-signature", header)], v["payload"].as_str().unwrap().as_bytes()).await;
+        let r = post_webhook(
+            &h,
+            "stripe_vec",
+            &[("stripe-signature", header)],
+            v["payload"].as_str().unwrap().as_bytes(),
+        )
+        .await;
         let name = v["name"].as_str().unwrap();
         if v["expected_valid"] == true {
             assert_eq!(r.status, 200, "{name}: {}", r.text());
             accepted += 1;
             assert_eq!(stored_events(&h).await, before + 1, "{name}: stored");
         } else {
-            assert!(r.status.is_client_error(), "{name}: {} {}", r.status, r.text());
-            assert_eq!(r.json()["error"]["code"], "webhook_verification_failed", "{name}");
+            assert!(
+                r.status.is_client_error(),
+                "{name}: {} {}",
+                r.status,
+                r.text()
+            );
+            assert_eq!(
+                r.json()["error"]["code"],
+                "webhook_verification_failed",
+                "{name}"
+            );
             assert_eq!(stored_events(&h).await, before, "{name}: nothing stored");
         }
     }
     assert!(accepted >= 1);
     let m = h.metrics().await;
-    assert_eq!(metric(&m, "payroute_webhooks_received_total", &[("gateway", "stripe_vec"), ("result", "accepted")]), accepted as f64);
-    assert!(metric(&m, "payroute_webhooks_received_total", &[("gateway", "stripe_vec"), ("result", "bad_signature")]) >= 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "payroute_webhooks_received_total",
+            &[("gateway", "stripe_vec"), ("result", "accepted")]
+        ),
+        accepted as f64
+    );
+    assert!(
+        metric(
+            &m,
+            "payroute_webhooks_received_total",
+            &[("gateway", "stripe_vec"), ("result", "bad_signature")]
+        ) >= 1.0
+    );
     h.shutdown().await;
 }
 
@@ -134,7 +177,8 @@ async fn every_adyen_vector_is_judged_as_the_official_sdk_judges_it() {
 }
 
 #[tokio::test]
-async fn tampered_wrong_secret_expired_and_unsigned_stripe_events_are_refused_and_nothing_is_stored() {
+async fn tampered_wrong_secret_expired_and_unsigned_stripe_events_are_refused_and_nothing_is_stored()
+ {
     let (h, clock, _) = start().await;
     let vectors: Value = serde_json::from_str(STRIPE_VECTORS).unwrap();
     let good = &vectors["vectors"][0];
@@ -143,9 +187,24 @@ async fn tampered_wrong_secret_expired_and_unsigned_stripe_events_are_refused_an
     let header = good["header"].as_str().unwrap();
     let t = good["timestamp"].as_i64().unwrap();
     let cases: Vec<(&str, Vec<(&str, String)>, String, i64)> = vec![
-        ("tampered body", vec![("stripe-signature", header.to_string())], payload.replace("2000", "2001"), t + 10),
-        ("wrong secret", vec![("stripe-signature", format!("t={t},v1={}", "ab".repeat(32)))], payload.to_string(), t + 10),
-        ("expired", vec![("stripe-signature", header.to_string())], payload.to_string(), t + 301),
+        (
+            "tampered body",
+            vec![("stripe-signature", header.to_string())],
+            payload.replace("2000", "2001"),
+            t + 10,
+        ),
+        (
+            "wrong secret",
+            vec![("stripe-signature", format!("t={t},v1={}", "ab".repeat(32)))],
+            payload.to_string(),
+            t + 10,
+        ),
+        (
+            "expired",
+            vec![("stripe-signature", header.to_string())],
+            payload.to_string(),
+            t + 301,
+        ),
         ("missing header", vec![], payload.to_string(), t + 10),
     ];
     for (name, headers, body, now) in cases {
@@ -157,15 +216,41 @@ async fn tampered_wrong_secret_expired_and_unsigned_stripe_events_are_refused_an
     }
     // The untouched event at exactly the tolerance still passes.
     clock.store(t + 300, Ordering::SeqCst);
-    let r = post_webhook(&h, "stripe_vec", &[("stripe-signature", header)], payload.as_bytes()).await;
+    let r = post_webhook(
+        &h,
+        "stripe_vec",
+        &[("stripe-signature", header)],
+        payload.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // And the same event again is acknowledged as a duplicate, stored once.
-    let r = post_webhook(&h, "stripe_vec", &[("stripe-signature", header)], payload.as_bytes()).await;
+    let r = post_webhook(
+        &h,
+        "stripe_vec",
+        &[("stripe-signature", header)],
+        payload.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(stored_events(&h).await, 1);
     let m = h.metrics().await;
-    assert_eq!(metric(&m, "payroute_webhooks_received_total", &[("gateway", "stripe_vec"), ("result", "bad_signature")]), 4.0);
-    assert_eq!(metric(&m, "payroute_webhooks_received_total", &[("gateway", "stripe_vec"), ("result", "duplicate")]), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "payroute_webhooks_received_total",
+            &[("gateway", "stripe_vec"), ("result", "bad_signature")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "payroute_webhooks_received_total",
+            &[("gateway", "stripe_vec"), ("result", "duplicate")]
+        ),
+        1.0
+    );
     h.shutdown().await;
 }
 

@@ -256,3 +256,115 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A merchant's webhook endpoint: records every request and answers with
+/// the status the test sets (200 by default).
+pub struct Receiver {
+    pub url: String,
+    pub status: Arc<std::sync::atomic::AtomicU16>,
+    pub requests: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>>,
+}
+
+use std::sync::Arc;
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use hyper::service::service_fn;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let requests: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+        let (st, rq) = (status.clone(), requests.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (st, rq) = (st.clone(), rq.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (st, rq) = (st.clone(), rq.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
+                            rq.lock().unwrap().push((parts.headers, body));
+                            let code = st.load(std::sync::atomic::Ordering::SeqCst);
+                            let mut resp =
+                                hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
+                            *resp.status_mut() = StatusCode::from_u16(code).unwrap();
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            url: format!("http://{addr}/payment-events"),
+            status,
+            requests,
+        }
+    }
+
+    pub fn set_status(&self, code: u16) {
+        self.status.store(code, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_slice(b).ok())
+            .collect()
+    }
+}
+
+/// Points the demo merchant's webhook_url at `url` in a rules folder.
+pub fn set_merchant_webhook(dir: &Path, url: &str) {
+    let p = dir.join("merchants.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let edited = text.replace("http://127.0.0.1:3000/payment-events", url);
+    assert_ne!(
+        text, edited,
+        "the shipped merchants.yaml names the demo webhook URL"
+    );
+    std::fs::write(p, edited).unwrap();
+}
+
+/// A `Stripe-Signature` header for `body`, as Stripe makes it.
+pub fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Polls `check` every 25 ms until it holds or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
