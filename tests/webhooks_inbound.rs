@@ -186,7 +186,9 @@ async fn tampered_wrong_secret_expired_and_unsigned_stripe_events_are_refused_an
     let payload = good["payload"].as_str().unwrap();
     let header = good["header"].as_str().unwrap();
     let t = good["timestamp"].as_i64().unwrap();
-    let cases: Vec<(&str, Vec<(&str, String)>, String, i64)> = vec![
+    // (what, headers, body, verification time)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, String, i64);
+    let cases: Vec<Case> = vec![
         (
             "tampered body",
             vec![("stripe-signature", header.to_string())],
