@@ -57,6 +57,20 @@ impl CardNumber {
         }
     }
 
+    /// Adyen's `paymentMethod` variant in notifications.
+    pub fn adyen_variant(&self) -> &'static str {
+        match self.brand() {
+            "mastercard" => "mc",
+            "unknown" => "card",
+            brand => brand,
+        }
+    }
+
+    /// The dispute test card: approves, then is disputed once captured.
+    pub fn disputes(&self) -> bool {
+        self.0 == "4000000000000259"
+    }
+
     /// The scripted outcome of charging this card.
     pub fn outcome(&self) -> CardOutcome {
         match self.0.as_str() {
@@ -179,6 +193,8 @@ mod tests {
         let outcome = |n: &str| CardNumber::parse(n).unwrap().outcome();
         assert_eq!(outcome("4242424242424242"), CardOutcome::Approve);
         assert_eq!(outcome("4000000000000259"), CardOutcome::Approve);
+        assert!(CardNumber::parse("4000000000000259").unwrap().disputes());
+        assert!(!CardNumber::parse("4242424242424242").unwrap().disputes());
         assert_eq!(
             outcome("4000000000000002"),
             CardOutcome::Decline(DeclineReason::Generic)

@@ -21,6 +21,18 @@ pub enum FaultMode {
     Error503BeforeCharge,
     #[serde(rename = "429")]
     RateLimited,
+    /// Send the webhook twice, same body and id (a gateway retry).
+    #[serde(rename = "webhook_duplicate")]
+    WebhookDuplicate,
+    /// Hold the webhook until the next one of its dialect went out.
+    #[serde(rename = "webhook_out_of_order")]
+    WebhookOutOfOrder,
+    /// Send the webhook after `latency_ms`.
+    #[serde(rename = "webhook_delay")]
+    WebhookDelay,
+    /// Never send the webhook.
+    #[serde(rename = "webhook_drop")]
+    WebhookDrop,
 }
 
 impl FaultMode {
@@ -31,6 +43,17 @@ impl FaultMode {
             FaultMode::Error500BeforeCharge
                 | FaultMode::Error503BeforeCharge
                 | FaultMode::RateLimited
+        )
+    }
+
+    /// Modes that act on outbound webhooks instead of API requests.
+    pub fn is_webhook(self) -> bool {
+        matches!(
+            self,
+            FaultMode::WebhookDuplicate
+                | FaultMode::WebhookOutOfOrder
+                | FaultMode::WebhookDelay
+                | FaultMode::WebhookDrop
         )
     }
 }
@@ -77,6 +100,9 @@ pub struct FaultRule {
     pub path_contains: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Webhook modes only: match events whose type/eventCode contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_contains: Option<String>,
 }
 
 impl FaultRule {
@@ -89,6 +115,7 @@ impl FaultRule {
             count: None,
             path_contains: None,
             latency_ms: None,
+            event_contains: None,
         }
     }
 
@@ -107,6 +134,11 @@ impl FaultRule {
         self
     }
 
+    pub fn event_contains(mut self, fragment: &str) -> FaultRule {
+        self.event_contains = Some(fragment.to_string());
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), FaultRuleError> {
         if !(0.0..=1.0).contains(&self.rate) {
             return Err(FaultRuleError::Rate);
@@ -114,18 +146,35 @@ impl FaultRule {
         if self.count == Some(0) {
             return Err(FaultRuleError::Count);
         }
-        if self.mode == FaultMode::Latency && self.latency_ms.is_none() {
+        let delayed = matches!(self.mode, FaultMode::Latency | FaultMode::WebhookDelay);
+        if delayed && self.latency_ms.is_none() {
             return Err(FaultRuleError::Latency);
+        }
+        if self.mode.is_webhook() && self.path_contains.is_some() {
+            return Err(FaultRuleError::PathOnWebhook);
+        }
+        if !self.mode.is_webhook() && self.event_contains.is_some() {
+            return Err(FaultRuleError::EventOnRequest);
         }
         Ok(())
     }
 
     fn matches(&self, dialect: Dialect, path: &str, charge_creating: bool) -> bool {
-        self.dialect.covers(dialect)
+        !self.mode.is_webhook()
+            && self.dialect.covers(dialect)
             && match &self.path_contains {
                 Some(fragment) => path.contains(fragment.as_str()),
                 None => charge_creating,
             }
+    }
+
+    fn matches_event(&self, dialect: Dialect, event: &str) -> bool {
+        self.mode.is_webhook()
+            && self.dialect.covers(dialect)
+            && self
+                .event_contains
+                .as_deref()
+                .is_none_or(|fragment| event.contains(fragment))
     }
 }
 
@@ -135,8 +184,12 @@ pub enum FaultRuleError {
     Rate,
     #[error("count must be at least 1 when given")]
     Count,
-    #[error("latency mode needs latency_ms")]
+    #[error("latency and webhook_delay modes need latency_ms")]
     Latency,
+    #[error("path_contains does not apply to webhook modes (use event_contains)")]
+    PathOnWebhook,
+    #[error("event_contains applies to webhook modes only")]
+    EventOnRequest,
 }
 
 /// Active rules in the order they were added.
@@ -170,11 +223,30 @@ impl FaultPlan {
         dialect: Dialect,
         path: &str,
         charge_creating: bool,
+        roll: impl FnMut(f64) -> bool,
+    ) -> Option<FaultRule> {
+        self.pick_where(|rule| rule.matches(dialect, path, charge_creating), roll)
+    }
+
+    /// The first webhook rule for an outbox event that fires.
+    pub fn pick_event(
+        &mut self,
+        dialect: Dialect,
+        event: &str,
+        roll: impl FnMut(f64) -> bool,
+    ) -> Option<FaultRule> {
+        self.pick_where(|rule| rule.matches_event(dialect, event), roll)
+    }
+
+    fn pick_where(
+        &mut self,
+        applies: impl Fn(&FaultRule) -> bool,
         mut roll: impl FnMut(f64) -> bool,
     ) -> Option<FaultRule> {
-        let index = self.rules.iter().position(|rule| {
-            rule.matches(dialect, path, charge_creating) && (rule.rate >= 1.0 || roll(rule.rate))
-        })?;
+        let index = self
+            .rules
+            .iter()
+            .position(|rule| applies(rule) && (rule.rate >= 1.0 || roll(rule.rate)))?;
         let fired = self.rules[index].clone();
         if let Some(count) = self.rules[index].count.as_mut() {
             *count -= 1;
@@ -279,6 +351,59 @@ mod tests {
         assert_eq!(
             plan.add(FaultRule::new(FaultScope::Any, FaultMode::Latency)),
             Err(FaultRuleError::Latency)
+        );
+    }
+
+    #[test]
+    fn webhook_rules_match_events_never_requests() {
+        let mut plan = FaultPlan::default();
+        plan.add(
+            FaultRule::new(FaultScope::Adyen, FaultMode::WebhookDrop).event_contains("CAPTURE"),
+        )
+        .unwrap();
+        assert!(
+            plan.pick(Dialect::Adyen, "/adyen/v71/payments", true, |_| true)
+                .is_none()
+        );
+        assert!(
+            plan.pick_event(Dialect::Adyen, "AUTHORISATION", |_| true)
+                .is_none()
+        );
+        assert!(
+            plan.pick_event(Dialect::Stripe, "CAPTURE", |_| true)
+                .is_none()
+        );
+        assert!(
+            plan.pick_event(Dialect::Adyen, "CAPTURE", |_| true)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn request_rules_never_match_events() {
+        let mut plan = FaultPlan::default();
+        plan.add(FaultRule::new(FaultScope::Any, FaultMode::RateLimited))
+            .unwrap();
+        assert!(
+            plan.pick_event(Dialect::Stripe, "payment_intent.succeeded", |_| true)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn webhook_filters_are_checked_against_the_mode() {
+        let mut plan = FaultPlan::default();
+        assert_eq!(
+            plan.add(FaultRule::new(FaultScope::Any, FaultMode::WebhookDelay)),
+            Err(FaultRuleError::Latency)
+        );
+        assert_eq!(
+            plan.add(FaultRule::new(FaultScope::Any, FaultMode::WebhookDrop).path_contains("/x")),
+            Err(FaultRuleError::PathOnWebhook)
+        );
+        assert_eq!(
+            plan.add(FaultRule::new(FaultScope::Any, FaultMode::RateLimited).event_contains("x")),
+            Err(FaultRuleError::EventOnRequest)
         );
     }
 

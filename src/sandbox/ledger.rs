@@ -1,10 +1,11 @@
 //! The sandbox ledger (every charge the gateway accepted or declined, one
-//! entry per PaymentIntent or Adyen payment) and the webhook outbox that a
-//! later webhook sender drains.
+//! entry per PaymentIntent or Adyen payment) and the webhook outbox that the
+//! webhook sender (`sandbox::webhook`) drains.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +56,10 @@ pub struct LedgerEntry {
     pub payment_method: String,
     /// Why a declined charge was declined (Stripe decline_code / Adyen refusalReason).
     pub decline_reason: Option<String>,
+    /// Dispute state when the card was disputed: `needs_response`, then
+    /// `won` or `lost` once closed through the admin endpoint.
+    #[serde(default)]
+    pub dispute_status: Option<String>,
     pub created_at: i64,
 }
 
@@ -120,22 +125,65 @@ impl Ledger {
     }
 }
 
-/// A gateway-side event waiting to be sent as a webhook.
+/// A gateway-side event waiting to be sent as a webhook. Dialect-specific
+/// fields are `None`/empty for the other dialect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEvent {
     pub dialect: Dialect,
     /// Stripe event type (`payment_intent.succeeded`) or Adyen eventCode (`CAPTURE`).
     pub event: String,
-    /// The object the event is about: `pi_`/`re_` id or the modification's pspReference.
+    /// The object the event is about: `pi_`/`re_`/`dp_` id, or the Adyen
+    /// item's pspReference (payment, modification or chargeback).
     pub object_id: String,
     /// Adyen `originalReference`: the payment a modification applies to.
     pub original_reference: Option<String>,
     pub merchant_reference: Option<String>,
+    /// Adyen `merchantAccountCode`.
+    pub merchant_account: Option<String>,
     pub amount: i64,
     pub currency: String,
     pub success: bool,
     pub reason: Option<String>,
+    /// Adyen `paymentMethod` variant (`visa`, `mc`, `sepadirectdebit`, ...).
+    pub payment_method: Option<String>,
+    /// Adyen `operations` (AUTHORISATION only).
+    pub operations: Vec<String>,
+    /// Stripe `data.object`: the whole object as it stood when the event
+    /// happened, so a late delivery still shows that moment's state.
+    pub object: Option<Value>,
+    /// Stripe `request.idempotency_key` of the API call that caused it.
+    pub idempotency_key: Option<String>,
     pub created_at: i64,
+}
+
+impl OutboxEvent {
+    /// An event with only the fields both dialects share.
+    pub(crate) fn new(
+        dialect: Dialect,
+        event: &str,
+        object_id: &str,
+        amount: i64,
+        currency: &str,
+        success: bool,
+    ) -> OutboxEvent {
+        OutboxEvent {
+            dialect,
+            event: event.to_string(),
+            object_id: object_id.to_string(),
+            original_reference: None,
+            merchant_reference: None,
+            merchant_account: None,
+            amount,
+            currency: currency.to_string(),
+            success,
+            reason: None,
+            payment_method: None,
+            operations: Vec::new(),
+            object: None,
+            idempotency_key: None,
+            created_at: super::wire::now_unix(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +205,7 @@ mod tests {
             metadata: BTreeMap::new(),
             payment_method: "card".into(),
             decline_reason: None,
+            dispute_status: None,
             created_at: 1,
         }
     }

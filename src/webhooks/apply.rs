@@ -22,15 +22,27 @@ const LEASE_SECS: i64 = 30;
 const BATCH: usize = 100;
 /// How long to wait for an API call on the same payment to finish.
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
+/// How often orphan events are looked at again.
+const ORPHAN_RETRY: Duration = Duration::from_secs(30);
 
 /// Runs until shutdown. `delay` holds each batch back before applying (a
 /// test hook that opens a window between the ack and the apply).
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, delay: Duration) {
+    let mut last_requeue = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = engine.events_pending.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
+        }
+        // An event can arrive before payroute recorded the reference it names
+        // (the gateway answered after sending it): orphans get another look.
+        if last_requeue.elapsed() >= ORPHAN_RETRY {
+            last_requeue = tokio::time::Instant::now();
+            let cutoff = crate::payments::ids::now_unix() - ORPHAN_RETRY.as_secs() as i64;
+            if let Err(e) = engine.store.requeue_orphans(cutoff).await {
+                tracing::warn!(error = %e, "cannot requeue orphan events");
+            }
         }
         if !delay.is_zero() {
             tokio::select! {
