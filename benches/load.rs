@@ -42,6 +42,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use payroute::sandbox::Dialect;
 use servers::Servers;
 use stats::{Sample, Summary};
 
@@ -167,11 +168,24 @@ fn http_client(conns: usize) -> HttpClient {
 enum Target {
     /// `POST /v1/payments` on payroute.
     Payroute { url: String },
-    /// The connector's two Stripe calls, straight at the sandbox.
-    Direct { base: String },
+    /// The connector's two Stripe calls, straight at the sandbox. Its
+    /// webhooks are switched off first so that its charges do not make
+    /// payroute work during this phase.
+    Direct {
+        base: String,
+        sandbox: Arc<payroute::sandbox::Sandbox>,
+    },
 }
 
 impl Target {
+    fn prepare(&self) {
+        if let Target::Direct { sandbox, .. } = self {
+            for dialect in [Dialect::Stripe, Dialect::Adyen] {
+                sandbox.set_webhook_target(dialect, None);
+            }
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Target::Payroute { .. } => "payroute",
@@ -183,7 +197,7 @@ impl Target {
     async fn run(&self, http: &HttpClient, key: &str) -> Result<(), String> {
         match self {
             Target::Payroute { url } => payroute_payment(http, url, key).await,
-            Target::Direct { base } => direct_payment(http, base, key).await,
+            Target::Direct { base, .. } => direct_payment(http, base, key).await,
         }
     }
 }

@@ -443,3 +443,43 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
     running.shutdown().await;
     Ok(())
 }
+
+/// Points the sandbox's webhooks at payroute: each gateway of the ruleset
+/// whose `base_url` is this sandbox gets its dialect's events at
+/// `/webhooks/{id}`, signed with that gateway's configured secret.
+pub fn connect_sandbox(
+    sandbox: &crate::sandbox::Sandbox,
+    ruleset: &Ruleset,
+    sandbox_addr: SocketAddr,
+    api_addr: SocketAddr,
+) {
+    use crate::connectors::GatewayKind;
+    use crate::sandbox::{Dialect, WebhookTarget};
+    let host = format!("//{sandbox_addr}/");
+    for g in ruleset
+        .gateways
+        .iter()
+        .filter(|g| g.base_url.contains(&host))
+    {
+        let cred = |k: &str| g.credentials.get(k).map(|s| s.expose().to_string());
+        let url = format!("http://{api_addr}/webhooks/{}", g.id);
+        let (dialect, target) = match g.kind {
+            GatewayKind::Stripe => (
+                Dialect::Stripe,
+                cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)),
+            ),
+            GatewayKind::Adyen => {
+                let target = cred("hmac_key").map(|k| WebhookTarget::new(&url, &k));
+                let target = match (target, cred("webhook_username"), cred("webhook_password")) {
+                    (Some(t), Some(u), Some(p)) => Some(t.basic_auth(&u, &p)),
+                    (t, _, _) => t,
+                };
+                (Dialect::Adyen, target)
+            }
+        };
+        if target.is_some() {
+            tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");
+            sandbox.set_webhook_target(dialect, target);
+        }
+    }
+}

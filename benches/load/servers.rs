@@ -1,7 +1,8 @@
 //! The system under test, in-process on loopback: the sandbox gateway,
 //! payroute on a copy of the shipped rules pointed at it (SQLite in a
-//! tempdir), and a merchant webhook sink so that payroute's per-payment
-//! event delivery costs what it costs in production, a real POST answered
+//! tempdir), the sandbox's gateway webhooks pointed at payroute (as
+//! `tests/common` does), and a merchant webhook sink, so that the events
+//! payroute forwards cost what they cost in production, a real POST answered
 //! 200, rather than a refused connection retried later.
 
 use std::convert::Infallible;
@@ -30,7 +31,8 @@ pub struct Servers {
 }
 
 impl Servers {
-    pub async fn start() -> Result<Servers, LoadError> {
+    /// `webhooks`: point the sandbox's gateway webhooks at payroute.
+    pub async fn start(webhooks: bool) -> Result<Servers, LoadError> {
         let sandbox = payroute::sandbox::start(bind("sandbox").await?, Default::default())
             .await
             .map_err(setup("start sandbox"))?;
@@ -58,6 +60,14 @@ impl Servers {
         let payroute = payroute::server::start(settings)
             .await
             .map_err(setup("start payroute"))?;
+        if webhooks {
+            payroute::server::connect_sandbox(
+                &sandbox.state(),
+                &payroute.state.engine.live.load().ruleset,
+                sandbox.addr,
+                payroute.api_addr,
+            );
+        }
         Ok(Servers {
             _dir: dir,
             sandbox,
@@ -69,6 +79,11 @@ impl Servers {
 
     pub fn sink_hits(&self) -> u64 {
         self.sink_hits.load(Ordering::Relaxed)
+    }
+
+    /// Gateway webhooks the sandbox delivered to payroute and got a 2xx for.
+    pub fn webhooks_acknowledged(&self) -> u64 {
+        self.sandbox.state().webhook_stats().acknowledged
     }
 
     pub async fn shutdown(self) {

@@ -10,6 +10,11 @@ use super::ids::{new_id, now_rfc3339};
 use super::model::*;
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
 
+/// How long an API operation waits for another writer of the same payment
+/// (usually the webhook applier, which holds it for milliseconds) before
+/// answering 409.
+const OP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a modification did, for the API to pick a status code.
 #[derive(Debug)]
 pub enum OpResult<T> {
@@ -107,7 +112,7 @@ impl Engine {
         id: &str,
         amount: Option<i64>,
     ) -> Result<OpResult<Payment>, EngineError> {
-        let _guard = self.claim(id)?;
+        let _guard = self.claim_wait(id, OP_WAIT).await?;
         let mut p = self.load(merchant, id).await?;
         if p.status != PaymentStatus::Authorized {
             return Err(EngineError::InvalidState(format!(
@@ -155,7 +160,7 @@ impl Engine {
     }
 
     pub async fn cancel(&self, merchant: &str, id: &str) -> Result<OpResult<Payment>, EngineError> {
-        let _guard = self.claim(id)?;
+        let _guard = self.claim_wait(id, OP_WAIT).await?;
         let mut p = self.load(merchant, id).await?;
         if p.status != PaymentStatus::Authorized {
             return Err(EngineError::InvalidState(format!(
@@ -212,7 +217,7 @@ impl Engine {
         amount: Option<i64>,
         reason: Option<String>,
     ) -> Result<OpResult<Refund>, EngineError> {
-        let _guard = self.claim(id)?;
+        let _guard = self.claim_wait(id, OP_WAIT).await?;
         let mut p = self.load(merchant, id).await?;
         if !matches!(
             p.status,

@@ -1,8 +1,10 @@
-//! The test-facing `/__sandbox/*` endpoints: ledger and fault plan.
+//! The test-facing `/__sandbox/*` endpoints: ledger, fault plan, webhook
+//! targets and counters, dispute outcomes.
 
 use http::{Method, StatusCode};
 use serde_json::json;
 
+use super::disputes::{CloseRequest, DisputeError};
 use super::faults::FaultRule;
 use super::ledger::Dialect;
 use super::state::Sandbox;
@@ -23,7 +25,41 @@ pub(crate) fn handle(sb: &Sandbox, req: &SimRequest) -> SimReply {
             sb.clear_faults();
             SimReply::json(StatusCode::OK, &json!({"cleared": true}))
         }
+        (&Method::GET, "/__sandbox/webhooks") => {
+            SimReply::json(StatusCode::OK, &sb.webhook_report())
+        }
+        (&Method::POST, "/__sandbox/webhooks") => match sb.configure_webhooks(&req.body) {
+            Ok(report) => SimReply::json(StatusCode::OK, &report),
+            Err(e) => bad(StatusCode::BAD_REQUEST, &e.to_string()),
+        },
+        (&Method::POST, path) => match dispute_to_close(path) {
+            Some(payment) => close_dispute(sb, payment, req),
+            None => bad(StatusCode::NOT_FOUND, "unknown sandbox admin route"),
+        },
         _ => bad(StatusCode::NOT_FOUND, "unknown sandbox admin route"),
+    }
+}
+
+/// The payment id in `/__sandbox/disputes/{id}/close`.
+fn dispute_to_close(path: &str) -> Option<&str> {
+    let id = path
+        .strip_prefix("/__sandbox/disputes/")?
+        .strip_suffix("/close")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+fn close_dispute(sb: &Sandbox, payment: &str, req: &SimRequest) -> SimReply {
+    let request: CloseRequest = match serde_json::from_slice(&req.body) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!("expected {{\"outcome\":\"won\"|\"lost\"}}: {e}");
+            return bad(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    match sb.close_dispute(payment, request.outcome) {
+        Ok(dispute) => SimReply::json(StatusCode::OK, &dispute),
+        Err(e @ DisputeError::NotFound(_)) => bad(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e @ DisputeError::AlreadyClosed(_)) => bad(StatusCode::CONFLICT, &e.to_string()),
     }
 }
 

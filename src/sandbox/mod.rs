@@ -1,8 +1,8 @@
 //! The sandbox gateway simulator (design §8): an in-memory test gateway that
 //! speaks the Stripe (`/stripe/v1/...`) and Adyen Checkout v71
 //! (`/adyen/v71/...`) dialects over real HTTP, keeps a ledger of every charge
-//! it accepted, honours gateway-side idempotency keys and injects faults on
-//! demand.
+//! it accepted, honours gateway-side idempotency keys, sends signed webhooks
+//! back and injects faults on demand.
 //!
 //! It is written from the vendors' API references only and shares no wire
 //! types or parsing code with `crate::connectors`, so that it catches the
@@ -18,10 +18,15 @@
 //! | `POST /__sandbox/faults` | add a fault rule (JSON below), answers the rule with its `id` |
 //! | `GET /__sandbox/faults` | `{"faults":[...]}` with each rule's remaining `count` |
 //! | `DELETE /__sandbox/faults` | remove every fault rule |
+//! | `POST /__sandbox/webhooks` | set or remove a dialect's webhook target (below) |
+//! | `GET /__sandbox/webhooks` | targets (without secrets) and delivery counters |
+//! | `POST /__sandbox/disputes/{pi_... or pspReference}/close` | `{"outcome":"won"\|"lost"}`: close the dispute, send the closing webhook |
 //!
 //! A ledger entry's `live` is true when the gateway accepted the charge and it
 //! was not voided before capture (`authorized`, `captured`,
 //! `partially_refunded`, `refunded`); `declined` and `voided` are not live.
+//! `dispute_status` is `needs_response` once the dispute card was disputed,
+//! then `won` or `lost`.
 //!
 //! # Fault injection
 //!
@@ -50,6 +55,72 @@
 //! matching rule gets the same delivery fault on the replayed result, without
 //! a second charge. Refused connections are not simulated; use a closed port.
 //!
+//! Webhook modes act on outbound webhook events instead of API requests
+//! (`path_contains` is refused for them; the optional `event_contains`
+//! matches the Stripe event type or Adyen eventCode, e.g. `"CAPTURE"`):
+//!
+//! | mode | effect |
+//! | --- | --- |
+//! | `webhook_duplicate` | the event is sent twice: identical body, same event id (a gateway retry) |
+//! | `webhook_out_of_order` | the event is held and sent right after the next event of its dialect, or after 200 ms if none comes |
+//! | `webhook_delay` | the event is sent after `latency_ms` (required); later events go first |
+//! | `webhook_drop` | the event is never sent; counted in `dropped` |
+//!
+//! # Webhooks
+//!
+//! Every state change queues an event; a background sender per dialect
+//! (started by [`start`], stopped by shutdown) POSTs them to that dialect's
+//! target in creation order. Events created while a dialect has no target
+//! stay queued and go out once one is set. `POST /__sandbox/webhooks` with
+//! `{"dialect":"stripe"|"adyen", "url":"http://..."|null, "secret":"...",
+//! "username":"...", "password":"...", "batch_size":N, "max_attempts":N}`
+//! (or [`Sandbox::set_webhook_target`] / [`Sandbox::set_webhook_delivery`]).
+//! A `null` url removes the target. Stripe's secret is the `whsec_...`
+//! endpoint secret, used as-is as the HMAC key; Adyen's is the hex HMAC key.
+//! `username`/`password` (Adyen) add Basic auth; `batch_size` (Adyen only,
+//! default 1) puts up to N queued items in one notification; `max_attempts`
+//! defaults to 20.
+//!
+//! Any 2xx acknowledges (Adyen's `[accepted]` body is not required). A non-2xx
+//! answer, connection error or 10 s timeout is retried with backoff 50 ms,
+//! 100 ms, ... capped at 2 s; after `max_attempts` the delivery counts as
+//! failed. Retries run in the background, so a retried event may arrive after
+//! later ones (as with the real gateways). `GET /__sandbox/webhooks` answers
+//! `{"targets":{...}, "queued", "held", "in_flight", "sent", "acknowledged",
+//! "failed", "dropped", "dialects":{"stripe":{...},"adyen":{...}}}`; every
+//! event has been settled when `queued + held + in_flight == 0`
+//! ([`Sandbox::wait_for_webhooks`]). `sent` counts HTTP requests, the other
+//! counters count events.
+//!
+//! Stripe: an Event object (`evt_...`, `api_version` `2024-06-20`,
+//! `data.object` = the full PaymentIntent/Refund/Charge/Dispute as it was when
+//! the event happened, `request.idempotency_key` of the causing call, null
+//! for disputes), pretty-printed, with `Stripe-Signature:
+//! t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (re-signed on each
+//! attempt). Adyen: `{"live":"false","notificationItems":[...]}` whose items
+//! carry `additionalData.hmacSignature` = base64 HMAC-SHA256 (hex-decoded
+//! key) over `pspReference:originalReference:merchantAccountCode:
+//! merchantReference:value:currency:eventCode:success`, with `success` and
+//! `live` as strings.
+//!
+//! | what happened | Stripe `type` | Adyen `eventCode` (`pspReference` / `originalReference`) |
+//! | --- | --- | --- |
+//! | manual-capture authorisation | `payment_intent.amount_capturable_updated` | `AUTHORISATION` (payment / -), `operations` listed |
+//! | auto-captured payment | `payment_intent.succeeded` | `AUTHORISATION` only |
+//! | decline | `payment_intent.payment_failed` (with `last_payment_error`) | `AUTHORISATION` `success:"false"`, `reason` = refusal reason |
+//! | capture | `payment_intent.succeeded` | `CAPTURE` (modification / payment) |
+//! | cancel | `payment_intent.canceled` | `CANCELLATION` (modification / payment) |
+//! | refund | `refund.created` (pending), `refund.updated` (succeeded), `charge.refunded` | `REFUND` (modification / payment) |
+//! | SEPA debit confirmed | `payment_intent.processing` | `AUTHORISATION` |
+//! | dispute opened | `charge.dispute.created` (`needs_response`, `fraudulent`) | `CHARGEBACK` (chargeback / payment) |
+//! | dispute closed won / lost | `charge.dispute.closed` (`won` / `lost`) | `CHARGEBACK_REVERSED` / `SECOND_CHARGEBACK` |
+//!
+//! Adyen modifications that cannot apply (capture of a refused payment, ...)
+//! answer 201 `received` and send their event with `success:"false"`.
+//! The dispute card `4000000000000259` approves; once the payment is captured
+//! (automatically or manually) the dispute-opened event follows the capture
+//! event. Replayed idempotent requests send no second event.
+//!
 //! # Idempotency
 //!
 //! Stripe: `Idempotency-Key` on POSTs, scoped per API key. The first result
@@ -70,6 +141,7 @@
 mod admin;
 mod adyen;
 mod cards;
+mod disputes;
 mod faults;
 mod form;
 mod idempotency;
@@ -78,15 +150,18 @@ mod pipeline;
 mod server;
 mod state;
 mod stripe;
+mod webhook;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
+pub use disputes::{DisputeError, DisputeOutcome};
 pub use faults::{FaultMode, FaultRule, FaultRuleError, FaultScope};
 pub use ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
 pub use server::{SandboxHandle, start};
 pub use state::Sandbox;
+pub use webhook::{DeliverySettings, WebhookError, WebhookStats, WebhookTarget};
 
 /// How the sandbox authenticates callers. `None` accepts any well-formed key.
 #[derive(Debug, Clone, Default)]

@@ -20,6 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::pipeline;
 use super::state::Sandbox;
+use super::webhook;
 use super::wire::{Delivery, SimReply, SimRequest};
 use super::{SandboxConfig, SandboxError};
 
@@ -35,6 +36,8 @@ pub struct SandboxHandle {
     sandbox: Arc<Sandbox>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// The webhook senders, one per dialect.
+    senders: Vec<JoinHandle<()>>,
 }
 
 impl SandboxHandle {
@@ -49,11 +52,15 @@ impl SandboxHandle {
     }
 
     /// Stops accepting, lets open requests finish (hung ones are dropped),
-    /// and waits for every connection task.
+    /// stops the webhook senders (undelivered events stay in the outbox) and
+    /// waits for every task.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        for sender in std::mem::take(&mut self.senders) {
+            let _ = sender.await;
         }
     }
 }
@@ -72,12 +79,14 @@ pub async fn start(
     let addr = listener.local_addr().map_err(SandboxError::Listener)?;
     let sandbox = Arc::new(Sandbox::new(config));
     let (shutdown, rx) = watch::channel(false);
+    let senders = webhook::spawn(sandbox.clone(), rx.clone());
     let task = tokio::spawn(accept_loop(listener, sandbox.clone(), rx));
     Ok(SandboxHandle {
         addr,
         sandbox,
         shutdown,
         task: Some(task),
+        senders,
     })
 }
 

@@ -1,11 +1,13 @@
 //! The sandbox's shared in-memory state. Every lock is a short synchronous
 //! critical section; none is held across an `.await`. Lock order, when two
-//! are needed: dialect state, then ledger, then outbox; the rng is a leaf.
+//! are needed: dialect state, then ledger, then outbox, then webhook state;
+//! the fault plan is taken alone, and the rng is a leaf.
 
 use std::sync::{Mutex, MutexGuard};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use tokio::sync::watch;
 
 use super::SandboxConfig;
 use super::adyen::AdyenState;
@@ -13,6 +15,7 @@ use super::faults::{FaultPlan, FaultRule, FaultRuleError};
 use super::idempotency::IdemStore;
 use super::ledger::{Dialect, Ledger, LedgerEntry, OutboxEvent};
 use super::stripe::StripeState;
+use super::webhook::WebhookState;
 
 /// Shared state of one sandbox: ledger, idempotency caches, fault plan.
 #[derive(Debug)]
@@ -24,6 +27,9 @@ pub struct Sandbox {
     pub(crate) outbox: Mutex<Vec<OutboxEvent>>,
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) idem: Mutex<IdemStore>,
+    pub(crate) webhooks: Mutex<WebhookState>,
+    /// Bumped whenever the sender may have work (new event, new target).
+    pub(crate) webhook_wake: watch::Sender<u64>,
     rng: Mutex<StdRng>,
 }
 
@@ -51,6 +57,8 @@ impl Sandbox {
             outbox: Mutex::default(),
             faults: Mutex::default(),
             idem: Mutex::default(),
+            webhooks: Mutex::default(),
+            webhook_wake: watch::Sender::new(0),
             rng: Mutex::new(rng),
         }
     }
@@ -73,7 +81,7 @@ impl Sandbox {
         lock(&self.ledger).clear();
     }
 
-    /// Events waiting for the webhook sender, oldest first.
+    /// Events waiting for the webhook sender (or for a target), oldest first.
     pub fn outbox(&self) -> Vec<OutboxEvent> {
         lock(&self.outbox).clone()
     }
@@ -101,9 +109,12 @@ impl Sandbox {
         charge_creating: bool,
     ) -> Option<FaultRule> {
         let mut plan = lock(&self.faults);
-        plan.pick(dialect, path, charge_creating, |p| {
-            lock(&self.rng).random_bool(p)
-        })
+        plan.pick(dialect, path, charge_creating, |p| self.roll(p))
+    }
+
+    /// True with probability `p` (fault rates), from the seedable rng.
+    pub(crate) fn roll(&self, p: f64) -> bool {
+        lock(&self.rng).random_bool(p)
     }
 
     pub(crate) fn record(&self, entry: LedgerEntry) {
@@ -116,6 +127,11 @@ impl Sandbox {
 
     pub(crate) fn emit(&self, event: OutboxEvent) {
         lock(&self.outbox).push(event);
+        self.wake_sender();
+    }
+
+    pub(crate) fn wake_sender(&self) {
+        self.webhook_wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// `prefix` + `len` random characters from `alphabet`.

@@ -146,6 +146,12 @@ impl Harness {
         };
         tune(&mut settings);
         let running = payroute::server::start(settings).await.unwrap();
+        payroute::server::connect_sandbox(
+            &sandbox.state(),
+            &running.state.engine.live.load().ruleset,
+            sandbox.addr,
+            running.api_addr,
+        );
         Harness {
             api: format!("http://{}", running.api_addr),
             ops: format!("http://{}", running.ops_addr),

@@ -12,6 +12,7 @@
 //! `14_003` merchantAccount missing, `14_004` required object/field missing,
 //! `14_012` unsupported currency, `161` invalid IBAN, `429` rate limited.
 
+mod disputes;
 mod modifications;
 mod payments;
 
@@ -43,6 +44,20 @@ pub(crate) struct AdyenPayment {
     pub captured: i64,
     pub refunded: i64,
     pub cancelled: bool,
+    /// The notification's `paymentMethod` variant (`visa`, `mc`, ...).
+    pub variant: String,
+    /// Paid with the dispute test card: charged back once captured.
+    pub dispute_on_capture: bool,
+    pub chargeback: Option<Chargeback>,
+}
+
+/// A chargeback on a payment; its notifications carry its own pspReference.
+#[derive(Debug, Clone)]
+pub(crate) struct Chargeback {
+    pub psp: String,
+    pub amount: i64,
+    /// `needs_response` until closed `won` or `lost`, as the ledger shows it.
+    pub status: &'static str,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +124,8 @@ pub(crate) fn invalid_merchant(sb: &Sandbox) -> SimReply {
         Some(sb.psp_reference()),
     )
 }
+
+pub(crate) use disputes::close as close_dispute;
 
 pub(crate) struct AdyenApi;
 

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::super::ledger::{ChargeStatus, Dialect, OutboxEvent};
 use super::super::state::{Sandbox, lock};
-use super::super::wire::{SimReply, now_unix};
+use super::super::wire::SimReply;
 use super::payments::amount;
-use super::{AdyenPayment, invalid_merchant, merchant_account, validation};
+use super::{AdyenPayment, disputes, invalid_merchant, merchant_account, validation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -71,19 +71,30 @@ pub(crate) fn apply(sb: &Sandbox, psp: &str, kind: Kind, body: &Value) -> Result
         Kind::Refund => refund(sb, psp, payment, value.unwrap_or(0))?,
     };
     let modification = sb.psp_reference();
-    sb.emit(OutboxEvent {
-        dialect: Dialect::Adyen,
-        event: kind.event_code().into(),
-        object_id: modification.clone(),
-        original_reference: Some(psp.to_string()),
-        merchant_reference: Some(payment.reference.clone()),
-        amount: value.unwrap_or(payment.amount),
-        currency: payment.currency.clone(),
+    let mut event = OutboxEvent::new(
+        Dialect::Adyen,
+        kind.event_code(),
+        &modification,
+        value.unwrap_or(payment.amount),
+        &payment.currency,
         success,
-        reason: (!success)
-            .then(|| "Modification not allowed in the payment's current state".into()),
-        created_at: now_unix(),
-    });
+    );
+    event.original_reference = Some(psp.to_string());
+    event.merchant_account = Some(payment.merchant_account.clone());
+    // The modification's own `reference` when it sent one, as Adyen echoes.
+    event.merchant_reference = Some(
+        body.get("reference")
+            .and_then(Value::as_str)
+            .unwrap_or(&payment.reference)
+            .to_string(),
+    );
+    event.payment_method = Some(payment.variant.clone());
+    event.reason =
+        (!success).then(|| "Modification not allowed in the payment's current state".into());
+    sb.emit(event);
+    if kind == Kind::Capture && success {
+        disputes::open_if_disputed(sb, psp, payment);
+    }
     let mut response = json!({
         "merchantAccount": payment.merchant_account,
         "paymentPspReference": psp,

@@ -11,7 +11,7 @@ use super::super::cards::{CardNumber, CardOutcome, DeclineReason, expiry_ok, ful
 use super::super::ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
 use super::super::state::{Sandbox, lock};
 use super::super::wire::{SimReply, now_unix};
-use super::{AdyenPayment, merchant_account, validation};
+use super::{AdyenPayment, disputes, merchant_account, validation};
 
 /// A validated `amount` object.
 pub(crate) fn amount(sb: &Sandbox, body: &Value) -> Result<(i64, String), SimReply> {
@@ -64,7 +64,12 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
         })?;
     let reference = required_str(sb, body, "reference", "130", "Reference Missing")?;
     required_str(sb, body, "returnUrl", "14_030", "Return URL is missing.")?;
-    let (method_name, outcome) = evaluate_method(sb, method)?;
+    let Evaluated {
+        kind: method_name,
+        outcome,
+        variant,
+        disputes,
+    } = evaluate_method(sb, method)?;
     let manual_capture = body
         .pointer("/additionalData/manualCapture")
         .and_then(Value::as_str)
@@ -85,6 +90,9 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
         },
         refunded: 0,
         cancelled: false,
+        variant,
+        dispute_on_capture: disputes,
+        chargeback: None,
     };
     let refusal = match outcome {
         CardOutcome::Decline(reason) => Some(reason.adyen()),
@@ -99,19 +107,14 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
         key,
         refusal,
     ));
-    sb.emit(OutboxEvent {
-        dialect: Dialect::Adyen,
-        event: "AUTHORISATION".into(),
-        object_id: psp.clone(),
-        original_reference: None,
-        merchant_reference: Some(payment.reference.clone()),
-        amount: value,
-        currency: currency.clone(),
-        success: authorised,
-        reason: refusal.map(|(r, _)| r.to_string()),
-        created_at: now_unix(),
-    });
+    sb.emit(authorisation_event(&psp, &payment, refusal.map(|(r, _)| r)));
     adyen.payments.insert(psp.clone(), payment);
+    if authorised && !manual_capture {
+        // Auto-capture: AUTHORISATION is the capture event here.
+        if let Some(payment) = adyen.payments.get_mut(&psp) {
+            disputes::open_if_disputed(sb, &psp, payment);
+        }
+    }
     let mut response = json!({
         "pspReference": psp,
         "resultCode": if authorised { "Authorised" } else { "Refused" },
@@ -123,6 +126,30 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
         response["refusalReasonCode"] = json!(code);
     }
     Ok(response)
+}
+
+fn authorisation_event(psp: &str, payment: &AdyenPayment, refusal: Option<&str>) -> OutboxEvent {
+    let mut event = OutboxEvent::new(
+        Dialect::Adyen,
+        "AUTHORISATION",
+        psp,
+        payment.amount,
+        &payment.currency,
+        payment.authorised,
+    );
+    event.merchant_account = Some(payment.merchant_account.clone());
+    event.merchant_reference = Some(payment.reference.clone());
+    event.payment_method = Some(payment.variant.clone());
+    event.reason = refusal.map(str::to_string);
+    if payment.authorised {
+        let operations: &[&str] = if payment.manual_capture {
+            &["CANCEL", "CAPTURE", "REFUND"]
+        } else {
+            &["REFUND"]
+        };
+        event.operations = operations.iter().map(|o| o.to_string()).collect();
+    }
+    event
 }
 
 fn ledger_entry(
@@ -160,16 +187,39 @@ fn ledger_entry(
         metadata,
         payment_method: method.to_string(),
         decline_reason: refusal.map(|(r, _)| r.to_string()),
+        dispute_status: None,
         created_at: now_unix(),
     }
 }
 
+/// What charging a payment method will do.
+struct Evaluated {
+    /// The request's `paymentMethod.type`.
+    kind: String,
+    outcome: CardOutcome,
+    /// The notification's `paymentMethod` (`visa`, `mc`, `sepadirectdebit`, ...).
+    variant: String,
+    /// The dispute test card: a chargeback follows the capture.
+    disputes: bool,
+}
+
+impl Evaluated {
+    fn approved(kind: &str) -> Evaluated {
+        Evaluated {
+            kind: kind.to_string(),
+            outcome: CardOutcome::Approve,
+            variant: kind.to_string(),
+            disputes: false,
+        }
+    }
+}
+
 /// The payment method's type and the scripted outcome of charging it.
-fn evaluate_method(sb: &Sandbox, method: &Value) -> Result<(String, CardOutcome), SimReply> {
+fn evaluate_method(sb: &Sandbox, method: &Value) -> Result<Evaluated, SimReply> {
     let field = |name: &str| str_field(method, name);
     let kind = field("type").unwrap_or("scheme").to_string();
     if field("storedPaymentMethodId").is_some() || field("recurringDetailReference").is_some() {
-        return Ok((kind, CardOutcome::Approve));
+        return Ok(Evaluated::approved(&kind));
     }
     let missing = |what: &str| {
         validation(
@@ -179,20 +229,25 @@ fn evaluate_method(sb: &Sandbox, method: &Value) -> Result<(String, CardOutcome)
         )
     };
     match kind.as_str() {
-        "scheme" | "card" => card_outcome(sb, method).map(|o| (kind, o)),
+        "scheme" | "card" => card_outcome(sb, method).map(|(outcome, number)| Evaluated {
+            outcome,
+            variant: number.adyen_variant().to_string(),
+            disputes: number.disputes(),
+            kind,
+        }),
         "sepadirectdebit" => {
             let iban = field("iban").ok_or_else(|| missing("iban"))?;
             field("ownerName").ok_or_else(|| missing("ownerName"))?;
             if !iban_plausible(iban) {
                 return Err(validation(sb, "161", "Invalid iban"));
             }
-            Ok((kind, CardOutcome::Approve))
+            Ok(Evaluated::approved(&kind))
         }
         "applepay" => field("applePayToken")
-            .map(|_| (kind.clone(), CardOutcome::Approve))
+            .map(|_| Evaluated::approved(&kind))
             .ok_or_else(|| missing("applePayToken")),
         "googlepay" | "paywithgoogle" => field("googlePayToken")
-            .map(|_| (kind.clone(), CardOutcome::Approve))
+            .map(|_| Evaluated::approved(&kind))
             .ok_or_else(|| missing("googlePayToken")),
         _ => Err(super::service_error(
             http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -205,7 +260,7 @@ fn evaluate_method(sb: &Sandbox, method: &Value) -> Result<(String, CardOutcome)
 }
 
 /// Raw card fields, or Adyen's test-encrypted ones (`test_4111...`).
-fn card_outcome(sb: &Sandbox, method: &Value) -> Result<CardOutcome, SimReply> {
+fn card_outcome(sb: &Sandbox, method: &Value) -> Result<(CardOutcome, CardNumber), SimReply> {
     let plain_or_test = |plain: &str, encrypted: &str| plain_or_test(method, plain, encrypted);
     let number = plain_or_test("number", "encryptedCardNumber")
         .and_then(CardNumber::parse)
@@ -224,9 +279,9 @@ fn card_outcome(sb: &Sandbox, method: &Value) -> Result<CardOutcome, SimReply> {
         return Err(validation(sb, "103", "CVC is not the right length"));
     }
     if !expiry_ok(month, full_year(year)) {
-        return Ok(CardOutcome::Decline(DeclineReason::ExpiredCard));
+        return Ok((CardOutcome::Decline(DeclineReason::ExpiredCard), number));
     }
-    Ok(number.outcome())
+    Ok((number.outcome(), number))
 }
 
 fn iban_plausible(iban: &str) -> bool {

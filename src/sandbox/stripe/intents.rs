@@ -8,6 +8,7 @@ use super::super::form::Form;
 use super::super::ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
 use super::super::state::{Sandbox, lock};
 use super::super::wire::now_unix;
+use super::disputes;
 use super::error::StripeError;
 use super::methods;
 use super::objects::{Charge, Intent, IntentStatus, MethodDetails, StripeState};
@@ -46,6 +47,7 @@ pub(crate) fn create(sb: &Sandbox, form: &Form, key: Option<&str>) -> Result<Val
         created: now_unix(),
         canceled_at: None,
         cancellation_reason: None,
+        dispute_on_capture: false,
     };
     let id = intent.id.clone();
     st.intents.insert(id.clone(), intent);
@@ -163,9 +165,9 @@ fn confirm_locked(
             "payment_method",
         ));
     };
-    let outcome = match &pm.details {
-        MethodDetails::Card { number, .. } => number.outcome(),
-        MethodDetails::SepaDebit { .. } => CardOutcome::Approve,
+    let (outcome, disputes) = match &pm.details {
+        MethodDetails::Card { number, .. } => (number.outcome(), number.disputes()),
+        MethodDetails::SepaDebit { .. } => (CardOutcome::Approve, false),
     };
     let charge_id = sb.stripe_id("ch_");
     st.charge_owner.insert(charge_id.clone(), id.to_string());
@@ -175,9 +177,13 @@ fn confirm_locked(
     let mut entry = ledger_entry(intent, pm.kind(), key);
     match outcome {
         CardOutcome::Approve => {
+            intent.dispute_on_capture = disputes;
             approve(intent, charge_id, pm.kind() == "sepa_debit", &mut entry);
             sb.record(entry);
-            sb.emit(event(intent, stripe_event_for(intent.status), true));
+            sb.emit(event(intent, stripe_event_for(intent.status), true, key));
+            if intent.status == IntentStatus::Succeeded {
+                disputes::open_if_disputed(sb, st, id);
+            }
             Ok(())
         }
         CardOutcome::Decline(reason) => {
@@ -202,7 +208,7 @@ fn confirm_locked(
             entry.status = ChargeStatus::Declined;
             entry.decline_reason = Some(decline_code.to_string());
             sb.record(entry);
-            sb.emit(event(intent, "payment_intent.payment_failed", false));
+            sb.emit(event(intent, "payment_intent.payment_failed", false, key));
             Err(error.with("payment_intent", intent.json(false)))
         }
     }
@@ -256,27 +262,33 @@ fn ledger_entry(intent: &Intent, method: &str, key: Option<&str>) -> LedgerEntry
         metadata: intent.metadata.clone(),
         payment_method: method.to_string(),
         decline_reason: None,
+        dispute_status: None,
         created_at: now_unix(),
     }
 }
 
-pub(crate) fn event(intent: &Intent, name: &str, success: bool) -> OutboxEvent {
-    OutboxEvent {
-        dialect: Dialect::Stripe,
-        event: name.to_string(),
-        object_id: intent.id.clone(),
-        original_reference: None,
-        merchant_reference: None,
-        amount: intent.amount,
-        currency: intent.currency.clone(),
+/// An event about `intent`, carrying the intent as it is now.
+pub(crate) fn event(intent: &Intent, name: &str, success: bool, key: Option<&str>) -> OutboxEvent {
+    let mut event = OutboxEvent::new(
+        Dialect::Stripe,
+        name,
+        &intent.id,
+        intent.amount,
+        &intent.currency,
         success,
-        reason: None,
-        created_at: now_unix(),
-    }
+    );
+    event.object = Some(intent.json(false));
+    event.idempotency_key = key.map(str::to_string);
+    event
 }
 
 /// `POST /v1/payment_intents/{id}/capture`.
-pub(crate) fn capture(sb: &Sandbox, id: &str, form: &Form) -> Result<Value, StripeError> {
+pub(crate) fn capture(
+    sb: &Sandbox,
+    id: &str,
+    form: &Form,
+    key: Option<&str>,
+) -> Result<Value, StripeError> {
     params::check_known(form, INTENT_CAPTURE)?;
     let requested = params::positive(form, "amount_to_capture")?;
     let mut st = lock(&sb.stripe);
@@ -304,12 +316,19 @@ pub(crate) fn capture(sb: &Sandbox, id: &str, form: &Form) -> Result<Value, Stri
     intent.amount_capturable = 0;
     intent.status = IntentStatus::Succeeded;
     sb.update_ledger(id, |e| e.amount_captured = amount);
-    sb.emit(event(intent, "payment_intent.succeeded", true));
-    Ok(intent.json(params::expands_charge(form)))
+    sb.emit(event(intent, "payment_intent.succeeded", true, key));
+    let body = intent.json(params::expands_charge(form));
+    disputes::open_if_disputed(sb, &mut st, id);
+    Ok(body)
 }
 
 /// `POST /v1/payment_intents/{id}/cancel`.
-pub(crate) fn cancel(sb: &Sandbox, id: &str, form: &Form) -> Result<Value, StripeError> {
+pub(crate) fn cancel(
+    sb: &Sandbox,
+    id: &str,
+    form: &Form,
+    key: Option<&str>,
+) -> Result<Value, StripeError> {
     params::check_known(form, INTENT_CANCEL)?;
     let reason = params::one_of(
         form,
@@ -348,7 +367,7 @@ pub(crate) fn cancel(sb: &Sandbox, id: &str, form: &Form) -> Result<Value, Strip
             e.status = ChargeStatus::Voided;
         }
     });
-    sb.emit(event(intent, "payment_intent.canceled", true));
+    sb.emit(event(intent, "payment_intent.canceled", true, key));
     Ok(intent.json(params::expands_charge(form)))
 }
 

@@ -2,6 +2,7 @@
 //! pipeline hooks (fault bodies, idempotency semantics) and Stripe's
 //! form-encoded requests, implemented from Stripe's API reference.
 
+mod disputes;
 mod error;
 mod intents;
 mod methods;
@@ -23,6 +24,7 @@ use super::state::Sandbox;
 use super::wire::{SimReply, SimRequest};
 use error::{StripeError, executed};
 
+pub(crate) use disputes::close as close_dispute;
 pub(crate) use objects::StripeState;
 
 /// Stripe's documented limit on idempotency key length.
@@ -173,10 +175,12 @@ fn route(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> Result<Value, Str
             intents::confirm(sb, id, &form, key)
         }
         (&Method::POST, ["v1", "payment_intents", id, "capture"]) => {
-            intents::capture(sb, id, &form)
+            intents::capture(sb, id, &form, key)
         }
-        (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => intents::cancel(sb, id, &form),
-        (&Method::POST, ["v1", "refunds"]) => refunds::create(sb, &form),
+        (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => {
+            intents::cancel(sb, id, &form, key)
+        }
+        (&Method::POST, ["v1", "refunds"]) => refunds::create(sb, &form, key),
         (&Method::GET, ["v1", "refunds", id]) => refunds::retrieve(sb, id),
         _ => {
             let mut e = StripeError::invalid(format!(

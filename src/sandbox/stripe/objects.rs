@@ -1,5 +1,6 @@
 //! Stripe's objects as the sandbox keeps them (PaymentMethod, PaymentIntent
-//! with its charges, Refund) and their JSON shapes from the API reference.
+//! with its charges, Refund, Dispute) and their JSON shapes from the API
+//! reference.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,6 +15,8 @@ pub(crate) struct StripeState {
     /// `ch_...` → owning `pi_...`, for refunds by charge.
     pub charge_owner: HashMap<String, String>,
     pub refunds: HashMap<String, Refund>,
+    /// Disputes by the disputed PaymentIntent's id (one per intent).
+    pub disputes: HashMap<String, Dispute>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +141,8 @@ pub(crate) struct Intent {
     pub created: i64,
     pub canceled_at: Option<i64>,
     pub cancellation_reason: Option<String>,
+    /// Confirmed with the dispute test card: disputed once captured.
+    pub dispute_on_capture: bool,
 }
 
 impl Intent {
@@ -234,6 +239,47 @@ impl Refund {
             "payment_intent": self.payment_intent,
             "reason": self.reason,
             "receipt_number": null,
+            "status": self.status,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub charge: String,
+    pub payment_intent: String,
+    /// `needs_response`, then `won` or `lost`.
+    pub status: &'static str,
+    pub created: i64,
+}
+
+/// A dispute must be answered within about a week in test mode.
+const EVIDENCE_WINDOW_SECS: i64 = 7 * 24 * 3600;
+
+impl Dispute {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "dispute",
+            "amount": self.amount,
+            "balance_transactions": [],
+            "charge": self.charge,
+            "created": self.created,
+            "currency": self.currency,
+            "evidence_details": {
+                "due_by": self.created + EVIDENCE_WINDOW_SECS,
+                "has_evidence": false,
+                "past_due": false,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": false,
+            "livemode": false,
+            "metadata": {},
+            "payment_intent": self.payment_intent,
+            "reason": "fraudulent",
             "status": self.status,
         })
     }

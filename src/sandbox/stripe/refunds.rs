@@ -1,9 +1,14 @@
 //! Stripe Refunds: `POST /v1/refunds` (by payment_intent or charge, partial
 //! and repeatable up to the captured amount) and `GET /v1/refunds/{id}`.
+//!
+//! A card refund settles at once here; its webhooks still tell the story
+//! Stripe tells: `refund.created` (status `pending`), `refund.updated`
+//! (status `succeeded`), then `charge.refunded` with the charge object.
 
 use serde_json::Value;
 
 use super::super::form::Form;
+use super::super::ledger::{Dialect, OutboxEvent};
 use super::super::state::{Sandbox, lock};
 use super::super::wire::now_unix;
 use super::error::StripeError;
@@ -12,7 +17,7 @@ use super::objects::{IntentStatus, Refund};
 use super::params::{self, REFUND_CREATE};
 
 /// `POST /v1/refunds`.
-pub(crate) fn create(sb: &Sandbox, form: &Form) -> Result<Value, StripeError> {
+pub(crate) fn create(sb: &Sandbox, form: &Form, key: Option<&str>) -> Result<Value, StripeError> {
     params::check_known(form, REFUND_CREATE)?;
     let requested = params::positive(form, "amount")?;
     let reason = params::one_of(
@@ -75,12 +80,32 @@ pub(crate) fn create(sb: &Sandbox, form: &Form) -> Result<Value, StripeError> {
         created: now_unix(),
     };
     sb.update_ledger(&pi_id, |e| e.amount_refunded += amount);
-    let mut refunded = event(intent, "charge.refunded", true);
+    let mut pending = refund.clone();
+    pending.status = "pending";
+    sb.emit(refund_event(&pending, "refund.created", key));
+    sb.emit(refund_event(&refund, "refund.updated", key));
+    let mut refunded = event(intent, "charge.refunded", true, key);
+    refunded.object_id = refund.charge.clone();
     refunded.amount = amount;
+    refunded.object = intent.latest_charge().map(|c| intent.charge_json(c));
     sb.emit(refunded);
     let body = refund.json();
     st.refunds.insert(refund.id.clone(), refund);
     Ok(body)
+}
+
+fn refund_event(refund: &Refund, name: &str, key: Option<&str>) -> OutboxEvent {
+    let mut event = OutboxEvent::new(
+        Dialect::Stripe,
+        name,
+        &refund.id,
+        refund.amount,
+        &refund.currency,
+        true,
+    );
+    event.object = Some(refund.json());
+    event.idempotency_key = key.map(str::to_string);
+    event
 }
 
 /// `GET /v1/refunds/{id}`.

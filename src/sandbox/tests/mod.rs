@@ -5,7 +5,10 @@
 mod adyen;
 mod faults;
 mod idempotency;
+mod receiver;
 mod stripe;
+mod webhook_delivery;
+mod webhooks;
 
 use std::net::SocketAddr;
 

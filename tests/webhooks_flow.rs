@@ -1,0 +1,304 @@
+//! Gateway webhooks completing payments end to end: the sandbox sends the
+//! real, signed events back to payroute, which applies them.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Harness, card_payment, eventually};
+use http::Method;
+use serde_json::{Value, json};
+
+async fn status_of(h: &Harness, id: &str) -> Value {
+    h.get(&format!("/v1/payments/{id}")).await.json()
+}
+
+/// Waits until the sandbox sent everything and payroute applied it.
+async fn settle(h: &Harness) {
+    assert!(
+        h.sandbox
+            .state()
+            .wait_for_webhooks(Duration::from_secs(30))
+            .await,
+        "sandbox webhooks drained"
+    );
+    eventually(30, "events applied", || async {
+        let e = h
+            .http
+            .send(
+                Method::GET,
+                &format!("{}/admin/events?status=received", h.ops),
+                &[],
+                None,
+            )
+            .await
+            .json();
+        e["data"].as_array().unwrap().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() {
+    let h = Harness::start().await;
+    // Hold the CAPTURE notification back for a while.
+    h.fault(json!({"dialect": "adyen", "mode": "webhook_delay", "latency_ms": 700, "event_contains": "CAPTURE"})).await;
+    let mut body = card_payment(4200, "EUR", "4242424242424242", "o-adyen-wh");
+    body["capture"] = json!("manual");
+    let p = h.post("/v1/payments", &body, None).await.json();
+    assert_eq!(
+        (p["gateway"].as_str(), p["status"].as_str()),
+        (Some("adyen_sandbox"), Some("authorized"))
+    );
+    let id = p["id"].as_str().unwrap();
+    let cap = h
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            &json!({"amount": 4000}),
+            None,
+        )
+        .await;
+    assert_eq!(cap.json()["status"], "capture_pending");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mid = status_of(&h, id).await;
+    assert_eq!(
+        (mid["status"].as_str(), mid["amount_captured"].as_i64()),
+        (Some("capture_pending"), Some(0)),
+        "not before the webhook"
+    );
+    eventually(10, "captured by the CAPTURE webhook", || async {
+        status_of(&h, id).await["status"] == "captured"
+    })
+    .await;
+    assert_eq!(status_of(&h, id).await["amount_captured"], 4000);
+
+    // A refund, too, completes by webhook, and counts once.
+    let r = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 1500}),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(r["status"], "pending");
+    let rid = r["id"].as_str().unwrap().to_string();
+    eventually(10, "refund succeeded", || async {
+        h.get(&format!("/v1/refunds/{rid}")).await.json()["status"] == "succeeded"
+    })
+    .await;
+    settle(&h).await;
+    let p = status_of(&h, id).await;
+    assert_eq!(
+        (p["status"].as_str(), p["amount_refunded"].as_i64()),
+        (Some("partially_refunded"), Some(1500))
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_adyen_cancel_ends_voided_after_the_cancellation_webhook() {
+    let h = Harness::start().await;
+    let mut body = card_payment(900, "EUR", "4242424242424242", "o-adyen-void");
+    body["capture"] = json!("manual");
+    let p = h.post("/v1/payments", &body, None).await.json();
+    let id = p["id"].as_str().unwrap();
+    let c = h
+        .post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)
+        .await
+        .json();
+    assert_eq!(c["status"], "void_pending");
+    eventually(10, "voided", || async {
+        status_of(&h, id).await["status"] == "voided"
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dispute_is_its_own_record_and_never_changes_the_payment_status() {
+    let h = Harness::start().await;
+    for currency in ["USD", "EUR"] {
+        let p = h
+            .post(
+                "/v1/payments",
+                &card_payment(
+                    3100,
+                    currency,
+                    "4000000000000259",
+                    &format!("o-dispute-{currency}"),
+                ),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(p["status"], "captured", "{p}");
+        let id = p["id"].as_str().unwrap().to_string();
+        eventually(10, "dispute opened", || async {
+            status_of(&h, &id).await["disputes"]
+                .as_array()
+                .is_some_and(|d| d.len() == 1)
+        })
+        .await;
+        let now = status_of(&h, &id).await;
+        assert_eq!(now["disputes"][0]["status"], "open");
+        assert_eq!(
+            now["status"], "captured",
+            "{currency}: a dispute does not overwrite the payment status"
+        );
+        let pref = now["provider_reference"].as_str().unwrap();
+        let r = h
+            .http
+            .send(
+                Method::POST,
+                &format!("{}/__sandbox/disputes/{pref}/close", h.sandbox_url),
+                &[],
+                Some(br#"{"outcome":"lost"}"#.to_vec()),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text());
+        eventually(10, "dispute lost", || async {
+            status_of(&h, &id).await["disputes"][0]["status"] == "lost"
+        })
+        .await;
+        assert_eq!(status_of(&h, &id).await["status"], "captured");
+    }
+    h.shutdown().await;
+}
+
+/// One payment's life, chosen by `i`: each kind makes a different series of
+/// gateway events.
+async fn drive(h: &Harness, i: usize) -> String {
+    let currency = if i % 2 == 0 { "USD" } else { "EUR" };
+    let amount = 1000 + i as i64;
+    let mut body = card_payment(amount, currency, "4242424242424242", &format!("storm-{i}"));
+    body["customer"]["ip"] = json!(format!("198.51.{}.{}", i / 250, i % 250));
+    match i % 4 {
+        // Automatic capture, then a partial refund.
+        0 => {
+            let p = h.post("/v1/payments", &body, None).await.json();
+            let id = p["id"].as_str().unwrap().to_string();
+            h.post(
+                &format!("/v1/payments/{id}/refunds"),
+                &json!({"amount": 300}),
+                None,
+            )
+            .await;
+            id
+        }
+        // Manual capture, capture, full refund.
+        1 => {
+            body["capture"] = json!("manual");
+            let p = h.post("/v1/payments", &body, None).await.json();
+            let id = p["id"].as_str().unwrap().to_string();
+            let cap = h
+                .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+                .await;
+            assert_eq!(cap.status, 200, "{}", cap.text());
+            // Adyen's capture completes by webhook; refund once captured.
+            eventually(30, "captured", || async {
+                status_of(h, &id).await["status"] == "captured"
+            })
+            .await;
+            h.post(&format!("/v1/payments/{id}/refunds"), &json!({}), None)
+                .await;
+            id
+        }
+        // Manual capture, cancelled.
+        2 => {
+            body["capture"] = json!("manual");
+            let p = h.post("/v1/payments", &body, None).await.json();
+            let id = p["id"].as_str().unwrap().to_string();
+            h.post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)
+                .await;
+            id
+        }
+        // A decline.
+        _ => {
+            body["payment_method"]["card"]["number"] = json!("4000000000000002");
+            h.post("/v1/payments", &body, None).await.json()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_duplicated_and_reordered_webhooks_ends_with_every_payment_as_the_ledger_shows()
+{
+    let h = Arc::new(Harness::start().await);
+    h.fault(json!({"dialect": "any", "mode": "webhook_duplicate", "rate": 0.3}))
+        .await;
+    h.fault(json!({"dialect": "any", "mode": "webhook_out_of_order", "rate": 0.2}))
+        .await;
+    const PAYMENTS: usize = 320;
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in (worker..PAYMENTS).step_by(8) {
+                ids.push(drive(&h, i).await);
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    settle(&h).await;
+    let stats = h
+        .http
+        .send(
+            Method::GET,
+            &format!("{}/__sandbox/webhooks", h.sandbox_url),
+            &[],
+            None,
+        )
+        .await
+        .json();
+    assert!(
+        stats["acknowledged"].as_u64().unwrap() >= 1000,
+        "a storm of at least 1,000 events: {stats}"
+    );
+
+    let ledger = h.ledger().await;
+    let mut mismatches = Vec::new();
+    for id in &ids {
+        let p = status_of(&h, id).await;
+        let Some(charge) = ledger.iter().find(|c| c["id"] == p["provider_reference"]) else {
+            mismatches.push(format!("{id}: no ledger charge"));
+            continue;
+        };
+        let expected = match charge["status"].as_str().unwrap() {
+            "declined" => "failed",
+            other => other,
+        };
+        let got = (
+            p["status"].as_str().unwrap(),
+            p["amount_captured"].as_i64(),
+            p["amount_refunded"].as_i64(),
+        );
+        let want = (
+            expected,
+            charge["amount_captured"].as_i64(),
+            charge["amount_refunded"].as_i64(),
+        );
+        if got != want {
+            mismatches.push(format!(
+                "{id} ({}): payroute {got:?} ledger {want:?}",
+                p["gateway"]
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} differ:\n{}",
+        mismatches.len(),
+        ids.len(),
+        mismatches.join("\n")
+    );
+}
