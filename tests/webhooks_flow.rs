@@ -170,7 +170,7 @@ async fn a_dispute_is_its_own_record_and_never_changes_the_payment_status() {
 /// One payment's life, chosen by `i`: each kind makes a different series of
 /// gateway events.
 async fn drive(h: &Harness, i: usize) -> String {
-    let currency = if i % 2 == 0 { "USD" } else { "EUR" };
+    let currency = if i.is_multiple_of(2) { "USD" } else { "EUR" };
     let amount = 1000 + i as i64;
     let mut body = card_payment(amount, currency, "4242424242424242", &format!("storm-{i}"));
     body["customer"]["ip"] = json!(format!("198.51.{}.{}", i / 250, i % 250));
