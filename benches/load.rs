@@ -10,8 +10,12 @@
 //! `confirm=true`). Prints a markdown table comparing the two.
 //!
 //! Run: `cargo bench --bench load`, tuned with env `LOAD_RPS` (200),
-//! `LOAD_SECS` (10), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2), or the same
-//! as flags after `--`: `cargo bench --bench load -- --rps 100 --secs 5`.
+//! `LOAD_SECS` (10), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
+//! `LOAD_WEBHOOKS` (1: the sandbox sends its gateway webhooks to payroute
+//! during the payroute phase, as in production; 0: off), or the same as
+//! flags after `--`: `cargo bench --bench load -- --rps 100 --secs 5`.
+//! Under `cargo test --benches` it makes a one-second smoke run at 20 rps
+//! that fails on any error.
 //!
 //! Open loop, coordinated omission corrected: request `i` is due at
 //! `start + i / rps` whether or not earlier replies came back, and its
@@ -28,6 +32,7 @@ mod servers;
 #[path = "load/stats.rs"]
 mod stats;
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,12 +59,16 @@ const MERCHANT_KEY: &str = "sk_test_demo";
 const STRIPE_KEY: &str = "sk_test_x";
 const STRIPE_VERSION: &str = "2024-06-20";
 const CARD: &str = "4242424242424242";
+/// Pause after each target's phase.
+const SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 enum LoadError {
     #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
     Setting { name: String, value: String },
-    #[error("unknown argument {0:?} (known: --rps N --secs N --conns N --warmup-secs N)")]
+    #[error(
+        "unknown argument {0:?} (known: --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
+    )]
     Argument(String),
     #[error("setup: {0}")]
     Setup(String),
@@ -75,6 +84,8 @@ struct Config {
     secs: u64,
     conns: usize,
     warmup_secs: u64,
+    /// Point the sandbox's gateway webhooks at payroute during its phase.
+    webhooks: bool,
     /// Started by `cargo test --benches` rather than `cargo bench`: a short
     /// smoke run that fails on any error.
     smoke: bool,
@@ -102,6 +113,7 @@ impl Config {
                 secs: 1,
                 conns: 8,
                 warmup_secs: 0,
+                webhooks: true,
                 smoke,
             }
         } else {
@@ -110,6 +122,7 @@ impl Config {
                 secs: 10,
                 conns: 64,
                 warmup_secs: 2,
+                webhooks: true,
                 smoke,
             }
         };
@@ -118,6 +131,7 @@ impl Config {
             ("LOAD_SECS", "--secs"),
             ("LOAD_CONNS", "--conns"),
             ("LOAD_WARMUP_SECS", "--warmup-secs"),
+            ("LOAD_WEBHOOKS", "--webhooks"),
         ];
         for (var, flag) in vars {
             if let Ok(v) = std::env::var(var) {
@@ -128,7 +142,7 @@ impl Config {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--bench" => {}
-                "--rps" | "--secs" | "--conns" | "--warmup-secs" => {
+                "--rps" | "--secs" | "--conns" | "--warmup-secs" | "--webhooks" => {
                     let v = args.next().unwrap_or_default();
                     cfg.set(&arg, &v, &arg)?;
                 }
@@ -145,6 +159,7 @@ impl Config {
             "--conns" => {
                 self.conns = usize::try_from(number(shown, value, 1)?).unwrap_or(usize::MAX)
             }
+            "--webhooks" => self.webhooks = number(shown, value, 0)? != 0,
             _ => self.warmup_secs = number(shown, value, 0)?,
         }
         Ok(())
@@ -336,6 +351,7 @@ async fn drive(cfg: Config, targets: Vec<Target>) -> Vec<(String, Summary)> {
     let http = http_client(cfg.conns);
     let mut out = Vec::new();
     for target in &targets {
+        target.prepare();
         let name = target.name();
         if cfg.warmup_secs > 0 {
             eprintln!(
@@ -354,6 +370,9 @@ async fn drive(cfg: Config, targets: Vec<Target>) -> Vec<(String, Summary)> {
         eprintln!("load: {name}: measuring {}s at {} rps", cfg.secs, cfg.rps);
         let summary = phase(target, &http, cfg.rps, cfg.secs, &format!("{name}-run")).await;
         out.push((name.to_string(), summary));
+        // Asynchronous work (webhooks, event deliveries) of this phase
+        // settles before the next one starts.
+        tokio::time::sleep(SETTLE).await;
     }
     out
 }
@@ -364,13 +383,14 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
         .enable_all()
         .build()
         .map_err(setup("runtime"))?;
-    let servers = servers_rt.block_on(Servers::start())?;
+    let servers = servers_rt.block_on(Servers::start(cfg.webhooks))?;
     let targets = vec![
         Target::Payroute {
             url: format!("http://{}/v1/payments", servers.payroute.api_addr),
         },
         Target::Direct {
             base: format!("http://{}/stripe", servers.sandbox.addr),
+            sandbox: servers.sandbox.state(),
         },
     ];
     let generator = std::thread::spawn(move || {
@@ -383,24 +403,31 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
     let results = generator
         .join()
         .map_err(|_| LoadError::Setup("load generator panicked".into()))?;
-    // Let event deliveries of the last payments land before counting them.
-    std::thread::sleep(Duration::from_millis(500));
-    let sink_hits = servers.sink_hits();
+    let (sink_hits, acked) = (servers.sink_hits(), servers.webhooks_acknowledged());
     servers_rt.block_on(servers.shutdown());
     let results = results?;
     let errors = results.iter().map(|(_, s)| s.error_count()).sum();
     let mut report = stats::report(&cfg_line(cfg), &results);
-    report.push_str(&format!(
-        "\nmerchant events received by the webhook sink: {sink_hits}\n"
-    ));
+    let _ = writeln!(
+        report,
+        "\ngateway webhooks acknowledged by payroute: {acked}; merchant events received by the sink: {sink_hits}"
+    );
     Ok((report, errors))
 }
 
 fn cfg_line(cfg: Config) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox",
-        cfg.rps, cfg.secs, cfg.warmup_secs, cfg.conns
+        "open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox; sandbox webhooks to payroute {}",
+        cfg.rps,
+        cfg.secs,
+        cfg.warmup_secs,
+        cfg.conns,
+        if cfg.webhooks {
+            "on in the payroute phase"
+        } else {
+            "off"
+        }
     )
 }
 

@@ -138,6 +138,11 @@ pub struct Engine {
     pub(super) busy: DashMap<String, ()>,
     fingerprint_key: Sensitive,
     pub return_url: String,
+    /// Same-key retries after an ambiguous outcome, before answering
+    /// `processing` and leaving the payment to reconciliation.
+    pub ambiguous_retries: u32,
+    /// First backoff between those retries; doubles each time.
+    pub ambiguous_backoff: std::time::Duration,
     /// Judges webhook signature ages.
     pub clock: super::ids::Clock,
     /// Wakes the webhook applier when events were stored.
@@ -168,6 +173,8 @@ impl Engine {
             busy: DashMap::new(),
             fingerprint_key,
             return_url: "https://payroute.invalid/return".to_string(),
+            ambiguous_retries: 2,
+            ambiguous_backoff: std::time::Duration::from_millis(200),
             clock: super::ids::Clock::System,
             events_pending: tokio::sync::Notify::new(),
             deliveries_pending: tokio::sync::Notify::new(),
@@ -343,7 +350,7 @@ impl Engine {
         };
         self.metrics.payments_in_flight.inc();
         let started = Instant::now();
-        let outcome = conn.authorize(&req).await;
+        let outcome = self.authorize_resolving(conn, &req).await;
         let latency = started.elapsed();
         self.metrics.payments_in_flight.dec();
         let view = self
@@ -367,6 +374,32 @@ impl Engine {
         }
         payment.route.attempts.push(view);
         Ok(outcome)
+    }
+
+    /// Calls the gateway; when the outcome is ambiguous, asks again with the
+    /// same idempotency key (the gateway replays what it did, or finishes
+    /// it), a bounded number of times with backoff and jitter. Another
+    /// gateway is never tried for an attempt that may have charged: an
+    /// `unavailable` answer to a retry proves nothing about the first call,
+    /// so it stays ambiguous.
+    async fn authorize_resolving(&self, conn: &Connector, req: &AuthorizeRequest) -> Outcome {
+        let mut outcome = conn.authorize(req).await;
+        for retry in 0..self.ambiguous_retries {
+            if !matches!(outcome, Outcome::Ambiguous { .. }) {
+                break;
+            }
+            let base = self.ambiguous_backoff.saturating_mul(1 << retry.min(10));
+            let jitter = rand::rng().random_range(0.5..=1.0);
+            tokio::time::sleep(base.mul_f64(jitter)).await;
+            tracing::info!(payment_id = %req.payment_id, gateway = %conn.settings().id, retry = retry + 1, "outcome unknown; asking again with the same idempotency key");
+            outcome = match conn.authorize(req).await {
+                Outcome::Unavailable { reason } => Outcome::Ambiguous {
+                    reason: format!("retry not delivered ({reason}); the first call may have charged"),
+                },
+                other => other,
+            };
+        }
+        outcome
     }
 
     fn note_approval(&self, gateway: &str, approved: bool) {
