@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod health;
 pub mod metrics;
 pub mod payments;
+pub mod reconcile;
 pub mod risk;
 pub mod routing;
 pub mod sandbox;

@@ -86,6 +86,26 @@ struct ServeArgs {
     /// Merchant webhook retries: give up after this many seconds (3 days).
     #[arg(long, env = "PAYROUTE_DELIVERY_MAX_AGE_S", default_value_t = 3 * 24 * 3600)]
     delivery_max_age_s: u64,
+    /// Seconds between reconciliation passes.
+    #[arg(long, env = "PAYROUTE_RECONCILE_INTERVAL_S", default_value_t = 10)]
+    reconcile_interval_s: u64,
+    /// Reconcile payments unchanged for this many seconds.
+    #[arg(long, env = "PAYROUTE_RECONCILE_MIN_AGE_S", default_value_t = 30)]
+    reconcile_min_age_s: u64,
+    /// Trust a gateway's "no such payment" only for attempts this old (Stripe Search lags).
+    #[arg(
+        long,
+        env = "PAYROUTE_RECONCILE_NOT_FOUND_GRACE_S",
+        default_value_t = 120
+    )]
+    reconcile_not_found_grace_s: u64,
+    /// Reverse (cancel by reference) an authorization still unknown after this many seconds.
+    #[arg(
+        long,
+        env = "PAYROUTE_RECONCILE_REVERSE_AFTER_S",
+        default_value_t = 900
+    )]
+    reconcile_reverse_after_s: u64,
     /// Testing aid: hold stored gateway events this long before applying them.
     #[arg(
         long,
@@ -174,6 +194,12 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         },
         apply_delay: Duration::from_millis(a.webhook_apply_delay_ms),
         clock: Default::default(),
+        reconcile: payroute::reconcile::ReconcileConfig {
+            interval: Duration::from_secs(a.reconcile_interval_s.max(1)),
+            min_age: Duration::from_secs(a.reconcile_min_age_s),
+            not_found_grace: Duration::from_secs(a.reconcile_not_found_grace_s),
+            reverse_after: Duration::from_secs(a.reconcile_reverse_after_s),
+        },
     };
     payroute::server::run(settings).await?;
     Ok(())

@@ -51,6 +51,7 @@ pub struct Settings {
     pub apply_delay: Duration,
     /// The clock for webhook signature ages (tests set a manual one).
     pub clock: crate::payments::ids::Clock,
+    pub reconcile: crate::reconcile::ReconcileConfig,
 }
 
 impl Default for Settings {
@@ -69,6 +70,7 @@ impl Default for Settings {
             delivery: Default::default(),
             apply_delay: Duration::ZERO,
             clock: Default::default(),
+            reconcile: Default::default(),
         }
     }
 }
@@ -99,6 +101,7 @@ type ReloadRequest = (&'static str, oneshot::Sender<Value>);
 /// Everything a request handler can reach.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub reconcile: crate::reconcile::ReconcileConfig,
     pub draining: AtomicBool,
     pub admin_token: Option<Sensitive>,
     rules_path: PathBuf,
@@ -272,6 +275,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let engine = Arc::new(engine);
     let state = Arc::new(AppState {
         engine: engine.clone(),
+        reconcile: settings.reconcile.clone(),
         draining: AtomicBool::new(false),
         admin_token: settings.admin_token.clone(),
         rules_path: settings.rules.clone(),
@@ -309,6 +313,11 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     tasks.spawn(crate::webhooks::outbound::run(
         engine.clone(),
         settings.delivery.clone(),
+        shutdown_rx.clone(),
+    ));
+    tasks.spawn(crate::reconcile::run(
+        engine.clone(),
+        settings.reconcile.clone(),
         shutdown_rx.clone(),
     ));
     let watcher = if settings.watch_rules {

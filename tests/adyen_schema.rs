@@ -5,7 +5,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use payroute::connectors::adyen::{cancel_body, capture_body, payment_request_body, refund_body};
+use payroute::connectors::adyen::{
+    cancel_body, capture_body, payment_request_body, refund_body, standalone_cancel_body,
+};
 use payroute::connectors::{
     AuthorizeRequest, CancelRequest, CaptureRequest, CardData, ConnectorSettings, GatewayKind,
     MethodData, RefundRequest, Sensitive,
@@ -219,4 +221,18 @@ fn refund_requests_match_the_spec() {
     bad.as_object_mut().unwrap().remove("merchantRefundReason");
     bad.as_object_mut().unwrap().remove("merchantAccount");
     assert_invalid("PaymentRefundRequest", &bad);
+}
+
+#[test]
+fn standalone_cancel_request_matches_the_spec() {
+    let body = standalone_cancel_body(&settings(), "pay_01HZX3").unwrap();
+    assert_valid("StandalonePaymentCancelRequest", &body);
+    for field in ["merchantAccount", "paymentReference"] {
+        let mut missing = body.clone();
+        missing.as_object_mut().unwrap().remove(field);
+        assert_invalid("StandalonePaymentCancelRequest", &missing);
+    }
+    let mut extra = body.clone();
+    extra["pspReference"] = json!("QFQTPCQ8HXSKGK82");
+    assert_invalid("StandalonePaymentCancelRequest", &extra);
 }

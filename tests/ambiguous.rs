@@ -23,7 +23,12 @@ fn attempts(p: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["gateway"].as_str().unwrap().to_string(), a["outcome"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["gateway"].as_str().unwrap().to_string(),
+                a["outcome"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -37,15 +42,34 @@ async fn a_timeout_after_the_charge_is_resolved_by_asking_again_with_the_same_ke
         ("500_after_charge", "EUR", "adyen_sandbox"),
         ("500_before_charge", "USD", "stripe_sandbox"),
     ] {
-        let dialect = if gateway.starts_with("stripe") { "stripe" } else { "adyen" };
-        h.fault(json!({"dialect": dialect, "mode": mode, "count": 1})).await;
+        let dialect = if gateway.starts_with("stripe") {
+            "stripe"
+        } else {
+            "adyen"
+        };
+        h.fault(json!({"dialect": dialect, "mode": mode, "count": 1}))
+            .await;
         let before = h.live_charges().await.len();
-        let r = h.post("/v1/payments", &card_payment(1500, currency, "4242424242424242", &format!("o-{mode}")), None).await;
+        let r = h
+            .post(
+                "/v1/payments",
+                &card_payment(1500, currency, "4242424242424242", &format!("o-{mode}")),
+                None,
+            )
+            .await;
         assert_eq!(r.status, 201, "{mode}/{currency}: {}", r.text());
         let p = r.json();
         assert_eq!(p["status"], "captured", "{mode}/{currency}");
-        assert_eq!(attempts(&p), vec![(gateway.to_string(), "approved".to_string())], "{mode}: one attempt, no failover");
-        assert_eq!(h.live_charges().await.len(), before + 1, "{mode}: exactly one charge");
+        assert_eq!(
+            attempts(&p),
+            vec![(gateway.to_string(), "approved".to_string())],
+            "{mode}: one attempt, no failover"
+        );
+        assert_eq!(
+            h.live_charges().await.len(),
+            before + 1,
+            "{mode}: exactly one charge"
+        );
         reset_faults(&h).await;
     }
     h.shutdown().await;
@@ -53,7 +77,12 @@ async fn a_timeout_after_the_charge_is_resolved_by_asking_again_with_the_same_ke
 
 async fn reset_faults(h: &Harness) {
     h.http
-        .send(http::Method::DELETE, &format!("{}/__sandbox/faults", h.sandbox_url), &[], None)
+        .send(
+            http::Method::DELETE,
+            &format!("{}/__sandbox/faults", h.sandbox_url),
+            &[],
+            None,
+        )
         .await;
 }
 
@@ -61,22 +90,46 @@ async fn reset_faults(h: &Harness) {
 async fn an_outcome_that_stays_unknown_answers_processing_and_never_tries_another_gateway() {
     let h = start().await;
     // Stripe replays its stored 500 for every retry with the same key.
-    h.fault(json!({"dialect": "stripe", "mode": "500_after_charge"})).await;
-    let r = h.post("/v1/payments", &card_payment(2500, "USD", "4242424242424242", "o-unknown"), Some("k-unknown")).await;
+    h.fault(json!({"dialect": "stripe", "mode": "500_after_charge"}))
+        .await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(2500, "USD", "4242424242424242", "o-unknown"),
+            Some("k-unknown"),
+        )
+        .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let p = r.json();
     assert_eq!(p["status"], "processing");
-    assert_eq!(attempts(&p), vec![("stripe_sandbox".to_string(), "ambiguous".to_string())], "Adyen was never called");
+    assert_eq!(
+        attempts(&p),
+        vec![("stripe_sandbox".to_string(), "ambiguous".to_string())],
+        "Adyen was never called"
+    );
     let charges = h.live_charges().await;
     assert_eq!(charges.len(), 1, "the one charge Stripe made");
     assert_eq!(charges[0]["dialect"], "stripe");
     // The merchant's retry with the same key gets the same answer, no new call.
-    let again = h.post("/v1/payments", &card_payment(2500, "USD", "4242424242424242", "o-unknown"), Some("k-unknown")).await;
+    let again = h
+        .post(
+            "/v1/payments",
+            &card_payment(2500, "USD", "4242424242424242", "o-unknown"),
+            Some("k-unknown"),
+        )
+        .await;
     assert_eq!(again.status, 202);
     assert_eq!(again.json()["id"], p["id"]);
     assert_eq!(h.live_charges().await.len(), 1);
     let m = h.metrics().await;
-    assert_eq!(metric(&m, "payroute_payment_attempts_total", &[("outcome", "ambiguous")]), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "payroute_payment_attempts_total",
+            &[("outcome", "ambiguous")]
+        ),
+        1.0
+    );
     assert_eq!(metric(&m, "payroute_failovers_total", &[]), 0.0);
     h.shutdown().await;
 }
@@ -85,12 +138,21 @@ async fn an_outcome_that_stays_unknown_answers_processing_and_never_tries_anothe
 async fn a_rate_limited_gateway_did_not_charge_so_the_payment_fails_over() {
     let h = start().await;
     h.fault(json!({"dialect": "stripe", "mode": "429"})).await;
-    let r = h.post("/v1/payments", &card_payment(800, "USD", "4242424242424242", "o-429"), None).await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(800, "USD", "4242424242424242", "o-429"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let p = r.json();
     assert_eq!(
         attempts(&p),
-        vec![("stripe_sandbox".to_string(), "unavailable".to_string()), ("adyen_sandbox".to_string(), "approved".to_string())]
+        vec![
+            ("stripe_sandbox".to_string(), "unavailable".to_string()),
+            ("adyen_sandbox".to_string(), "approved".to_string())
+        ]
     );
     assert_eq!(h.live_charges().await.len(), 1);
     h.shutdown().await;

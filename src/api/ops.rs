@@ -56,6 +56,22 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
                     redeliver(&state, id).await
                 }
                 (&Method::GET, "/admin/events") => events(&state, req.uri().query()).await,
+                (&Method::GET, "/admin/gateways") => json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "gateways": state.engine.breakers.snapshot(),
+                        "retry_budget": state.engine.budget.snapshot(),
+                        "approval": state.engine.live.load().ruleset.gateways.iter()
+                            .map(|g| (g.id.clone(), json!(state.engine.approvals.ratio(&g.id))))
+                            .collect::<serde_json::Map<_, _>>(),
+                    }),
+                ),
+                (&Method::POST, "/admin/reconcile") => {
+                    match crate::reconcile::reconcile_once(&state.engine, &state.reconcile).await {
+                        Ok(r) => json_response(StatusCode::OK, &json!(r)),
+                        Err(e) => error_response(&e.into()),
+                    }
+                }
                 _ => error_response(&not_found(p)),
             }
         }

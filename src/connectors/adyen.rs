@@ -9,13 +9,19 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::Value;
 
-pub use body::{cancel_body, capture_body, payment_request_body, refund_body};
+pub use body::{
+    cancel_body, capture_body, payment_request_body, refund_body, standalone_cancel_body,
+};
 pub use classify::{SOFT_REFUSAL_CODES, classify_error, classify_modification, classify_payment};
 
 use super::http::{HttpClient, Reply, bounded_idempotency_key};
 use super::{
-    AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, Outcome, RefundRequest,
+    AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, Lookup,
+    Outcome, RefundRequest,
 };
+
+/// Why [`AdyenConnector::find_authorization`] cannot answer.
+pub const NO_STATUS_API: &str = "Adyen reports outcomes by webhook only";
 
 /// Adyen's documented limit for `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 64;
@@ -104,6 +110,35 @@ impl AdyenConnector {
             &req.idempotency_key,
         )
         .await
+    }
+
+    /// Adyen's Checkout API has no call that reads a payment's status (by
+    /// pspReference or by merchant reference): outcomes arrive only as
+    /// webhooks (AUTHORISATION, CANCELLATION, TECHNICAL_CANCEL ...). So this
+    /// is always Unknown; settle through webhooks or
+    /// [`AdyenConnector::reverse_by_reference`].
+    pub async fn find_authorization(&self, _q: &AuthorizationQuery) -> Lookup {
+        Lookup::Unknown {
+            reason: NO_STATUS_API.into(),
+        }
+    }
+
+    /// `POST /cancels` (standalone cancel by payroute's payment id) with
+    /// `idempotency_key`. Adyen answers `201 received`, reported as
+    /// `Pending { provider_reference: <the cancel's pspReference> }`; the
+    /// outcome arrives as a TECHNICAL_CANCEL webhook whose
+    /// `originalReference` is the payment's pspReference (if Adyen had the
+    /// payment). Adyen documents this call for authorisations not yet
+    /// captured: a payment already captured is not cancelled this way.
+    pub async fn reverse_by_reference(&self, payment_id: &str, idempotency_key: &str) -> Outcome {
+        let body = match standalone_cancel_body(&self.settings, payment_id) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
+        match self.post("/cancels", &body, idempotency_key).await {
+            Ok(r) => classify_modification(r.status, &r.headers, &r.body),
+            Err(outcome) => outcome,
+        }
     }
 
     async fn modify(

@@ -5,6 +5,8 @@
 pub mod adyen;
 pub mod http;
 pub mod stripe;
+#[cfg(test)]
+pub(crate) mod test_server;
 
 use std::fmt;
 use std::time::Duration;
@@ -211,6 +213,64 @@ impl Outcome {
     }
 }
 
+/// What the reconciler asks a gateway about an authorization whose outcome
+/// payroute does not know (timeout after send, crash between writing the
+/// attempt and its outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationQuery {
+    /// payroute's payment id, which every authorization carries to the
+    /// gateway (Stripe `metadata[payroute_payment_id]`, Adyen `reference`).
+    pub payment_id: String,
+    /// The gateway's id for it, when the reply that carried it was recorded.
+    pub provider_reference: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub manual_capture: bool,
+    /// The attempt's gateway-side idempotency key. No dialect queries by it
+    /// today (neither Stripe nor Adyen offers a read by idempotency key).
+    pub idempotency_key: String,
+}
+
+/// What a gateway knows of an authorization payroute attempted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The gateway has it: its current effect (Authorized / Captured /
+    /// Voided) with the provider reference.
+    Found {
+        provider_reference: String,
+        effect: Effect,
+    },
+    /// The gateway has it and it failed / was refused.
+    Declined(Decline),
+    /// The gateway has it, outcome still pending (requires_action, processing).
+    Pending { provider_reference: String },
+    /// Several live (Authorized or Captured) authorizations carry this
+    /// payment id: a double charge to settle, every one listed as found.
+    Multiple(Vec<(String, Effect)>),
+    /// The gateway provably has no such payment (safe to consider it never
+    /// charged). From Stripe's search (no provider reference given) this is
+    /// only as fresh as the search index: trust it once the attempt is older
+    /// than [`stripe::SEARCH_LAG`].
+    NotFound,
+    /// The gateway cannot tell now (unreachable, 5xx, no query API): try
+    /// again later.
+    Unknown { reason: String },
+}
+
+impl Lookup {
+    /// A short label for logs and audit entries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Lookup::Found { .. } => "found",
+            Lookup::Declined(_) => "declined",
+            Lookup::Pending { .. } => "pending",
+            Lookup::Multiple(_) => "multiple",
+            Lookup::NotFound => "not_found",
+            Lookup::Unknown { .. } => "unknown",
+        }
+    }
+}
+
 /// One configured gateway, ready to call. An enum rather than a trait object:
 /// the set of dialects is closed and known at compile time.
 #[derive(Debug, Clone)]
@@ -261,6 +321,33 @@ impl Connector {
         match self {
             Connector::Stripe(c) => c.refund(req).await,
             Connector::Adyen(c) => c.refund(req).await,
+        }
+    }
+
+    /// What the gateway knows of the authorization payroute attempted for
+    /// `q.payment_id`. Read-only: never moves money.
+    pub async fn find_authorization(&self, q: &AuthorizationQuery) -> Lookup {
+        match self {
+            Connector::Stripe(c) => c.find_authorization(q).await,
+            Connector::Adyen(c) => c.find_authorization(q).await,
+        }
+    }
+
+    /// Voids an authorization the gateway may hold under payroute's
+    /// reference, when payroute has no provider reference for it (a "timeout
+    /// reversal"). Each dialect documents its replies; in short:
+    /// - `Succeeded { effect: Voided | Refunded }`: released now (Stripe);
+    ///   `Succeeded { provider_reference: "", effect: Voided }` means the
+    ///   gateway shows nothing to reverse (Stripe search, see
+    ///   [`stripe::SEARCH_LAG`]);
+    /// - `Pending { provider_reference }`: accepted, confirmed later by
+    ///   webhook (Adyen TECHNICAL_CANCEL; a pending Stripe refund);
+    /// - `Unavailable`: nothing was done (the lookup failed), try later;
+    /// - anything else as for [`Connector::cancel`] / [`Connector::refund`].
+    pub async fn reverse_by_reference(&self, payment_id: &str, idempotency_key: &str) -> Outcome {
+        match self {
+            Connector::Stripe(c) => c.reverse_by_reference(payment_id, idempotency_key).await,
+            Connector::Adyen(c) => c.reverse_by_reference(payment_id, idempotency_key).await,
         }
     }
 }

@@ -15,6 +15,8 @@
 
 mod classify;
 pub mod form;
+mod lookup;
+mod reverse;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -24,6 +26,11 @@ pub use classify::{
     classify_refund, classify_transport,
 };
 use form::{FormValue, encode};
+pub use lookup::{
+    PAYMENT_ID_METADATA_KEY, SEARCH_LAG, classify_lookup, classify_search, search_path,
+    search_query,
+};
+pub use reverse::{reversal_cancel_body, reversal_refund_body};
 
 use super::http::{HttpClient, Reply, TransportError, bounded_idempotency_key};
 use super::{
@@ -171,6 +178,29 @@ impl StripeConnector {
         result.map_err(|e| classify_transport(&e))
     }
 
+    /// One GET (lookups). Reads move no money, so every failure is simply
+    /// "could not tell", returned as its reason.
+    async fn get(&self, path: &str) -> Result<Reply, String> {
+        let url = format!("{}{}", self.settings.base_url.trim_end_matches('/'), path);
+        let request = http::Request::get(url)
+            .header(http::header::AUTHORIZATION, self.auth_header()?)
+            .header("Stripe-Version", STRIPE_VERSION)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let result = self.client.send(request, self.settings.timeout).await;
+        log_call(&self.settings.id, path, &result, started.elapsed());
+        result.map_err(|e| e.to_string())
+    }
+
+    fn auth_header(&self) -> Result<http::HeaderValue, String> {
+        let auth = format!("Bearer {}", self.settings.api_key.expose());
+        let mut auth = http::HeaderValue::from_str(&auth)
+            .map_err(|_| "the API key is not a valid header value".to_string())?;
+        auth.set_sensitive(true);
+        Ok(auth)
+    }
+
     fn request(
         &self,
         path: &str,
@@ -208,11 +238,16 @@ fn log_call(
 
 /// `/v1/payment_intents/{id}/{action}`, refusing ids that could alter the path.
 fn pi_path(id: &str, action: &str) -> Result<String, StripeError> {
+    Ok(format!("{}/{action}", pi_base(id)?))
+}
+
+/// `/v1/payment_intents/{id}`, refusing ids that could alter the path.
+fn pi_base(id: &str) -> Result<String, StripeError> {
     let safe = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !safe {
         return Err(StripeError::BadReference(id.to_string()));
     }
-    Ok(format!("/v1/payment_intents/{id}/{action}"))
+    Ok(format!("/v1/payment_intents/{id}"))
 }
 
 /// `POST /v1/payment_methods` for raw card data.
@@ -359,3 +394,7 @@ pub fn refund_body(req: &RefundRequest) -> String {
 #[cfg(test)]
 #[path = "stripe/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "stripe/wire_tests.rs"]
+mod wire_tests;

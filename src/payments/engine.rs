@@ -21,7 +21,7 @@ use crate::connectors::{
     AuthorizeRequest, CardData, Connector, Decline, Effect, HttpClient, MethodData, Outcome,
     Sensitive,
 };
-use crate::health::ApprovalWindows;
+use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
 use crate::routing::{Decision, MethodKind, PaymentFacts, Strategy};
@@ -143,6 +143,10 @@ pub struct Engine {
     pub ambiguous_retries: u32,
     /// First backoff between those retries; doubles each time.
     pub ambiguous_backoff: std::time::Duration,
+    /// Per-gateway circuit breakers (outlier detection).
+    pub breakers: Breakers,
+    /// Bounds failovers and same-key retries to a share of traffic.
+    pub budget: RetryBudget,
     /// Judges webhook signature ages.
     pub clock: super::ids::Clock,
     /// Wakes the webhook applier when events were stored.
@@ -176,6 +180,8 @@ impl Engine {
             ambiguous_retries: 2,
             ambiguous_backoff: std::time::Duration::from_millis(200),
             clock: super::ids::Clock::System,
+            breakers: Breakers::new(BreakerConfig::default()),
+            budget: RetryBudget::default(),
             events_pending: tokio::sync::Notify::new(),
             deliveries_pending: tokio::sync::Notify::new(),
         }
@@ -280,6 +286,7 @@ impl Engine {
         payment: &mut Payment,
     ) -> Result<(), EngineError> {
         let mut last_failure = None;
+        let mut called = 0;
         for (i, gateway) in decision.candidates.iter().enumerate() {
             let (Some(conn), Some(method)) = (
                 live.connectors.get(gateway),
@@ -287,9 +294,22 @@ impl Engine {
             ) else {
                 continue;
             };
-            let outcome = self
-                .authorize_once(conn, gateway, method, input, payment)
-                .await?;
+            let is_last = i + 1 == decision.candidates.len();
+            let outcome = match self.admit(gateway, called, is_last) {
+                Err(reason) => Outcome::Unavailable { reason },
+                Ok(()) => {
+                    called += 1;
+                    let o = self
+                        .authorize_once(conn, gateway, method, input, payment)
+                        .await?;
+                    let state = self.breakers.record(gateway, Signal::from_outcome(&o));
+                    self.metrics
+                        .circuit_open
+                        .with_label_values(&[gateway.as_str()])
+                        .set(state.gauge_value());
+                    o
+                }
+            };
             let next = decision.candidates.get(i + 1);
             let reason = match &outcome {
                 Outcome::Unavailable { .. } => "unavailable",
@@ -318,6 +338,27 @@ impl Engine {
             decline_code: None,
         }));
         self.save(payment).await
+    }
+
+    /// May this payment call `gateway` now? The first call draws on nothing;
+    /// each failover draws on the retry budget, so an outage cannot multiply
+    /// load. An open circuit refuses without a network call, except for the
+    /// last candidate of a payment that reached no gateway yet: failing fast
+    /// on every gateway at once would turn a partial outage into a full one.
+    fn admit(&self, gateway: &str, called: usize, is_last: bool) -> Result<(), String> {
+        if called == 0 {
+            self.budget.deposit();
+        } else if !self.budget.try_withdraw() {
+            return Err("retry budget exhausted: not failing over".into());
+        }
+        match self.breakers.admit(gateway) {
+            Admission::Allowed | Admission::Probe => Ok(()),
+            Admission::Rejected { .. } if is_last && called == 0 => Ok(()),
+            Admission::Rejected { retry_in } => Err(format!(
+                "circuit open for {} more seconds; not called",
+                retry_in.as_secs()
+            )),
+        }
     }
 
     /// One attempt on one gateway: the attempt row is durable before the call.
@@ -385,7 +426,7 @@ impl Engine {
     async fn authorize_resolving(&self, conn: &Connector, req: &AuthorizeRequest) -> Outcome {
         let mut outcome = conn.authorize(req).await;
         for retry in 0..self.ambiguous_retries {
-            if !matches!(outcome, Outcome::Ambiguous { .. }) {
+            if !matches!(outcome, Outcome::Ambiguous { .. }) || !self.budget.try_withdraw() {
                 break;
             }
             let base = self.ambiguous_backoff.saturating_mul(1 << retry.min(10));
@@ -394,7 +435,9 @@ impl Engine {
             tracing::info!(payment_id = %req.payment_id, gateway = %conn.settings().id, retry = retry + 1, "outcome unknown; asking again with the same idempotency key");
             outcome = match conn.authorize(req).await {
                 Outcome::Unavailable { reason } => Outcome::Ambiguous {
-                    reason: format!("retry not delivered ({reason}); the first call may have charged"),
+                    reason: format!(
+                        "retry not delivered ({reason}); the first call may have charged"
+                    ),
                 },
                 other => other,
             };

@@ -100,6 +100,10 @@ pub struct FaultRule {
     pub path_contains: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// `latency` mode only: sleep a uniformly random time in
+    /// `[latency_ms, latency_ms_max]` instead of exactly `latency_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms_max: Option<u64>,
     /// Webhook modes only: match events whose type/eventCode contains this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_contains: Option<String>,
@@ -115,6 +119,7 @@ impl FaultRule {
             count: None,
             path_contains: None,
             latency_ms: None,
+            latency_ms_max: None,
             event_contains: None,
         }
     }
@@ -134,6 +139,12 @@ impl FaultRule {
         self
     }
 
+    /// Makes a `latency` rule sleep uniformly in `[latency_ms, max]`.
+    pub fn latency_ms_max(mut self, max: u64) -> FaultRule {
+        self.latency_ms_max = Some(max);
+        self
+    }
+
     pub fn event_contains(mut self, fragment: &str) -> FaultRule {
         self.event_contains = Some(fragment.to_string());
         self
@@ -149,6 +160,14 @@ impl FaultRule {
         let delayed = matches!(self.mode, FaultMode::Latency | FaultMode::WebhookDelay);
         if delayed && self.latency_ms.is_none() {
             return Err(FaultRuleError::Latency);
+        }
+        if let Some(max) = self.latency_ms_max {
+            if self.mode != FaultMode::Latency {
+                return Err(FaultRuleError::LatencyRangeMode);
+            }
+            if self.latency_ms.is_some_and(|min| max < min) {
+                return Err(FaultRuleError::LatencyRange);
+            }
         }
         if self.mode.is_webhook() && self.path_contains.is_some() {
             return Err(FaultRuleError::PathOnWebhook);
@@ -186,6 +205,10 @@ pub enum FaultRuleError {
     Count,
     #[error("latency and webhook_delay modes need latency_ms")]
     Latency,
+    #[error("latency_ms_max applies to latency mode only")]
+    LatencyRangeMode,
+    #[error("latency_ms_max must be at least latency_ms")]
+    LatencyRange,
     #[error("path_contains does not apply to webhook modes (use event_contains)")]
     PathOnWebhook,
     #[error("event_contains applies to webhook modes only")]
@@ -405,6 +428,31 @@ mod tests {
             plan.add(FaultRule::new(FaultScope::Any, FaultMode::RateLimited).event_contains("x")),
             Err(FaultRuleError::EventOnRequest)
         );
+    }
+
+    #[test]
+    fn latency_ranges_are_checked() {
+        let mut plan = FaultPlan::default();
+        assert_eq!(
+            plan.add(
+                FaultRule::new(FaultScope::Any, FaultMode::Latency)
+                    .latency_ms(50)
+                    .latency_ms_max(10)
+            ),
+            Err(FaultRuleError::LatencyRange)
+        );
+        assert_eq!(
+            plan.add(
+                FaultRule::new(FaultScope::Any, FaultMode::WebhookDelay)
+                    .latency_ms(50)
+                    .latency_ms_max(100)
+            ),
+            Err(FaultRuleError::LatencyRangeMode)
+        );
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"mode":"latency","latency_ms":5,"latency_ms_max":9}"#)
+                .unwrap();
+        assert_eq!(plan.add(rule).unwrap().latency_ms_max, Some(9));
     }
 
     #[test]

@@ -9,6 +9,41 @@
 //! connectors' mistakes instead of agreeing with them. Card numbers live in
 //! memory only, inside a redacting wrapper, and are never logged.
 //!
+//! # Lookups and cancels by the caller's own reference
+//!
+//! For recovering a charge whose answer was lost (timeout, reset):
+//!
+//! - Stripe `GET /stripe/v1/payment_intents/{id}`: the intent as it is now;
+//!   404 `resource_missing` for an unknown id.
+//! - Stripe `GET /stripe/v1/payment_intents/search?query=...&limit=N&page=...`:
+//!   `{"object":"search_result","data":[PaymentIntent...],"has_more",
+//!   "next_page","url":"/v1/payment_intents/search"}` (`total_count` with
+//!   `expand[]=total_count`), newest first. The query language subset:
+//!   `metadata['KEY']:'VALUE'` (single or double quotes, exact), `status:`,
+//!   `currency:`, `amount` and `created` with `:`/`>`/`<`/`>=`/`<=`, `-` to
+//!   negate, clauses joined by spaces/`AND` or by `OR` (not both), at most
+//!   10. Anything else is 400 `invalid_request_error` (param `query`) saying
+//!   what is supported. Real Stripe search is eventually consistent (new
+//!   objects show up within about a minute); the sandbox answers from its
+//!   current state at once, so read-after-write search that works here may
+//!   miss on Stripe.
+//! - Adyen `POST /adyen/v71/cancels` (`StandalonePaymentCancelRequest`:
+//!   `merchantAccount` and `paymentReference` required, optional `reference`
+//!   ≤ 80, no other fields): 201 `{merchantAccount, paymentReference,
+//!   pspReference, reference, status:"received"}`. Every payment of that
+//!   merchant account whose `reference` equals `paymentReference` gets a
+//!   `TECHNICAL_CANCEL` notification (the spec names that event for
+//!   `/cancels`; `pspReference` = the cancel's, `originalReference` = the
+//!   payment's): authorised and uncaptured → voided, `success:"true"`;
+//!   captured → `success:"false"`, reason `Payment already captured`, ledger
+//!   untouched (refunding is `/reversals`' job); refused or already
+//!   cancelled → `success:"false"`. With no such payment yet the cancel is
+//!   remembered and applied to the first payment later created with that
+//!   reference, right after its `AUTHORISATION` event: an approved one is
+//!   voided at once (an auto-capture one is then never captured), though
+//!   its `/payments` answer still says `Authorised`. `Idempotency-Key` works
+//!   as on every Adyen POST.
+//!
 //! # Admin endpoints
 //!
 //! | route | effect |
@@ -32,8 +67,8 @@
 //!
 //! `POST /__sandbox/faults` with
 //! `{"dialect":"stripe"|"adyen"|"any", "mode":"...", "rate":0.0-1.0,
-//! "count":N, "path_contains":"...", "latency_ms":N}`. `dialect` defaults to
-//! `any`, `rate` to 1, `count` to unlimited. Without `path_contains` a rule
+//! "count":N, "path_contains":"...", "latency_ms":N, "latency_ms_max":N}`.
+//! `dialect` defaults to `any`, `rate` to 1, `count` to unlimited. Without `path_contains` a rule
 //! matches only charge-creating calls (`POST /stripe/v1/payment_intents`,
 //! `POST /stripe/v1/payment_intents/{id}/confirm`, `POST /adyen/v71/payments`);
 //! with it, any request of the dialect whose path contains the string
@@ -43,7 +78,7 @@
 //!
 //! | mode | what the client sees | ledger | idempotency cache |
 //! | --- | --- | --- | --- |
-//! | `latency` | the normal answer after `latency_ms` | as normal | as normal; the key is held "in flight" during the sleep |
+//! | `latency` | the normal answer after `latency_ms`, or after a uniformly random time in `[latency_ms, latency_ms_max]` when `latency_ms_max` is given (seeded rng) | as normal | as normal; the key is held "in flight" during the sleep |
 //! | `timeout_after_charge` | nothing: the connection stays open with no answer until the client gives up | charge recorded | real result stored: a retry with the same key replays the charge |
 //! | `reset_after_charge` | TCP reset (RST, zero linger) with no answer | charge recorded | real result stored, as above |
 //! | `500_after_charge` | 500 (Stripe `api_error`; Adyen `ServiceError` with header `transient-error: true`) | charge recorded | Stripe stores and replays the 500 (it stores any result once execution began); Adyen stores the real result and replays it |
@@ -110,6 +145,7 @@
 //! | decline | `payment_intent.payment_failed` (with `last_payment_error`) | `AUTHORISATION` `success:"false"`, `reason` = refusal reason |
 //! | capture | `payment_intent.succeeded` | `CAPTURE` (modification / payment) |
 //! | cancel | `payment_intent.canceled` | `CANCELLATION` (modification / payment) |
+//! | standalone cancel by reference (`/cancels`) | - | `TECHNICAL_CANCEL` (cancel request / payment) |
 //! | refund | `refund.created` (pending), `refund.updated` (succeeded), `charge.refunded` | `REFUND` (modification / payment) |
 //! | SEPA debit confirmed | `payment_intent.processing` | `AUTHORISATION` |
 //! | dispute opened | `charge.dispute.created` (`needs_response`, `fraudulent`) | `CHARGEBACK` (chargeback / payment) |

@@ -4,7 +4,6 @@
 //! delivery (timeout, reset, 500 after charge).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::json;
@@ -139,7 +138,7 @@ async fn run<D: DialectApi>(sb: Arc<Sandbox>, req: SimRequest) -> Delivery {
             }
         }
     }
-    sleep_if_latency(fault.as_ref()).await;
+    sleep_if_latency(&sb, fault.as_ref()).await;
     let reply = match replayed {
         Some(reply) => reply,
         None => {
@@ -180,8 +179,8 @@ fn deliver<D: DialectApi>(
     }
 }
 
-async fn sleep_if_latency(fault: Option<&FaultRule>) {
+async fn sleep_if_latency(sb: &Sandbox, fault: Option<&FaultRule>) {
     if let Some(rule) = fault.filter(|f| f.mode == FaultMode::Latency) {
-        tokio::time::sleep(Duration::from_millis(rule.latency_ms.unwrap_or(0))).await;
+        tokio::time::sleep(sb.latency_of(rule)).await;
     }
 }

@@ -4,6 +4,7 @@
 //! the fault plan is taken alone, and the rng is a leaf.
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -115,6 +116,17 @@ impl Sandbox {
     /// True with probability `p` (fault rates), from the seedable rng.
     pub(crate) fn roll(&self, p: f64) -> bool {
         lock(&self.rng).random_bool(p)
+    }
+
+    /// How long a `latency` rule sleeps: `latency_ms`, or a uniform draw in
+    /// `[latency_ms, latency_ms_max]` from the seedable rng.
+    pub(crate) fn latency_of(&self, rule: &FaultRule) -> Duration {
+        let min = rule.latency_ms.unwrap_or(0);
+        let ms = match rule.latency_ms_max {
+            Some(max) if max > min => lock(&self.rng).random_range(min..=max),
+            _ => min,
+        };
+        Duration::from_millis(ms)
     }
 
     pub(crate) fn record(&self, entry: LedgerEntry) {

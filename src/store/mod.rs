@@ -9,7 +9,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
+use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 
 pub use events::{
     Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, InboundEvent, InboundStatus,
@@ -90,6 +90,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         merchant_id: &str,
         reference: &str,
+    ) -> Result<Vec<Payment>, StoreError>;
+    /// Payments in any of `statuses` not updated since `updated_before`
+    /// (RFC 3339), oldest first, at most `limit` per status.
+    async fn list_stale_payments(
+        &self,
+        statuses: &[PaymentStatus],
+        updated_before: &str,
+        limit: usize,
     ) -> Result<Vec<Payment>, StoreError>;
     async fn find_payment_by_provider_reference(
         &self,

@@ -28,7 +28,7 @@ use rusqlite::{Connection, ErrorCode};
 
 use super::events::{Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus};
 use super::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
-use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
+use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 
 /// Readers only help file databases in WAL mode; two matches the small
 /// hosts this runs on and still lets a `/readyz` ping pass a long read.
@@ -255,6 +255,24 @@ impl Store for SqliteStore {
         let (m, r) = (merchant_id.to_owned(), reference.to_owned());
         self.read(move |c| records::find_by_reference(c, &m, &r))
             .await
+    }
+
+    async fn list_stale_payments(
+        &self,
+        statuses: &[PaymentStatus],
+        updated_before: &str,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
+        let before = updated_before.to_owned();
+        self.read(move |c| {
+            let mut all = Vec::new();
+            for s in statuses {
+                all.extend(records::stale_by_status(c, s, &before, limit)?);
+            }
+            Ok(all)
+        })
+        .await
     }
 
     async fn find_payment_by_provider_reference(

@@ -140,6 +140,20 @@ pub fn cancel_body(settings: &ConnectorSettings, req: &CancelRequest) -> Result<
     }))
 }
 
+/// `POST /cancels`: a standalone cancel by payroute's own payment id (the
+/// `reference` of `POST /payments`), for a payment whose pspReference payroute
+/// never received. The cancel's own `reference` names it a reversal.
+pub fn standalone_cancel_body(
+    settings: &ConnectorSettings,
+    payment_id: &str,
+) -> Result<Value, AdyenError> {
+    Ok(json!({
+        "merchantAccount": merchant_account(settings)?,
+        "paymentReference": payment_id,
+        "reference": format!("{payment_id}-reversal"),
+    }))
+}
+
 /// `POST /payments/{psp}/refunds`; `reference` is payroute's refund id so the
 /// REFUND webhook can be matched to it.
 pub fn refund_body(settings: &ConnectorSettings, req: &RefundRequest) -> Result<Value, AdyenError> {

@@ -161,3 +161,79 @@ fn refund_reason_maps_to_adyen_enum() {
             .is_none()
     );
 }
+
+#[test]
+fn standalone_cancel_names_the_payment_by_payroute_id() {
+    let body = standalone_cancel_body(&settings(), "pay_1").unwrap();
+    assert_eq!(
+        body,
+        json!({"merchantAccount": "PayrouteECOM", "paymentReference": "pay_1", "reference": "pay_1-reversal"})
+    );
+    let mut s = settings();
+    s.merchant_account = None;
+    assert!(matches!(
+        standalone_cancel_body(&s, "pay_1"),
+        Err(AdyenError::NoMerchantAccount)
+    ));
+}
+
+#[test]
+fn standalone_cancel_received_is_pending_on_the_cancels_psp_reference() {
+    let reply = json!({"merchantAccount": "PayrouteECOM", "paymentReference": "pay_1",
+        "pspReference": "ZC4R4RBFJGXXGN82", "reference": "pay_1-reversal", "status": "received"});
+    let out = classify_modification(
+        http::StatusCode::CREATED,
+        &http::HeaderMap::new(),
+        reply.to_string().as_bytes(),
+    );
+    assert_eq!(
+        out,
+        Outcome::Pending {
+            provider_reference: "ZC4R4RBFJGXXGN82".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn find_authorization_is_unknown_for_want_of_a_status_api() {
+    let connector = AdyenConnector::new(settings(), HttpClient::new());
+    let q = AuthorizationQuery {
+        payment_id: "pay_1".into(),
+        provider_reference: Some("QFQTPCQ8HXSKGK82".into()),
+        amount: 1999,
+        currency: "EUR".into(),
+        manual_capture: false,
+        idempotency_key: "att_1-adyen_eu".into(),
+    };
+    assert_eq!(
+        connector.find_authorization(&q).await,
+        Lookup::Unknown {
+            reason: NO_STATUS_API.into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn reversal_posts_a_standalone_cancel_with_the_key() {
+    use crate::connectors::test_server::script;
+    let reply = json!({"merchantAccount": "PayrouteECOM", "paymentReference": "pay_1",
+        "pspReference": "ZC4R4RBFJGXXGN82", "reference": "pay_1-reversal", "status": "received"});
+    let (base, server) = script(vec![(201, reply)]).await;
+    let mut s = settings();
+    s.base_url = format!("{base}/v71");
+    let out = AdyenConnector::new(s, HttpClient::new())
+        .reverse_by_reference("pay_1", "att_1-reversal")
+        .await;
+    assert_eq!(
+        out,
+        Outcome::Pending {
+            provider_reference: "ZC4R4RBFJGXXGN82".into()
+        }
+    );
+    let seen = server.await.unwrap();
+    assert_eq!(seen[0].request_line, "POST /v71/cancels HTTP/1.1");
+    assert_eq!(seen[0].header("idempotency-key"), Some("att_1-reversal"));
+    assert_eq!(seen[0].header("x-api-key"), Some("AQE_secret_key"));
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(body, standalone_cancel_body(&settings(), "pay_1").unwrap());
+}

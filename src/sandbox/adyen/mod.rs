@@ -15,6 +15,7 @@
 mod disputes;
 mod modifications;
 mod payments;
+mod standalone;
 
 use std::collections::HashMap;
 
@@ -63,6 +64,8 @@ pub(crate) struct Chargeback {
 #[derive(Debug, Default)]
 pub(crate) struct AdyenState {
     pub payments: HashMap<String, AdyenPayment>,
+    /// `/cancels` that found no payment yet, by (merchantAccount, reference).
+    pub pending_cancels: HashMap<(String, String), Vec<standalone::PendingCancel>>,
 }
 
 /// A `ServiceError` reply.
@@ -262,6 +265,7 @@ fn route(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> SimReply {
     };
     let result = match segments.as_slice() {
         ["payments"] => payments::create(sb, &body, key).map(|b| (StatusCode::OK, b)),
+        ["cancels"] => standalone::cancel(sb, &body).map(|b| (StatusCode::CREATED, b)),
         ["payments", psp, kind] => match modifications::Kind::from_path(kind) {
             Some(kind) => {
                 modifications::apply(sb, psp, kind, &body).map(|b| (StatusCode::CREATED, b))

@@ -11,7 +11,7 @@ use super::super::cards::{CardNumber, CardOutcome, DeclineReason, expiry_ok, ful
 use super::super::ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
 use super::super::state::{Sandbox, lock};
 use super::super::wire::{SimReply, now_unix};
-use super::{AdyenPayment, disputes, merchant_account, validation};
+use super::{AdyenPayment, disputes, merchant_account, standalone, validation};
 
 /// A validated `amount` object.
 pub(crate) fn amount(sb: &Sandbox, body: &Value) -> Result<(i64, String), SimReply> {
@@ -76,7 +76,7 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
         == Some("true");
     let psp = sb.psp_reference();
     let authorised = outcome == CardOutcome::Approve;
-    let payment = AdyenPayment {
+    let mut payment = AdyenPayment {
         merchant_account: account,
         reference: reference.to_string(),
         amount: value,
@@ -99,6 +99,14 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
         CardOutcome::Approve => None,
     };
     let mut adyen = lock(&sb.adyen);
+    let pending = adyen
+        .pending_cancels
+        .remove(&(payment.merchant_account.clone(), payment.reference.clone()))
+        .unwrap_or_default();
+    if !pending.is_empty() {
+        // The cancel was queued first, so an auto-capture never happens.
+        payment.captured = 0;
+    }
     sb.record(ledger_entry(
         &psp,
         &payment,
@@ -109,6 +117,9 @@ pub(crate) fn create(sb: &Sandbox, body: &Value, key: Option<&str>) -> Result<Va
     ));
     sb.emit(authorisation_event(&psp, &payment, refusal.map(|(r, _)| r)));
     adyen.payments.insert(psp.clone(), payment);
+    if let Some(payment) = adyen.payments.get_mut(&psp) {
+        standalone::apply_pending(sb, &psp, payment, pending);
+    }
     if authorised && !manual_capture {
         // Auto-capture: AUTHORISATION is the capture event here.
         if let Some(payment) = adyen.payments.get_mut(&psp) {

@@ -8,7 +8,9 @@ mod intents;
 mod methods;
 mod objects;
 mod params;
+mod query;
 mod refunds;
+mod search;
 
 use base64::Engine;
 use http::{Method, StatusCode};
@@ -170,6 +172,8 @@ fn route(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> Result<Value, Str
             methods::create(sb, &form)
         }
         (&Method::POST, ["v1", "payment_intents"]) => intents::create(sb, &form, key),
+        // Before the `{id}` arm: `search` is not an intent id.
+        (&Method::GET, ["v1", "payment_intents", "search"]) => search::search(sb, &form),
         (&Method::GET, ["v1", "payment_intents", id]) => intents::retrieve(sb, id, &form),
         (&Method::POST, ["v1", "payment_intents", id, "confirm"]) => {
             intents::confirm(sb, id, &form, key)

@@ -30,6 +30,32 @@ async fn latency_delays_a_normal_answer() {
 }
 
 #[tokio::test]
+async fn latency_range_sleeps_within_the_bounds_and_varies() {
+    let gw = gateway().await;
+    let rule = FaultRule::new(FaultScope::Stripe, FaultMode::Latency)
+        .latency_ms(100)
+        .latency_ms_max(400)
+        .path_contains("/payment_intents/");
+    gw.state().add_fault(rule.clone()).unwrap();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let resp = stripe(gw.addr, "GET", "/v1/payment_intents/pi_x", "", None)
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(resp.status, 404, "the normal answer follows the sleep");
+        assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1400), "{elapsed:?}");
+    }
+    let draws: Vec<Duration> = (0..200).map(|_| gw.state().latency_of(&rule)).collect();
+    assert!(draws.iter().all(|d| (100..=400).contains(&d.as_millis())));
+    assert!(draws.iter().any(|d| d.as_millis() < 200));
+    assert!(draws.iter().any(|d| d.as_millis() > 300));
+    let fixed = rule.clone().latency_ms_max(100);
+    assert_eq!(gw.state().latency_of(&fixed), Duration::from_millis(100));
+}
+
+#[tokio::test]
 async fn timeout_after_charge_records_then_never_answers_and_retry_replays() {
     let gw = gateway().await;
     gw.state()

@@ -3,9 +3,11 @@
 //! observed exactly as a connector would see them).
 
 mod adyen;
+mod cancels;
 mod faults;
 mod idempotency;
 mod receiver;
+mod search;
 mod stripe;
 mod webhook_delivery;
 mod webhooks;

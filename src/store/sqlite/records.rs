@@ -189,6 +189,21 @@ pub(super) fn find_by_reference(
     )
 }
 
+/// Payments in `status` last changed before `updated_before` (RFC 3339),
+/// oldest first: the reconciler's work list.
+pub(super) fn stale_by_status(
+    conn: &mut Connection,
+    status: &str,
+    updated_before: &str,
+    limit: usize,
+) -> Result<Vec<Payment>, StoreError> {
+    query_payments(
+        conn,
+        &format!("WHERE status = ?1 AND updated_at < ?2 ORDER BY updated_at, rowid LIMIT {limit}"),
+        &[status, updated_before],
+    )
+}
+
 /// Provider references are unique per gateway in practice; should two rows
 /// ever share one, the newest wins.
 pub(super) fn find_by_provider_reference(

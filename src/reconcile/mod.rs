@@ -1,0 +1,397 @@
+//! The reconciler: settles what a crash, a timeout or a missing webhook left
+//! open. Payments stuck `processing` (an authorization whose outcome is
+//! unknown: attempt `started` after a crash, or `ambiguous`), and captures or
+//! cancels left `_pending`, are looked up at the gateway that holds them and
+//! the answer goes through the same forward-only transitions as webhooks,
+//! with an audit entry and the normal merchant event. What a gateway cannot
+//! tell (Adyen has no status API) waits for its webhook; an Adyen
+//! authorization still unknown after `reverse_after` is cancelled by
+//! payroute's reference, so an unseen charge cannot stand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::connectors::{AuthorizationQuery, Effect, Lookup};
+use crate::payments::Engine;
+use crate::payments::ids::{now_rfc3339, now_unix};
+use crate::payments::model::{
+    Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus,
+};
+use crate::payments::transitions::{self, Applied, Observed};
+use crate::store::events::Commit;
+use crate::store::{AuditEntry, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// Time between passes.
+    pub interval: Duration,
+    /// Only payments unchanged for this long are looked at (in-flight calls
+    /// are left alone).
+    pub min_age: Duration,
+    /// A "not found" from an eventually consistent lookup (Stripe Search) is
+    /// trusted only for attempts older than this.
+    pub not_found_grace: Duration,
+    /// An authorization the gateway cannot report on is reversed by
+    /// reference after this long.
+    pub reverse_after: Duration,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> ReconcileConfig {
+        ReconcileConfig {
+            interval: Duration::from_secs(10),
+            min_age: Duration::from_secs(30),
+            not_found_grace: Duration::from_secs(120),
+            reverse_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub examined: usize,
+    pub settled: usize,
+    pub waiting: usize,
+}
+
+pub async fn run(engine: Arc<Engine>, cfg: ReconcileConfig, mut shutdown: watch::Receiver<bool>) {
+    // The first pass runs at start-up: it picks up attempts a crash left
+    // `started` (once they are `min_age` old).
+    loop {
+        match reconcile_once(&engine, &cfg).await {
+            Ok(r) if r.examined > 0 => tracing::info!(
+                examined = r.examined,
+                settled = r.settled,
+                waiting = r.waiting,
+                "reconciliation pass"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reconciliation pass failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One pass over everything old enough to be stuck.
+pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Report, StoreError> {
+    let before = rfc3339(now_unix() - cfg.min_age.as_secs() as i64);
+    let stuck = engine
+        .store
+        .list_stale_payments(
+            &[
+                PaymentStatus::Processing,
+                PaymentStatus::CapturePending,
+                PaymentStatus::VoidPending,
+            ],
+            &before,
+            200,
+        )
+        .await?;
+    let mut report = Report {
+        examined: stuck.len(),
+        ..Report::default()
+    };
+    for p in stuck {
+        // Skip a payment another writer holds; the next pass gets it.
+        let Ok(_guard) = engine.claim(&p.id) else {
+            continue;
+        };
+        let Some(p) = engine.store.get_payment_by_id(&p.id).await? else {
+            continue;
+        };
+        let settled = match p.status {
+            PaymentStatus::Processing => settle_authorization(engine, cfg, p).await?,
+            PaymentStatus::CapturePending | PaymentStatus::VoidPending => {
+                settle_modification(engine, p).await?
+            }
+            _ => false,
+        };
+        if settled {
+            report.settled += 1;
+        } else {
+            report.waiting += 1;
+        }
+    }
+    Ok(report)
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(now_rfc3339)
+}
+
+fn age_secs(rfc: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
+        .map(|t| now_unix() - t.unix_timestamp())
+        .unwrap_or(0)
+}
+
+/// Settles a payment whose authorization outcome is unknown.
+async fn settle_authorization(
+    engine: &Engine,
+    cfg: &ReconcileConfig,
+    p: Payment,
+) -> Result<bool, StoreError> {
+    let attempts: Vec<Attempt> = engine
+        .store
+        .list_attempts(&p.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.operation == "authorize")
+        .collect();
+    let open: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.outcome,
+                AttemptOutcome::Started | AttemptOutcome::Ambiguous | AttemptOutcome::Pending
+            )
+        })
+        .collect();
+    if open.is_empty() {
+        // Every attempt ended without a charge (the final write was lost).
+        let fact = Observed::Failed {
+            reason: Some("no gateway accepted the payment".into()),
+        };
+        return apply(engine, p, &fact, "no open attempt").await;
+    }
+    let mut not_found = 0;
+    for a in open.iter().rev() {
+        let live = engine.live.load();
+        let Some(conn) = live.connectors.get(&a.gateway) else {
+            continue;
+        };
+        let provider_reference = a.provider_reference.clone().or_else(|| {
+            (p.gateway.as_deref() == Some(a.gateway.as_str()))
+                .then(|| p.provider_reference.clone())
+                .flatten()
+        });
+        let q = AuthorizationQuery {
+            payment_id: p.id.clone(),
+            provider_reference,
+            amount: a.amount,
+            currency: p.currency.clone(),
+            manual_capture: p.capture == CaptureMode::Manual,
+            idempotency_key: a.gateway_idempotency_key.clone(),
+        };
+        match conn.find_authorization(&q).await {
+            Lookup::Found {
+                provider_reference,
+                effect,
+            } => {
+                finish(
+                    engine,
+                    a,
+                    AttemptOutcome::Approved,
+                    Some(&provider_reference),
+                    None,
+                )
+                .await;
+                let mut p = p;
+                p.gateway = Some(a.gateway.clone());
+                p.provider_reference = Some(provider_reference);
+                let fact = match effect {
+                    Effect::Captured => Observed::Captured { amount: None },
+                    Effect::Voided => Observed::Voided,
+                    _ => Observed::Authorized,
+                };
+                return apply(engine, p, &fact, "found at the gateway").await;
+            }
+            Lookup::Declined(d) => {
+                finish(
+                    engine,
+                    a,
+                    AttemptOutcome::Declined,
+                    d.provider_reference.as_deref(),
+                    Some(&d.code),
+                )
+                .await;
+                let mut p = p;
+                p.gateway = Some(a.gateway.clone());
+                p.provider_reference = d.provider_reference.clone();
+                let fact = Observed::Failed {
+                    reason: Some(d.message.clone()),
+                };
+                return apply(engine, p, &fact, "declined at the gateway").await;
+            }
+            Lookup::Pending { .. } => return Ok(false),
+            Lookup::NotFound if age_secs(&a.created_at) >= cfg.not_found_grace.as_secs() as i64 => {
+                finish(
+                    engine,
+                    a,
+                    AttemptOutcome::Unavailable,
+                    None,
+                    Some("not_processed"),
+                )
+                .await;
+                not_found += 1;
+            }
+            Lookup::NotFound => return Ok(false),
+            Lookup::Multiple(found) => {
+                tracing::error!(payment_id = %p.id, ?found, "several live authorizations for one payment; settling by hand");
+                audit(
+                    engine,
+                    "reconcile.multiple_authorizations",
+                    json!({"payment": p.id, "found": format!("{found:?}")}),
+                )
+                .await;
+                return Ok(false);
+            }
+            Lookup::Unknown { reason } => {
+                if age_secs(&a.created_at) >= cfg.reverse_after.as_secs() as i64
+                    && a.provider_reference.is_none()
+                {
+                    let outcome = conn
+                        .reverse_by_reference(
+                            &p.id,
+                            &format!("{}-reversal", a.gateway_idempotency_key),
+                        )
+                        .await;
+                    audit(engine, "reconcile.reversal_requested", json!({"payment": p.id, "gateway": a.gateway, "outcome": outcome.label(), "reason": reason})).await;
+                }
+                return Ok(false);
+            }
+        }
+    }
+    if not_found == open.len() {
+        let mut p = p;
+        p.failure = Some(Failure {
+            code: "not_processed".into(),
+            message: "the gateway has no record of this payment; nothing was charged".into(),
+            decline_code: None,
+        });
+        let fact = Observed::Failed {
+            reason: Some("the gateway has no record of this payment".into()),
+        };
+        return apply(engine, p, &fact, "not found at the gateway").await;
+    }
+    Ok(false)
+}
+
+/// Settles a capture or cancel the gateway accepted but never confirmed.
+async fn settle_modification(engine: &Engine, p: Payment) -> Result<bool, StoreError> {
+    let (Some(gateway), Some(reference)) = (p.gateway.clone(), p.provider_reference.clone()) else {
+        return Ok(false);
+    };
+    let live = engine.live.load();
+    let Some(conn) = live.connectors.get(&gateway) else {
+        return Ok(false);
+    };
+    let q = AuthorizationQuery {
+        payment_id: p.id.clone(),
+        provider_reference: Some(reference),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        manual_capture: p.capture == CaptureMode::Manual,
+        idempotency_key: String::new(),
+    };
+    let fact = match conn.find_authorization(&q).await {
+        Lookup::Found {
+            effect: Effect::Captured,
+            ..
+        } => Observed::Captured { amount: None },
+        Lookup::Found {
+            effect: Effect::Voided,
+            ..
+        } => Observed::Voided,
+        Lookup::Found {
+            effect: Effect::Authorized,
+            ..
+        } if p.status == PaymentStatus::CapturePending => Observed::CaptureFailed {
+            reason: Some("the gateway still holds an uncaptured authorization".into()),
+        },
+        Lookup::Found {
+            effect: Effect::Authorized,
+            ..
+        } => Observed::VoidFailed {
+            reason: Some("the gateway still holds the authorization".into()),
+        },
+        _ => return Ok(false),
+    };
+    apply(engine, p, &fact, "found at the gateway").await
+}
+
+async fn apply(
+    engine: &Engine,
+    p: Payment,
+    fact: &Observed,
+    why: &str,
+) -> Result<bool, StoreError> {
+    let detail = json!({"payment": p.id, "fact": format!("{fact:?}"), "why": why});
+    let mut commit = match transitions::apply(&p, fact, None) {
+        Applied::Changed(c) => *c,
+        // Already in that state: still record what was learned (provider
+        // reference), without a second merchant event.
+        Applied::Confirmed(_) => Commit {
+            payment: Some(p),
+            ..Commit::default()
+        },
+        Applied::Stale(s) => {
+            audit(
+                engine,
+                "reconcile.stale",
+                json!({"payment": p.id, "why": s}),
+            )
+            .await;
+            return Ok(false);
+        }
+    };
+    commit.audit = Some(AuditEntry {
+        kind: "reconcile.applied".into(),
+        detail,
+    });
+    let has_deliveries = !commit.deliveries.is_empty();
+    engine.store.commit(&commit).await?;
+    if has_deliveries {
+        engine.deliveries_pending.notify_one();
+    }
+    tracing::info!(payment_id = ?commit.payment.as_ref().map(|p| &p.id), why, "reconciled");
+    Ok(true)
+}
+
+async fn finish(
+    engine: &Engine,
+    a: &Attempt,
+    outcome: AttemptOutcome,
+    provider_reference: Option<&str>,
+    code: Option<&str>,
+) {
+    if let Err(e) = engine
+        .store
+        .finish_attempt(
+            &a.id,
+            outcome,
+            provider_reference,
+            code,
+            a.latency_ms.unwrap_or(0),
+        )
+        .await
+    {
+        tracing::warn!(attempt = %a.id, error = %e, "could not record the reconciled attempt");
+    }
+}
+
+async fn audit(engine: &Engine, kind: &str, detail: serde_json::Value) {
+    if let Err(e) = engine
+        .store
+        .append_audit(&AuditEntry {
+            kind: kind.into(),
+            detail,
+        })
+        .await
+    {
+        tracing::warn!(error = %e, "could not write the audit log");
+    }
+}
