@@ -51,14 +51,13 @@ impl PaymentStatus {
             (RequiresAction, Processing) => false,
             (RequiresAction, _) => true,
             (Authorized, CapturePending | Captured | VoidPending | Voided) => true,
+            // A refused capture or cancel returns to `authorized` only through
+            // its explicit failure event (transitions.rs), never through a
+            // late authorization.
             (CapturePending, Captured) => true,
-            // A capture the gateway refused leaves the authorization standing.
-            (CapturePending, Authorized) => true,
             (Captured, PartiallyRefunded | Refunded) => true,
             (PartiallyRefunded, Refunded) => true,
             (VoidPending, Voided) => true,
-            // A cancel the gateway refused leaves the authorization standing.
-            (VoidPending, Authorized) => true,
             _ => false,
         }
     }
@@ -310,6 +309,11 @@ mod tests {
         assert!(Captured.can_move_to(PartiallyRefunded));
         assert!(PartiallyRefunded.can_move_to(Refunded));
         assert!(!Captured.can_move_to(Authorized), "late authorization");
+        assert!(
+            !CapturePending.can_move_to(Authorized),
+            "late authorization"
+        );
+        assert!(!VoidPending.can_move_to(Authorized), "late authorization");
         assert!(!Refunded.can_move_to(Captured));
         assert!(!Voided.can_move_to(Captured));
         assert!(!Failed.can_move_to(Authorized));

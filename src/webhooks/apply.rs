@@ -204,6 +204,8 @@ async fn find_payment(
     match ev
         .merchant_reference
         .as_deref()
+        // payroute's ids have no '-': `pay_x-reversal` names payment pay_x.
+        .and_then(|r| r.split('-').next())
         .filter(|r| r.starts_with("pay_"))
     {
         Some(id) => Ok(store

@@ -72,6 +72,9 @@ fn kind(item: &AdyenItem) -> Option<NormalizedKind> {
         "CAPTURE" => pick(K::PaymentCaptured, K::PaymentCaptureFailed),
         "CAPTURE_FAILED" => Some(K::PaymentCaptureFailed),
         "CANCELLATION" => pick(K::PaymentVoided, K::PaymentVoidFailed),
+        // The outcome of a cancel by payroute's own reference (`POST /cancels`,
+        // the reconciler's timeout reversal).
+        "TECHNICAL_CANCEL" => pick(K::PaymentVoided, K::PaymentVoidFailed),
         // Adyen cancels or refunds, whichever applies, and says which in
         // `additionalData.modification.action`.
         "CANCEL_OR_REFUND" if modification_action(item) == Some("refund") => {
