@@ -111,7 +111,8 @@ pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Re
             PaymentStatus::CapturePending | PaymentStatus::VoidPending => {
                 settle_modification(engine, p).await?
             }
-            _ => false,
+            // Settled meanwhile (usually by its webhook).
+            _ => continue,
         };
         if settled {
             report.settled += 1;

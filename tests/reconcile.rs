@@ -1,0 +1,130 @@
+//! Reconciliation: payments whose outcome stayed unknown are settled from
+//! the gateway's own records (or its webhook), never by guessing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, card_payment, eventually};
+use http::Method;
+use serde_json::{Value, json};
+
+async fn start() -> Harness {
+    Harness::start_opts(
+        |dir, _| {
+            let p = dir.join("gateways.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
+        },
+        |s| {
+            s.reconcile.min_age = Duration::ZERO;
+            s.reconcile.not_found_grace = Duration::ZERO;
+            s.reconcile.interval = Duration::from_secs(3600);
+        },
+    )
+    .await
+}
+
+async fn reconcile(h: &Harness) -> Value {
+    let r = h
+        .http
+        .send(
+            Method::POST,
+            &format!("{}/admin/reconcile", h.ops),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+async fn clear_faults(h: &Harness) {
+    h.http
+        .send(
+            Method::DELETE,
+            &format!("{}/__sandbox/faults", h.sandbox_url),
+            &[],
+            None,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn an_unknown_stripe_outcome_is_settled_from_the_gateways_records() {
+    let h = start().await;
+    // No Stripe webhooks: only the reconciler can settle this one.
+    h.sandbox
+        .state()
+        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+    h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "payment_intents"})).await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(6100, "USD", "4242424242424242", "o-rec-1"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    clear_faults(&h).await;
+    let report = reconcile(&h).await;
+    assert_eq!(report["settled"], 1, "{report}");
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "captured", "{p}");
+    assert_eq!(p["amount_captured"], 6100);
+    let charge = h.live_charges().await;
+    assert_eq!(charge.len(), 1);
+    assert_eq!(
+        p["provider_reference"], charge[0]["id"],
+        "the reference the gateway holds"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_payment_the_gateway_never_processed_is_failed_and_nothing_is_charged() {
+    let h = start().await;
+    h.fault(json!({"dialect": "stripe", "mode": "500_before_charge", "path_contains": "payment_intents"})).await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(6200, "USD", "4242424242424242", "o-rec-2"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    clear_faults(&h).await;
+    reconcile(&h).await;
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "failed", "{p}");
+    assert!(h.live_charges().await.is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_adyen_outcome_is_settled_by_its_authorisation_webhook() {
+    let h = start().await;
+    // Every try times out after the charge: payroute cannot know.
+    h.fault(json!({"dialect": "adyen", "mode": "timeout_after_charge", "count": 5}))
+        .await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(6300, "EUR", "4242424242424242", "o-rec-3"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // Adyen has no status API; its AUTHORISATION notification names our id.
+    eventually(10, "settled by webhook", || async {
+        h.get(&format!("/v1/payments/{id}")).await.json()["status"] == "captured"
+    })
+    .await;
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["gateway"], "adyen_sandbox");
+    assert_eq!(h.live_charges().await.len(), 1);
+    h.shutdown().await;
+}
