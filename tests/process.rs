@@ -379,3 +379,98 @@ async fn a_webhook_acknowledged_before_a_sigkill_is_applied_and_delivered_after_
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_charge_interrupted_by_sigkill_mid_call_is_settled_by_the_reconciler_after_restart() {
+    use payroute::sandbox::{FaultMode, FaultRule, FaultScope};
+    // Before the charge (slow gateway) and after it (charged, then silent):
+    // the kill lands while the call is in flight either way.
+    let slow = FaultRule::new(FaultScope::Stripe, FaultMode::Latency)
+        .latency_ms(1500)
+        .path_contains("payment_intents");
+    let charged = FaultRule::new(FaultScope::Stripe, FaultMode::TimeoutAfterCharge);
+    let first = interrupted_payment(slow).await;
+    assert_eq!(
+        first, "failed",
+        "the gateway never charged: nothing to keep"
+    );
+    let second = interrupted_payment(charged).await;
+    assert_eq!(
+        second, "captured",
+        "the gateway charged: payroute finds and keeps it"
+    );
+}
+
+/// Kills payroute mid-call under `fault`, restarts it, and returns the
+/// status the reconciler settled the payment at (checked against the ledger).
+async fn interrupted_payment(fault: payroute::sandbox::FaultRule) -> String {
+    let sb = sandbox().await;
+    sb.state().add_fault(fault).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_shipped_rules(&rules, sb.addr);
+    let db = dir.path().join("p.db");
+    let env = [
+        ("PAYROUTE_RECONCILE_MIN_AGE_S", "0"),
+        ("PAYROUTE_RECONCILE_NOT_FOUND_GRACE_S", "0"),
+        ("PAYROUTE_RECONCILE_INTERVAL_S", "1"),
+    ];
+    let mut p = Proc::spawn_env(&rules, &db, &env);
+    let http = Http::default();
+    let auth = format!("Bearer {DEMO_KEY}");
+    let body = card_payment(7700, "USD", "4242424242424242", "o-midcall");
+    let url = format!("{}/v1/payments", p.api);
+    let (h2, a2) = (http.clone(), auth.clone());
+    let inflight = tokio::spawn(async move {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let req = http::Request::post(url)
+            .header("authorization", a2)
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap();
+        let _ = h2;
+        client.request(req).await.is_ok()
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    p.signal("KILL");
+    p.wait_exit(Duration::from_secs(5));
+    assert!(
+        !inflight.await.unwrap(),
+        "the merchant's request died with the process"
+    );
+    sb.state().clear_faults();
+
+    let p2 = Proc::spawn_env(&rules, &db, &env);
+    let lookup = format!("{}/v1/payments?reference=o-midcall", p2.api);
+    eventually(15, "the interrupted payment reconciled", || {
+        let (http, lookup, auth) = (http.clone(), lookup.clone(), auth.clone());
+        async move {
+            let found = http
+                .send(Method::GET, &lookup, &[("authorization", &auth)], None)
+                .await
+                .json();
+            found["data"][0]["status"] != "processing"
+        }
+    })
+    .await;
+    let found = http
+        .send(Method::GET, &lookup, &[("authorization", &auth)], None)
+        .await
+        .json();
+    let payment = &found["data"][0];
+    // Whether the gateway finished the charge after the client vanished is
+    // the gateway's business; payroute must end up agreeing with it.
+    let charges: Vec<_> = sb.state().ledger().into_iter().filter(|c| c.live).collect();
+    match charges.as_slice() {
+        [] => assert_eq!(payment["status"], "failed", "{payment}"),
+        [charge] => {
+            assert_eq!(payment["status"], "captured", "{payment}");
+            assert_eq!(payment["provider_reference"], charge.id.as_str());
+        }
+        more => panic!("more than one charge: {more:?}"),
+    }
+    payment["status"].as_str().unwrap().to_string()
+}
