@@ -9,8 +9,18 @@
 //! connector makes (`payment_methods`, then `payment_intents` with
 //! `confirm=true`). Prints a markdown table comparing the two.
 //!
+//! `LOAD_SCENARIO=failover` (or `--scenario failover`) instead rewrites the
+//! rules so that `adyen_sandbox`, the first candidate of route `eu-cards`,
+//! points at a closed loopback port, and measures in one run: payroute with
+//! healthy first gateway (USD, Stripe first; the baseline), EUR payments
+//! that fail over from the refused Adyen to Stripe (no warm-up, so that the
+//! payments before the circuit breaker ejects Adyen are measured; they are
+//! reported apart from the steady state in which the open circuit skips
+//! Adyen), and direct; then prints Adyen's state from the ops listener's
+//! `GET /admin/gateways`. Its default rate is 100 rps.
+//!
 //! Run: `cargo bench --bench load`, tuned with env `LOAD_RPS` (200),
-//! `LOAD_SECS` (10), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
+//! `LOAD_SECS` (10), `LOAD_SCENARIO` (`normal` | `failover`), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
 //! `LOAD_WEBHOOKS` (1: the sandbox sends its gateway webhooks to payroute
 //! during the payroute phase, as in production; 0: off), or the same as
 //! flags after `--`: `cargo bench --bench load -- --rps 100 --secs 5`.
@@ -27,12 +37,15 @@
 //! thread with a current-thread runtime, so its timers are not queued
 //! behind server tasks. All of them still share the machine's cores.
 
+#[path = "load/failover.rs"]
+mod failover;
 #[path = "load/servers.rs"]
 mod servers;
 #[path = "load/stats.rs"]
 mod stats;
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +62,7 @@ use tokio::time::Instant;
 
 use payroute::sandbox::Dialect;
 use servers::Servers;
-use stats::{Sample, Summary};
+use stats::{Phase, Sample};
 
 /// A single logical operation may not take longer than this; past it the
 /// operation counts as an error with this latency.
@@ -67,9 +80,11 @@ enum LoadError {
     #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
     Setting { name: String, value: String },
     #[error(
-        "unknown argument {0:?} (known: --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
+        "unknown argument {0:?} (known: --scenario normal|failover --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
     )]
     Argument(String),
+    #[error("unknown scenario {0:?} (known: normal, failover)")]
+    Scenario(String),
     #[error("setup: {0}")]
     Setup(String),
 }
@@ -78,8 +93,39 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> LoadError + '_ {
     move |e| LoadError::Setup(format!("{what}: {e}"))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// payroute (USD, Stripe) against direct.
+    Normal,
+    /// Adds EUR payments whose first gateway refuses connections.
+    Failover,
+}
+
+impl Scenario {
+    fn parse(value: &str) -> Result<Scenario, LoadError> {
+        match value {
+            "normal" | "" => Ok(Scenario::Normal),
+            "failover" => Ok(Scenario::Failover),
+            other => Err(LoadError::Scenario(other.into())),
+        }
+    }
+
+    /// Environment, then the last `--scenario` flag.
+    fn from_env_and_args(args: &[String]) -> Result<Scenario, LoadError> {
+        let mut value = std::env::var("LOAD_SCENARIO").unwrap_or_default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--scenario" {
+                value = it.next().cloned().unwrap_or_default();
+            }
+        }
+        Scenario::parse(&value)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Config {
+    scenario: Scenario,
     rps: u64,
     secs: u64,
     conns: usize,
@@ -107,8 +153,10 @@ impl Config {
         let args: Vec<String> = std::env::args().skip(1).collect();
         // cargo bench passes `--bench` to every bench binary; cargo test does not.
         let smoke = !args.iter().any(|a| a == "--bench");
+        let scenario = Scenario::from_env_and_args(&args)?;
         let mut cfg = if smoke {
             Config {
+                scenario,
                 rps: 20,
                 secs: 1,
                 conns: 8,
@@ -118,7 +166,12 @@ impl Config {
             }
         } else {
             Config {
-                rps: 200,
+                scenario,
+                rps: if scenario == Scenario::Failover {
+                    100
+                } else {
+                    200
+                },
                 secs: 10,
                 conns: 64,
                 warmup_secs: 2,
@@ -142,6 +195,10 @@ impl Config {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--bench" => {}
+                // Read by `Scenario::from_env_and_args`.
+                "--scenario" => {
+                    args.next();
+                }
                 "--rps" | "--secs" | "--conns" | "--warmup-secs" | "--webhooks" => {
                     let v = args.next().unwrap_or_default();
                     cfg.set(&arg, &v, &arg)?;
@@ -181,8 +238,14 @@ fn http_client(conns: usize) -> HttpClient {
 /// What one scheduled operation does.
 #[derive(Clone)]
 enum Target {
-    /// `POST /v1/payments` on payroute.
-    Payroute { url: String },
+    /// `POST /v1/payments` on payroute, in `currency`.
+    Payroute {
+        name: &'static str,
+        url: String,
+        currency: &'static str,
+        /// Measure from the first payment on, without a warm-up phase.
+        cold: bool,
+    },
     /// The connector's two Stripe calls, straight at the sandbox. Its
     /// webhooks are switched off first so that its charges do not make
     /// payroute work during this phase.
@@ -203,16 +266,23 @@ impl Target {
 
     fn name(&self) -> &'static str {
         match self {
-            Target::Payroute { .. } => "payroute",
+            Target::Payroute { name, .. } => name,
             Target::Direct { .. } => "direct",
         }
     }
 
-    /// One payment; `Err` carries a short error class for the counts.
-    async fn run(&self, http: &HttpClient, key: &str) -> Result<(), String> {
+    fn cold(&self) -> bool {
+        matches!(self, Target::Payroute { cold: true, .. })
+    }
+
+    /// One payment: the gateway calls payroute made for it (0 for direct),
+    /// or a short error class for the counts.
+    async fn run(&self, http: &HttpClient, key: &str) -> Result<usize, String> {
         match self {
-            Target::Payroute { url } => payroute_payment(http, url, key).await,
-            Target::Direct { base, .. } => direct_payment(http, base, key).await,
+            Target::Payroute { url, currency, .. } => {
+                payroute_payment(http, url, key, currency).await
+            }
+            Target::Direct { base, .. } => direct_payment(http, base, key).await.map(|()| 0),
         }
     }
 }
@@ -231,9 +301,14 @@ async fn send(http: &HttpClient, req: Request<Full<Bytes>>) -> Result<(StatusCod
     Ok((status, body.to_bytes()))
 }
 
-async fn payroute_payment(http: &HttpClient, url: &str, key: &str) -> Result<(), String> {
+async fn payroute_payment(
+    http: &HttpClient,
+    url: &str,
+    key: &str,
+    currency: &str,
+) -> Result<usize, String> {
     let body = json!({
-        "amount": 2000, "currency": "USD", "reference": key,
+        "amount": 2000, "currency": currency, "reference": key,
         "payment_method": {"type": "card", "card": {"number": CARD, "exp_month": 12, "exp_year": 2030, "cvc": "123", "holder_name": "A. Buyer"}},
         "customer": {"id": "cus_load", "email": "load@example.com", "country": "US"},
         "return_url": "https://shop.example.com/return",
@@ -250,8 +325,28 @@ async fn payroute_payment(http: &HttpClient, url: &str, key: &str) -> Result<(),
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match v["status"].as_str() {
-        Some("captured" | "authorized") => Ok(()),
+        Some("captured" | "authorized") => route_calls(&v["route"]["attempts"]),
         other => Err(format!("payroute status {other:?}")),
+    }
+}
+
+/// The number of gateway calls, provided every one but the last found its
+/// gateway unavailable and the last was approved by Stripe: any other route
+/// would measure something else than failover.
+fn route_calls(attempts: &Value) -> Result<usize, String> {
+    let calls = attempts.as_array().map_or(&[][..], Vec::as_slice);
+    let shape: Vec<String> = calls
+        .iter()
+        .map(|a| format!("{}:{}", a["gateway"], a["outcome"]))
+        .collect();
+    let Some((last, before)) = calls.split_last() else {
+        return Err("payroute payment without attempts".into());
+    };
+    let unavailable = before.iter().all(|a| a["outcome"] == "unavailable");
+    if unavailable && last["gateway"] == "stripe_sandbox" && last["outcome"] == "approved" {
+        Ok(calls.len())
+    } else {
+        Err(format!("unexpected route [{}]", shape.join(", ")))
     }
 }
 
@@ -310,7 +405,7 @@ async fn direct_payment(http: &HttpClient, base: &str, key: &str) -> Result<(), 
 }
 
 /// Fires `rps * secs` operations at fixed due times and waits for all.
-async fn phase(target: &Target, http: &HttpClient, rps: u64, secs: u64, label: &str) -> Summary {
+async fn phase(target: &Target, http: &HttpClient, rps: u64, secs: u64, label: &str) -> Phase {
     let total = rps * secs;
     let start = Instant::now() + Duration::from_millis(10);
     let target = Arc::new(target.clone());
@@ -326,8 +421,10 @@ async fn phase(target: &Target, http: &HttpClient, rps: u64, secs: u64, label: &
             };
             let done = Instant::now();
             Sample {
+                index: i,
                 latency: done - due,
                 done,
+                attempts: *result.as_ref().unwrap_or(&0),
                 error: result.err(),
             }
         });
@@ -337,23 +434,42 @@ async fn phase(target: &Target, http: &HttpClient, rps: u64, secs: u64, label: &
         match joined {
             Ok(s) => samples.push(s),
             Err(e) => samples.push(Sample {
+                index: u64::MAX,
                 latency: OP_DEADLINE,
                 done: Instant::now(),
                 error: Some(format!("task: {e}")),
+                attempts: 0,
             }),
         }
     }
-    Summary::new(samples, start, Duration::from_secs(secs), total)
+    Phase {
+        samples,
+        start,
+        window: Duration::from_secs(secs),
+    }
 }
 
-/// Warm-up then measurement, for each target in turn.
-async fn drive(cfg: Config, targets: Vec<Target>) -> Vec<(String, Summary)> {
+/// What the load generator brings back.
+struct Driven {
+    phases: Vec<(String, Phase)>,
+    /// When, the dead gateway's `/admin/gateways` line, and whether it
+    /// showed `open`.
+    admin: Vec<(&'static str, String, bool)>,
+}
+
+/// Warm-up (except for a cold target) then measurement, for each target in
+/// turn; with `ops`, the dead gateway's breaker state after each cold
+/// target and at the end.
+async fn drive(cfg: Config, targets: Vec<Target>, ops: Option<SocketAddr>) -> Driven {
     let http = http_client(cfg.conns);
-    let mut out = Vec::new();
+    let mut out = Driven {
+        phases: Vec::new(),
+        admin: Vec::new(),
+    };
     for target in &targets {
         target.prepare();
         let name = target.name();
-        if cfg.warmup_secs > 0 {
+        if cfg.warmup_secs > 0 && !target.cold() {
             eprintln!(
                 "load: {name}: warm-up {}s at {} rps",
                 cfg.warmup_secs, cfg.rps
@@ -368,46 +484,89 @@ async fn drive(cfg: Config, targets: Vec<Target>) -> Vec<(String, Summary)> {
             .await;
         }
         eprintln!("load: {name}: measuring {}s at {} rps", cfg.secs, cfg.rps);
-        let summary = phase(target, &http, cfg.rps, cfg.secs, &format!("{name}-run")).await;
-        out.push((name.to_string(), summary));
+        let measured = phase(target, &http, cfg.rps, cfg.secs, &format!("{name}-run")).await;
+        out.phases.push((name.to_string(), measured));
+        if let (Some(ops), true) = (ops, target.cold()) {
+            let (line, open) = failover::gateway_state(&http, ops).await;
+            out.admin.push(("right after that phase", line, open));
+        }
         // Asynchronous work (webhooks, event deliveries) of this phase
         // settles before the next one starts.
         tokio::time::sleep(SETTLE).await;
     }
+    if let Some(ops) = ops {
+        let (line, open) = failover::gateway_state(&http, ops).await;
+        out.admin.push(("at the end of the run", line, open));
+    }
     out
 }
 
-/// The report and the number of failed operations.
+fn targets(cfg: Config, servers: &Servers) -> Vec<Target> {
+    let url = format!("http://{}/v1/payments", servers.payroute.api_addr);
+    let mut targets = vec![Target::Payroute {
+        name: "payroute",
+        url: url.clone(),
+        currency: "USD",
+        cold: false,
+    }];
+    if cfg.scenario == Scenario::Failover {
+        targets.push(Target::Payroute {
+            name: "payroute-failover",
+            url,
+            currency: "EUR",
+            cold: true,
+        });
+    }
+    targets.push(Target::Direct {
+        base: format!("http://{}/stripe", servers.sandbox.addr),
+        sandbox: servers.sandbox.state(),
+    });
+    targets
+}
+
+/// The report and the number of failed operations (and failed checks).
 fn run(cfg: Config) -> Result<(String, u64), LoadError> {
     let servers_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(setup("runtime"))?;
-    let servers = servers_rt.block_on(Servers::start(cfg.webhooks))?;
-    let targets = vec![
-        Target::Payroute {
-            url: format!("http://{}/v1/payments", servers.payroute.api_addr),
-        },
-        Target::Direct {
-            base: format!("http://{}/stripe", servers.sandbox.addr),
-            sandbox: servers.sandbox.state(),
-        },
-    ];
+    let failover = cfg.scenario == Scenario::Failover;
+    let dead = failover.then_some(failover::DEAD_GATEWAY);
+    let servers = servers_rt.block_on(Servers::start(cfg.webhooks, dead))?;
+    let targets = targets(cfg, &servers);
+    let ops = failover.then_some(servers.payroute.ops_addr);
     let generator = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(setup("generator runtime"))?;
-        Ok::<_, LoadError>(rt.block_on(drive(cfg, targets)))
+        Ok::<_, LoadError>(rt.block_on(drive(cfg, targets, ops)))
     });
-    let results = generator
+    let driven = generator
         .join()
         .map_err(|_| LoadError::Setup("load generator panicked".into()))?;
     let (sink_hits, acked) = (servers.sink_hits(), servers.webhooks_acknowledged());
     servers_rt.block_on(servers.shutdown());
-    let results = results?;
-    let errors = results.iter().map(|(_, s)| s.error_count()).sum();
-    let mut report = stats::report(&cfg_line(cfg), &results);
+    let Driven { phases, admin } = driven?;
+    let failed_checks = admin.iter().filter(|(_, _, open)| !open).count() as u64;
+    let errors = phases
+        .iter()
+        .map(|(_, p)| p.summary(|_| true).error_count())
+        .sum::<u64>()
+        + failed_checks;
+    let mut report = match &phases[..] {
+        [(_, baseline), (_, dead), (_, direct)] if failover => {
+            let admin: Vec<_> = admin.into_iter().map(|(w, l, _)| (w, l)).collect();
+            failover::report(&cfg_line(cfg), dead, baseline, direct, &admin)
+        }
+        _ => {
+            let results: Vec<_> = phases
+                .iter()
+                .map(|(n, p)| (n.clone(), p.summary(|_| true)))
+                .collect();
+            stats::report(&cfg_line(cfg), &results)
+        }
+    };
     let _ = writeln!(
         report,
         "\ngateway webhooks acknowledged by payroute: {acked}; merchant events received by the sink: {sink_hits}"
@@ -417,8 +576,14 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
 
 fn cfg_line(cfg: Config) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let scenario = match cfg.scenario {
+        Scenario::Normal => "",
+        Scenario::Failover => {
+            "scenario failover (adyen_sandbox refuses connections; the EUR target runs without warm-up); "
+        }
+    };
     format!(
-        "open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox; sandbox webhooks to payroute {}",
+        "{scenario}open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox; sandbox webhooks to payroute {}",
         cfg.rps,
         cfg.secs,
         cfg.warmup_secs,

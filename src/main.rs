@@ -106,6 +106,9 @@ struct ServeArgs {
         default_value_t = 900
     )]
     reconcile_reverse_after_s: u64,
+    /// Seconds after which an in-flight Idempotency-Key is taken as abandoned by a crash.
+    #[arg(long, env = "PAYROUTE_IDEMPOTENCY_STALE_S", default_value_t = 300)]
+    idempotency_stale_s: u64,
     /// Testing aid: hold stored gateway events this long before applying them.
     #[arg(
         long,
@@ -194,6 +197,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         },
         apply_delay: Duration::from_millis(a.webhook_apply_delay_ms),
         clock: Default::default(),
+        idempotency_stale: Duration::from_secs(a.idempotency_stale_s),
         reconcile: payroute::reconcile::ReconcileConfig {
             interval: Duration::from_secs(a.reconcile_interval_s.max(1)),
             min_age: Duration::from_secs(a.reconcile_min_age_s),

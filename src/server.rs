@@ -52,6 +52,9 @@ pub struct Settings {
     /// The clock for webhook signature ages (tests set a manual one).
     pub clock: crate::payments::ids::Clock,
     pub reconcile: crate::reconcile::ReconcileConfig,
+    /// An in-flight idempotency claim older than this was abandoned by a
+    /// crash: a retry may settle it (see `api::idempotency`).
+    pub idempotency_stale: Duration,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             apply_delay: Duration::ZERO,
             clock: Default::default(),
             reconcile: Default::default(),
+            idempotency_stale: Duration::from_secs(300),
         }
     }
 }
@@ -101,6 +105,8 @@ type ReloadRequest = (&'static str, oneshot::Sender<Value>);
 /// Everything a request handler can reach.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// An in-flight idempotency claim older than this was abandoned by a crash.
+    pub idempotency_stale: Duration,
     pub reconcile: crate::reconcile::ReconcileConfig,
     pub draining: AtomicBool,
     pub admin_token: Option<Sensitive>,
@@ -275,6 +281,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let engine = Arc::new(engine);
     let state = Arc::new(AppState {
         engine: engine.clone(),
+        idempotency_stale: settings.idempotency_stale,
         reconcile: settings.reconcile.clone(),
         draining: AtomicBool::new(false),
         admin_token: settings.admin_token.clone(),

@@ -4,6 +4,10 @@
 //! `tests/common` does), and a merchant webhook sink, so that the events
 //! payroute forwards cost what they cost in production, a real POST answered
 //! 200, rather than a refused connection retried later.
+//!
+//! The failover scenario also points `adyen_sandbox`'s `base_url` at a
+//! loopback port nothing listens on, so every call to it is refused at
+//! connect.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,7 +36,9 @@ pub struct Servers {
 
 impl Servers {
     /// `webhooks`: point the sandbox's gateway webhooks at payroute.
-    pub async fn start(webhooks: bool) -> Result<Servers, LoadError> {
+    /// `dead_gateway`: a gateway id whose `base_url` is pointed at a closed
+    /// loopback port.
+    pub async fn start(webhooks: bool, dead_gateway: Option<&str>) -> Result<Servers, LoadError> {
         let sandbox = payroute::sandbox::start(bind("sandbox").await?, Default::default())
             .await
             .map_err(setup("start sandbox"))?;
@@ -42,10 +48,15 @@ impl Servers {
         let sink = tokio::spawn(sink(sink_listener, sink_hits.clone()));
         let dir = tempfile::tempdir().map_err(setup("tempdir"))?;
         let rules = dir.path().join("rules");
+        let dead = match dead_gateway {
+            Some(id) => Some((id, closed_port()?)),
+            None => None,
+        };
         write_rules(
             &rules,
             sandbox.addr,
             &format!("http://{sink_addr}/payment-events"),
+            dead,
         )?;
         let settings = payroute::server::Settings {
             listen: "127.0.0.1:0".into(),
@@ -98,11 +109,25 @@ async fn bind(what: &str) -> Result<TcpListener, LoadError> {
     TcpListener::bind("127.0.0.1:0").await.map_err(setup(what))
 }
 
+/// A loopback address nothing listens on: bound, read, released. Another
+/// process could take the port in between; on a quiet loopback the kernel
+/// hands out ephemeral ports in sequence, so that is unlikely within a run.
+fn closed_port() -> Result<SocketAddr, LoadError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(setup("closed port"))?;
+    listener.local_addr().map_err(setup("closed port"))
+}
+
 /// The shipped rules with the gateways' sandbox address and every merchant
-/// `webhook_url` replaced.
-fn write_rules(dir: &Path, sandbox: SocketAddr, webhook_url: &str) -> Result<(), LoadError> {
+/// `webhook_url` replaced, and `dead`'s gateway pointed at its address.
+fn write_rules(
+    dir: &Path,
+    sandbox: SocketAddr,
+    webhook_url: &str,
+    dead: Option<(&str, SocketAddr)>,
+) -> Result<(), LoadError> {
     std::fs::create_dir_all(dir).map_err(setup("rules dir"))?;
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+    let mut killed = false;
     for entry in std::fs::read_dir(&shipped).map_err(setup("read routing-rules"))? {
         let path = entry.map_err(setup("read routing-rules"))?.path();
         let (Some(name), Some(ext)) = (path.file_name(), path.extension()) else {
@@ -110,11 +135,43 @@ fn write_rules(dir: &Path, sandbox: SocketAddr, webhook_url: &str) -> Result<(),
         };
         if ext == "yaml" || ext == "yml" {
             let text = std::fs::read_to_string(&path).map_err(setup("read rule file"))?;
-            let text = rewrite(&text, sandbox, webhook_url);
+            let mut text = rewrite(&text, sandbox, webhook_url);
+            if let Some((id, addr)) = dead {
+                let (dead_text, hit) = kill_gateway(&text, id, sandbox, addr);
+                text = dead_text;
+                killed |= hit;
+            }
             std::fs::write(dir.join(name), text).map_err(setup("write rule file"))?;
         }
     }
-    Ok(())
+    match dead {
+        Some((id, _)) if !killed => Err(LoadError::Setup(format!(
+            "no gateway `{id}` with a sandbox base_url in the shipped rules"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Points the `base_url` of gateway `id` (an already rewritten sandbox URL)
+/// at `dead`; says whether it found one. Line-based: the shipped files list
+/// `id` before `base_url` in each gateway entry.
+fn kill_gateway(text: &str, id: &str, sandbox: SocketAddr, dead: SocketAddr) -> (String, bool) {
+    let mut out = String::with_capacity(text.len());
+    let (mut current, mut hit) = (false, false);
+    for line in text.lines() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        if let Some(value) = trimmed.strip_prefix("id:") {
+            current = value.trim() == id;
+        }
+        if current && trimmed.starts_with("base_url:") && line.contains(&sandbox.to_string()) {
+            out.push_str(&line.replace(&sandbox.to_string(), &dead.to_string()));
+            hit = true;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    (out, hit)
 }
 
 fn rewrite(text: &str, sandbox: SocketAddr, webhook_url: &str) -> String {

@@ -10,10 +10,32 @@ use tokio::time::Instant;
 
 /// One scheduled operation: latency from its due time to its last byte.
 pub struct Sample {
+    /// Position in the phase's schedule (0 = first due).
+    pub index: u64,
     pub latency: Duration,
     pub done: Instant,
     /// Error class, `None` on success.
     pub error: Option<String>,
+    /// Gateway calls payroute made for it (from the payment's
+    /// `route.attempts`); 0 for the direct target and on errors.
+    pub attempts: usize,
+}
+
+/// Everything one measured phase produced.
+pub struct Phase {
+    pub samples: Vec<Sample>,
+    /// Due time of the first operation.
+    pub start: Instant,
+    pub window: Duration,
+}
+
+impl Phase {
+    /// The summary of the samples `keep` selects; they count as scheduled.
+    pub fn summary(&self, keep: impl Fn(&Sample) -> bool) -> Summary {
+        let kept: Vec<&Sample> = self.samples.iter().filter(|s| keep(s)).collect();
+        let scheduled = kept.len() as u64;
+        Summary::new(kept, self.start, self.window, scheduled)
+    }
 }
 
 pub struct Summary {
@@ -29,14 +51,20 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn new(samples: Vec<Sample>, start: Instant, window: Duration, scheduled: u64) -> Summary {
-        let end = samples.iter().map(|s| s.done).max().unwrap_or(start);
+    pub fn new<'a>(
+        samples: impl IntoIterator<Item = &'a Sample>,
+        start: Instant,
+        window: Duration,
+        scheduled: u64,
+    ) -> Summary {
+        let mut end = start;
         let mut errors = BTreeMap::new();
-        let mut sorted = Vec::with_capacity(samples.len());
+        let mut sorted = Vec::new();
         for s in samples {
+            end = end.max(s.done);
             sorted.push(s.latency);
-            if let Some(e) = s.error {
-                *errors.entry(e).or_insert(0) += 1;
+            if let Some(e) = &s.error {
+                *errors.entry(e.clone()).or_insert(0) += 1;
             }
         }
         sorted.sort_unstable();
@@ -75,7 +103,7 @@ impl Summary {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

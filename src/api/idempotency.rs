@@ -57,12 +57,14 @@ where
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(resp)
         }
-        IdemClaim::InFlight => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_error",
-            "idempotency_key_in_use",
-            "a request with this Idempotency-Key is still being processed; retry later",
-        )),
+        IdemClaim::InFlight { since } => {
+            let stale = crate::payments::ids::now_unix() - since
+                >= state.idempotency_stale.as_secs() as i64;
+            if stale && route == "payments.create" {
+                return take_over_create(state, merchant_id, &key, since, value, handler).await;
+            }
+            Err(in_use())
+        }
         IdemClaim::Mismatch => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_error",
@@ -118,6 +120,53 @@ async fn settle(
         parts,
         http_body_util::Full::new(bytes),
     ))
+}
+
+fn in_use() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_error",
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being processed; retry later",
+    )
+}
+
+/// A create whose first request died with the process (its claim is older
+/// than any request can run). If it made a payment, the retry gets that
+/// payment once it is settled — never a second one; if it made none, the
+/// retry runs in its place.
+async fn take_over_create<F, Fut>(
+    state: &AppState,
+    merchant_id: &str,
+    key: &str,
+    since: i64,
+    value: Value,
+    handler: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(Value) -> Fut,
+    Fut: Future<Output = Result<HttpResponse, ApiError>>,
+{
+    let store = &state.engine.store;
+    match store
+        .find_payment_by_idempotency_key(merchant_id, key)
+        .await?
+    {
+        Some(p) if p.status == crate::payments::model::PaymentStatus::Processing => Err(in_use()),
+        Some(p) => {
+            let resp = super::created_response(&p);
+            let resp = settle(state, merchant_id, key, resp).await?;
+            Ok(resp)
+        }
+        None if store.retake_idempotency(merchant_id, key, since).await? => {
+            let resp = match handler(value).await {
+                Ok(r) => r,
+                Err(e) => super::error_response(&e),
+            };
+            settle(state, merchant_id, key, resp).await
+        }
+        None => Err(in_use()),
+    }
 }
 
 fn is_code(body: &[u8], code: &str) -> bool {

@@ -95,6 +95,11 @@ where
             merchant: &merchant,
             segs: &segs,
             query: parts.uri.query().unwrap_or(""),
+            idempotency_key: parts
+                .headers
+                .get(idempotency::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string()),
         };
         if parts.method == Method::POST {
             idempotency::run(
@@ -165,6 +170,7 @@ struct Call<'a> {
     merchant: &'a MerchantConfig,
     segs: &'a [&'a str],
     query: &'a str,
+    idempotency_key: Option<String>,
 }
 
 impl Call<'_> {
@@ -207,7 +213,8 @@ impl Call<'_> {
         let m = &self.merchant.id;
         match route {
             "payments.create" => {
-                let input = request::new_payment(&v)?;
+                let mut input = request::new_payment(&v)?;
+                input.idempotency_key = self.idempotency_key.clone();
                 let p = engine.create(m, input).await.map_err(engine_error)?;
                 Ok(created_response(&p))
             }
@@ -312,7 +319,7 @@ pub fn payment_json(p: &Payment) -> Value {
 /// unknown, 402 for a decline or a risk block, 502 when no gateway could be
 /// reached. A failed payment's body is the payment plus an `error` member,
 /// so clients can read either.
-fn created_response(p: &Payment) -> HttpResponse {
+pub fn created_response(p: &Payment) -> HttpResponse {
     let mut body = payment_json(p);
     let status = match p.status {
         PaymentStatus::Processing => StatusCode::ACCEPTED,

@@ -152,6 +152,7 @@ pub fn new_payment(v: &Value) -> Result<NewPayment, ApiError> {
         risk_score,
         metadata: metadata(v.get("metadata"))?,
         return_url: str_field(v, "return_url", "return_url")?.map(str::to_string),
+        idempotency_key: None,
     })
 }
 

@@ -108,6 +108,8 @@ pub struct NewPayment {
     pub risk_score: Option<u32>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub return_url: Option<String>,
+    /// The request's Idempotency-Key, recorded on the payment.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -710,5 +712,6 @@ fn new_payment_record(
         refunds: Vec::new(),
         created_at: now.clone(),
         updated_at: now,
+        idempotency_key: input.idempotency_key.clone(),
     }
 }

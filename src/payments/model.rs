@@ -224,6 +224,10 @@ pub struct Payment {
     pub refunds: Vec<Refund>,
     pub created_at: String,
     pub updated_at: String,
+    /// The merchant's Idempotency-Key of the create request, so that a retry
+    /// after a crash finds this payment instead of making a second one.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 impl Payment {

@@ -37,8 +37,9 @@ pub enum IdemClaim {
     Claimed,
     /// Same key, same request, already finished: replay this response.
     Replay { status: u16, body: Vec<u8> },
-    /// Same key, still running.
-    InFlight,
+    /// Same key, still running (or abandoned by a crash) since `since`
+    /// (unix seconds).
+    InFlight { since: i64 },
     /// Same key, different request.
     Mismatch,
 }
@@ -77,6 +78,21 @@ pub trait Store: Send + Sync + 'static {
     /// Gives up a claim without a response, so a retry may run again; only
     /// for requests that provably made no gateway call.
     async fn release_idempotency(&self, merchant_id: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Takes over an in-flight claim abandoned since `since` (a crash): true
+    /// for exactly one caller, which then owns the key.
+    async fn retake_idempotency(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        since: i64,
+    ) -> Result<bool, StoreError>;
+    /// The payment a create request with this Idempotency-Key made, if any.
+    async fn find_payment_by_idempotency_key(
+        &self,
+        merchant_id: &str,
+        key: &str,
+    ) -> Result<Option<Payment>, StoreError>;
 
     /// Inserts a new payment; its refunds list is ignored.
     async fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError>;

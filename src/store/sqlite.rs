@@ -257,6 +257,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn retake_idempotency(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        since: i64,
+    ) -> Result<bool, StoreError> {
+        let (m, k) = (merchant_id.to_owned(), key.to_owned());
+        let now = idempotency::now_unix();
+        self.write(move |c| idempotency::retake(c, &m, &k, since, now))
+            .await
+    }
+
+    async fn find_payment_by_idempotency_key(
+        &self,
+        merchant_id: &str,
+        key: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let (m, k) = (merchant_id.to_owned(), key.to_owned());
+        self.read(move |c| records::find_by_idempotency_key(c, &m, &k))
+            .await
+    }
+
     async fn list_stale_payments(
         &self,
         statuses: &[PaymentStatus],

@@ -94,7 +94,9 @@ fn judge(row: Existing, fingerprint: &str) -> Result<IdemClaim, StoreError> {
         return Ok(IdemClaim::Mismatch);
     }
     match (row.status.as_str(), row.response_status) {
-        ("in_flight", _) => Ok(IdemClaim::InFlight),
+        ("in_flight", _) => Ok(IdemClaim::InFlight {
+            since: row.created_at,
+        }),
         ("done", Some(status)) => {
             let status = u16::try_from(status).map_err(|_| {
                 StoreError::Corrupt(format!("idempotency response status {status}"))
@@ -144,4 +146,21 @@ pub(super) fn release(
         params![merchant_id, key],
     )?;
     Ok(())
+}
+
+/// Compare-and-set on the claim's start time, so only one retaker wins; the
+/// new start is always later than `since`, even within the same second.
+pub(super) fn retake(
+    conn: &mut Connection,
+    merchant_id: &str,
+    key: &str,
+    since: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE idempotency_keys SET created_at = MAX(?4, ?3 + 1)
+         WHERE merchant_id = ?1 AND key = ?2 AND status = 'in_flight' AND created_at = ?3",
+        params![merchant_id, key, since, now],
+    )?;
+    Ok(changed == 1)
 }

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 const PAYMENT_COLS: &str = "id, merchant_id, status, amount, amount_captured, amount_refunded, \
      currency, reference, capture_mode, method, gateway, provider_reference, route, risk, \
-     failure, next_action, customer, metadata, created_at, updated_at";
+     failure, next_action, customer, metadata, created_at, updated_at, idempotency_key";
 
 const REFUND_COLS: &str = "id, payment_id, status, amount, currency, gateway, \
      provider_reference, reason, failure, created_at, updated_at";
@@ -47,7 +47,7 @@ pub(super) fn insert_payment(conn: &mut Connection, p: &Payment) -> Result<(), S
     conn.execute(
         &format!(
             "INSERT INTO payments ({PAYMENT_COLS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
         ),
         params![
             p.id,
@@ -70,6 +70,7 @@ pub(super) fn insert_payment(conn: &mut Connection, p: &Payment) -> Result<(), S
             j.metadata,
             p.created_at,
             p.updated_at,
+            p.idempotency_key,
         ],
     )?;
     Ok(())
@@ -130,6 +131,7 @@ fn payment_row(r: &Row<'_>) -> rusqlite::Result<Payment> {
         refunds: Vec::new(),
         created_at: r.get(18)?,
         updated_at: r.get(19)?,
+        idempotency_key: r.get(20)?,
     })
 }
 
@@ -187,6 +189,19 @@ pub(super) fn find_by_reference(
         "WHERE merchant_id = ?1 AND reference = ?2 ORDER BY created_at DESC, rowid DESC",
         &[merchant_id, reference],
     )
+}
+
+pub(super) fn find_by_idempotency_key(
+    conn: &mut Connection,
+    merchant_id: &str,
+    key: &str,
+) -> Result<Option<Payment>, StoreError> {
+    let found = query_payments(
+        conn,
+        "WHERE merchant_id = ?1 AND idempotency_key = ?2 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        &[merchant_id, key],
+    )?;
+    Ok(found.into_iter().next())
 }
 
 /// Payments in `status` last changed before `updated_before` (RFC 3339),

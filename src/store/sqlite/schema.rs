@@ -10,6 +10,10 @@ use crate::store::StoreError;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_webhooks.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_payment_idempotency_key.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database, all in one IMMEDIATE

@@ -55,6 +55,7 @@ pub(super) fn payment(id: &str, merchant: &str, reference: &str, created_at: &st
         refunds: vec![],
         created_at: created_at.into(),
         updated_at: created_at.into(),
+        idempotency_key: None,
     }
 }
 
@@ -407,13 +408,13 @@ async fn idempotency_claim_replay_mismatch_in_flight_and_release() {
             .unwrap(),
         IdemClaim::Claimed
     );
-    assert_eq!(
+    assert!(matches!(
         store
             .claim_idempotency(key("k1", "fp", 3600))
             .await
             .unwrap(),
-        IdemClaim::InFlight
-    );
+        IdemClaim::InFlight { .. }
+    ));
     assert_eq!(
         store
             .claim_idempotency(key("k1", "other", 3600))
@@ -513,10 +514,10 @@ async fn expired_idempotency_keys_start_a_new_request() {
         store.claim_idempotency(key("k1", "new", 50)).await.unwrap(),
         IdemClaim::Claimed
     );
-    assert_eq!(
+    assert!(matches!(
         store.claim_idempotency(key("k1", "new", 50)).await.unwrap(),
-        IdemClaim::InFlight
-    );
+        IdemClaim::InFlight { .. }
+    ));
 }
 
 type ClaimTask = tokio::task::JoinHandle<Result<IdemClaim, StoreError>>;
@@ -527,7 +528,7 @@ async fn count_claimed(tasks: Vec<ClaimTask>) -> usize {
     for t in tasks {
         match t.await.unwrap().unwrap() {
             IdemClaim::Claimed => claimed += 1,
-            IdemClaim::InFlight => {}
+            IdemClaim::InFlight { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -583,7 +584,7 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
             .map(Result::unwrap)
             .collect()
     };
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     drop((store, dir));
 }
 
@@ -625,4 +626,43 @@ async fn audit_lists_newest_first_up_to_limit() {
     let got = store.list_audit(2).await.unwrap();
     let ns: Vec<_> = got.iter().map(|e| e.detail["n"].clone()).collect();
     assert_eq!(ns, [json!(2), json!(1)]);
+}
+
+#[tokio::test]
+async fn an_abandoned_claim_is_retaken_by_exactly_one_caller() {
+    let store = SqliteStore::open(":memory:", false).await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency(key("k-stale", "fp", 3600))
+            .await
+            .unwrap(),
+        IdemClaim::Claimed
+    );
+    let IdemClaim::InFlight { since } = store
+        .claim_idempotency(key("k-stale", "fp", 3600))
+        .await
+        .unwrap()
+    else {
+        panic!("expected in flight");
+    };
+    let first = store
+        .retake_idempotency("m1", "k-stale", since)
+        .await
+        .unwrap();
+    let second = store
+        .retake_idempotency("m1", "k-stale", since)
+        .await
+        .unwrap();
+    assert!(first ^ second, "one retaker wins: {first} {second}");
+    store
+        .complete_idempotency("m1", "k-stale", 201, b"{}")
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .retake_idempotency("m1", "k-stale", since)
+            .await
+            .unwrap(),
+        "a finished key is never retaken"
+    );
 }
