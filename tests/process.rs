@@ -3,116 +3,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    DEMO_KEY, Http, Receiver, card_payment, eventually, set_merchant_webhook, stripe_signature,
-    unix_now, write_shipped_rules,
+    BIN, DEMO_KEY, Http, Proc, Receiver, card_payment, eventually, set_merchant_webhook,
+    stripe_signature, unix_now, write_shipped_rules,
 };
 use http::Method;
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_payroute");
-
-struct Proc {
-    child: Child,
-    logs: Arc<Mutex<String>>,
-    api: String,
-    ops: String,
-}
-
-impl Proc {
-    fn spawn(rules: &std::path::Path, db: &std::path::Path) -> Proc {
-        Self::spawn_env(rules, db, &[])
-    }
-
-    fn spawn_env(rules: &std::path::Path, db: &std::path::Path, env: &[(&str, &str)]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--ops-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--rules")
-            .arg(rules)
-            .arg("--store")
-            .arg(format!("sqlite://{}", db.display()))
-            .env("RUST_LOG", "debug")
-            .env("PAYROUTE_FINGERPRINT_KEY", "test-fingerprint-key")
-            .env("PAYROUTE_DELIVERY_BASE_MS", "50")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn payroute");
-        let logs = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stdout.take().unwrap()),
-        ] {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut l = logs.lock().unwrap();
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
-        let start = Instant::now();
-        let (api, ops) = loop {
-            let text = logs.lock().unwrap().clone();
-            if let Some(line) = text.lines().find(|l| l.contains("payroute listening")) {
-                let field = |name: &str| {
-                    let rest = &line[line.find(&format!("{name}=")).unwrap() + name.len() + 1..];
-                    format!("http://{}", rest.split_whitespace().next().unwrap())
-                };
-                break (field("api_addr"), field("ops_addr"));
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "payroute did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Proc {
-            child,
-            logs,
-            api,
-            ops,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(start.elapsed() < within, "payroute did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 async fn sandbox() -> payroute::sandbox::SandboxHandle {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -195,7 +94,10 @@ async fn card_numbers_never_reach_the_logs_or_the_database_and_sigterm_exits_cle
     }
     // Gateway references are digit strings, so look for the CVC as a value.
     for needle in ["\"9731\"", "=9731", ": 9731", "cvc"] {
-        assert!(!logs.to_lowercase().contains(needle), "CVC in the logs ({needle})");
+        assert!(
+            !logs.to_lowercase().contains(needle),
+            "CVC in the logs ({needle})"
+        );
     }
 }
 

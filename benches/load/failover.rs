@@ -86,6 +86,24 @@ fn columns(failover: &Phase, baseline: &Phase, direct: &Phase) -> Vec<Column> {
     ]
 }
 
+/// A percentile `p` is shown only when at least one sample lies above it
+/// (p99 needs 100 samples, p99.9 needs 1,000); below that it is just the
+/// maximum, which the table shows anyway.
+fn pct(s: &Summary, p: f64) -> Option<f64> {
+    let n = s.ok + s.error_count();
+    // The tolerance keeps 1,000 × (1 − 0.999) from rounding below one.
+    let above = (n as f64) * (100.0 - p) / 100.0;
+    (p >= 100.0 || above >= 1.0 - 1e-9).then(|| ms(s.percentile(p)))
+}
+
+fn cell(v: Option<f64>, signed: bool) -> String {
+    match v {
+        Some(v) if signed => format!("{v:+.2}"),
+        Some(v) => format!("{v:.2}"),
+        None => "—".into(),
+    }
+}
+
 const ROWS: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)];
 
 fn latency_table(out: &mut String, cols: &[Column]) {
@@ -100,9 +118,7 @@ fn latency_table(out: &mut String, cols: &[Column]) {
         format!("{} / {} / {}", s.ok, s.error_count(), s.scheduled)
     });
     for (name, p) in ROWS {
-        row(out, &format!("{name} (ms)"), &|s| {
-            format!("{:.2}", ms(s.percentile(p)))
-        });
+        row(out, &format!("{name} (ms)"), &|s| cell(pct(s, p), false));
     }
     row(out, "max (ms)", &|s| {
         format!("{:.2}", ms(s.percentile(100.0)))
@@ -135,7 +151,7 @@ fn difference_table(out: &mut String, cols: &[Column]) {
         ("dead 1st gateway, all − direct", all, direct),
     ];
     for (name, a, b) in pairs {
-        let d = |p: f64| ms(a.s.percentile(p)) - ms(b.s.percentile(p));
+        let d = |p: f64| cell(pct(&a.s, p).zip(pct(&b.s, p)).map(|(a, b)| a - b), true);
         let base = ms(b.s.percentile(50.0));
         let ratio = if base > 0.0 {
             format!("{:.2}×", ms(a.s.percentile(50.0)) / base)
@@ -144,7 +160,7 @@ fn difference_table(out: &mut String, cols: &[Column]) {
         };
         let _ = writeln!(
             out,
-            "| {name} | {:+.2} | {:+.2} | {:+.2} | {ratio} |",
+            "| {name} | {} | {} | {} | {ratio} |",
             d(50.0),
             d(99.0),
             d(99.9)

@@ -506,6 +506,16 @@ impl Engine {
     }
 }
 
+/// A new `started` attempt, for the reconciler's own gateway calls.
+pub fn new_attempt_public(
+    payment_id: &str,
+    gateway: &str,
+    operation: &str,
+    amount: i64,
+) -> Attempt {
+    new_attempt(payment_id, gateway, operation, amount)
+}
+
 pub(super) fn new_attempt(
     payment_id: &str,
     gateway: &str,

@@ -162,11 +162,24 @@ async fn settle_authorization(
         })
         .collect();
     if open.is_empty() {
-        // Every attempt ended without a charge (the final write was lost).
-        let fact = Observed::Failed {
-            reason: Some("no gateway accepted the payment".into()),
+        // Every attempt has its answer; only the payment's own write was
+        // lost (a crash in between). The last attempt's answer stands.
+        let approved = attempts
+            .iter()
+            .rev()
+            .find(|a| a.outcome == AttemptOutcome::Approved && a.provider_reference.is_some());
+        let mut p = p;
+        let fact = match approved {
+            Some(a) => {
+                p.gateway = Some(a.gateway.clone());
+                p.provider_reference = a.provider_reference.clone();
+                Observed::Authorized
+            }
+            None => Observed::Failed {
+                reason: Some("no gateway accepted the payment".into()),
+            },
         };
-        return apply(engine, p, &fact, "no open attempt").await;
+        return apply(engine, p, &fact, "answer recorded on the attempt").await;
     }
     let mut not_found = 0;
     for a in open.iter().rev() {
@@ -251,18 +264,12 @@ async fn settle_authorization(
                 return Ok(false);
             }
             Lookup::Unknown { reason } => {
-                if age_secs(&a.created_at) >= cfg.reverse_after.as_secs() as i64
-                    && a.provider_reference.is_none()
+                if a.provider_reference.is_some()
+                    || age_secs(&a.created_at) < cfg.reverse_after.as_secs() as i64
                 {
-                    let outcome = conn
-                        .reverse_by_reference(
-                            &p.id,
-                            &format!("{}-reversal", a.gateway_idempotency_key),
-                        )
-                        .await;
-                    audit(engine, "reconcile.reversal_requested", json!({"payment": p.id, "gateway": a.gateway, "outcome": outcome.label(), "reason": reason})).await;
+                    return Ok(false);
                 }
-                return Ok(false);
+                return reverse(engine, cfg, conn, p, a, &reason).await;
             }
         }
     }
@@ -278,6 +285,67 @@ async fn settle_authorization(
         };
         return apply(engine, p, &fact, "not found at the gateway").await;
     }
+    Ok(false)
+}
+
+/// The gateway cannot say what became of the authorization and no webhook
+/// told us: cancel whatever it holds under payroute's reference (a timeout
+/// reversal). Once the gateway has accepted that cancel for `reverse_after`
+/// and still reported no authorization, nothing can stand: the payment fails.
+async fn reverse(
+    engine: &Engine,
+    cfg: &ReconcileConfig,
+    conn: &crate::connectors::Connector,
+    p: Payment,
+    a: &Attempt,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let attempts = engine.store.list_attempts(&p.id).await?;
+    let done = attempts
+        .iter()
+        .find(|r| r.operation == "reversal" && r.outcome == AttemptOutcome::Pending);
+    if let Some(r) = done {
+        if age_secs(&r.created_at) < cfg.reverse_after.as_secs() as i64 {
+            return Ok(false);
+        }
+        finish(
+            engine,
+            a,
+            AttemptOutcome::Unavailable,
+            None,
+            Some("reversed"),
+        )
+        .await;
+        let fact = Observed::Failed {
+            reason: Some(
+                "outcome unknown; cancelled at the gateway by payroute's reference".into(),
+            ),
+        };
+        return apply(engine, p, &fact, "reversed by reference").await;
+    }
+    let mut reversal =
+        crate::payments::engine::new_attempt_public(&p.id, &a.gateway, "reversal", a.amount);
+    reversal.gateway_idempotency_key = format!("{}-reversal", a.gateway_idempotency_key);
+    engine.store.insert_attempt(&reversal).await?;
+    let outcome = conn
+        .reverse_by_reference(&p.id, &reversal.gateway_idempotency_key)
+        .await;
+    let accepted = matches!(
+        outcome,
+        crate::connectors::Outcome::Pending { .. } | crate::connectors::Outcome::Succeeded { .. }
+    );
+    let label = if accepted {
+        AttemptOutcome::Pending
+    } else {
+        AttemptOutcome::Error
+    };
+    finish(engine, &reversal, label, None, None).await;
+    audit(
+        engine,
+        "reconcile.reversal_requested",
+        json!({"payment": p.id, "gateway": a.gateway, "outcome": outcome.label(), "reason": reason}),
+    )
+    .await;
     Ok(false)
 }
 

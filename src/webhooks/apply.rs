@@ -135,11 +135,31 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
         }
         _ => None,
     };
+    // A payment whose authorization answer was lost learns which gateway
+    // and reference hold it from the gateway's own event.
+    let mut payment = payment;
+    let learned = payment.provider_reference.is_none()
+        && matches!(
+            kind,
+            NormalizedKind::PaymentAuthorized
+                | NormalizedKind::PaymentCaptured
+                | NormalizedKind::PaymentFailed
+                | NormalizedKind::PaymentVoided
+                | NormalizedKind::PaymentVoidFailed
+        )
+        && gev.payment_reference.is_some();
+    if learned {
+        payment.gateway = Some(ev.gateway_id.clone());
+        payment.provider_reference = gev.payment_reference.clone();
+    }
     let (mut commit, note) = match transitions::apply(&payment, &observed, dispute.as_ref()) {
         Applied::Changed(c) => (*c, None),
         Applied::Confirmed(c) => (*c, Some("already applied".to_string())),
         Applied::Stale(why) => (Commit::default(), Some(format!("stale, ignored: {why}"))),
     };
+    if learned && commit.payment.is_none() {
+        commit.payment = Some(payment);
+    }
     commit.inbound = Some((ev.id.clone(), InboundStatus::Applied, note));
     let has_deliveries = !commit.deliveries.is_empty();
     engine.store.commit(&commit).await?;

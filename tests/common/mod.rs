@@ -3,9 +3,13 @@
 //! pointed at that sandbox, and talks to both over real HTTP.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -53,6 +57,23 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Reply {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            self.try_send(method, url, headers, body),
+        )
+        .await
+        .expect("request timed out")
+        .expect("request failed")
+    }
+
+    /// Like [`Http::send`], returning transport errors (a server that died).
+    pub async fn try_send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, String> {
         let mut b = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -62,18 +83,15 @@ impl Http {
         }
         let req = b
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .expect("request");
-        let resp = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
-            .await
-            .expect("request timed out")
-            .expect("request failed");
+            .map_err(|e| e.to_string())?;
+        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
         let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Reply {
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Reply {
             status: parts.status,
             headers: parts.headers,
             body,
-        }
+        })
     }
 }
 
@@ -372,5 +390,103 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The `payroute` binary, run as users run it.
+pub const BIN: &str = env!("CARGO_BIN_EXE_payroute");
+
+pub struct Proc {
+    pub child: std::process::Child,
+    pub logs: Arc<std::sync::Mutex<String>>,
+    pub api: String,
+    pub ops: String,
+}
+
+impl Proc {
+    pub fn spawn(rules: &std::path::Path, db: &std::path::Path) -> Proc {
+        Self::spawn_env(rules, db, &[])
+    }
+
+    pub fn spawn_env(rules: &std::path::Path, db: &std::path::Path, env: &[(&str, &str)]) -> Proc {
+        let listen = env
+            .iter()
+            .find(|(k, _)| *k == "PAYROUTE_LISTEN")
+            .map_or("127.0.0.1:0", |(_, v)| *v);
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", listen, "--ops-listen", "127.0.0.1:0"])
+            .arg("--rules")
+            .arg(rules)
+            .arg("--store")
+            .arg(format!("sqlite://{}", db.display()))
+            .env("RUST_LOG", "debug")
+            .env("PAYROUTE_FINGERPRINT_KEY", "test-fingerprint-key")
+            .env("PAYROUTE_DELIVERY_BASE_MS", "50")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn payroute");
+        let logs = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut l = logs.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let start = Instant::now();
+        let (api, ops) = loop {
+            let text = logs.lock().unwrap().clone();
+            if let Some(line) = text.lines().find(|l| l.contains("payroute listening")) {
+                let field = |name: &str| {
+                    let rest = &line[line.find(&format!("{name}=")).unwrap() + name.len() + 1..];
+                    format!("http://{}", rest.split_whitespace().next().unwrap())
+                };
+                break (field("api_addr"), field("ops_addr"));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "payroute did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Proc {
+            child,
+            logs,
+            api,
+            ops,
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(start.elapsed() < within, "payroute did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
     }
 }

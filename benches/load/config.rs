@@ -1,0 +1,134 @@
+//! The load test's settings: scenario, rate, duration, pool and warm-up,
+//! from defaults, then `LOAD_*` environment variables, then flags.
+
+use super::LoadError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// payroute (USD, Stripe) against direct.
+    Normal,
+    /// Adds EUR payments whose first gateway refuses connections.
+    Failover,
+}
+
+impl Scenario {
+    fn parse(value: &str) -> Result<Scenario, LoadError> {
+        match value {
+            "normal" | "" => Ok(Scenario::Normal),
+            "failover" => Ok(Scenario::Failover),
+            other => Err(LoadError::Scenario(other.into())),
+        }
+    }
+
+    /// Environment, then the last `--scenario` flag.
+    fn from_env_and_args(args: &[String]) -> Result<Scenario, LoadError> {
+        let mut value = std::env::var("LOAD_SCENARIO").unwrap_or_default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--scenario" {
+                value = it.next().cloned().unwrap_or_default();
+            }
+        }
+        Scenario::parse(&value)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub scenario: Scenario,
+    pub rps: u64,
+    pub secs: u64,
+    pub conns: usize,
+    pub warmup_secs: u64,
+    /// Point the sandbox's gateway webhooks at payroute during its phase.
+    pub webhooks: bool,
+    /// Started by `cargo test --benches` rather than `cargo bench`: a short
+    /// smoke run that fails on any error.
+    pub smoke: bool,
+}
+
+fn number(name: &str, value: &str, min: u64) -> Result<u64, LoadError> {
+    match value.parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(LoadError::Setting {
+            name: name.into(),
+            value: value.into(),
+        }),
+    }
+}
+
+impl Config {
+    /// Defaults, then environment, then flags.
+    pub fn from_env_and_args() -> Result<Config, LoadError> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        // cargo bench passes `--bench` to every bench binary; cargo test does not.
+        let smoke = !args.iter().any(|a| a == "--bench");
+        let scenario = Scenario::from_env_and_args(&args)?;
+        let mut cfg = if smoke {
+            Config {
+                scenario,
+                rps: 20,
+                secs: 1,
+                conns: 8,
+                warmup_secs: 0,
+                webhooks: true,
+                smoke,
+            }
+        } else {
+            Config {
+                scenario,
+                rps: if scenario == Scenario::Failover {
+                    100
+                } else {
+                    200
+                },
+                secs: 10,
+                conns: 64,
+                warmup_secs: 2,
+                webhooks: true,
+                smoke,
+            }
+        };
+        let vars = [
+            ("LOAD_RPS", "--rps"),
+            ("LOAD_SECS", "--secs"),
+            ("LOAD_CONNS", "--conns"),
+            ("LOAD_WARMUP_SECS", "--warmup-secs"),
+            ("LOAD_WEBHOOKS", "--webhooks"),
+        ];
+        for (var, flag) in vars {
+            if let Ok(v) = std::env::var(var) {
+                cfg.set(flag, &v, var)?;
+            }
+        }
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--bench" => {}
+                // Read by `Scenario::from_env_and_args`.
+                "--scenario" => {
+                    args.next();
+                }
+                "--rps" | "--secs" | "--conns" | "--warmup-secs" | "--webhooks" => {
+                    let v = args.next().unwrap_or_default();
+                    cfg.set(&arg, &v, &arg)?;
+                }
+                _ => return Err(LoadError::Argument(arg)),
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn set(&mut self, flag: &str, value: &str, shown: &str) -> Result<(), LoadError> {
+        match flag {
+            "--rps" => self.rps = number(shown, value, 1)?,
+            "--secs" => self.secs = number(shown, value, 1)?,
+            "--conns" => {
+                self.conns = usize::try_from(number(shown, value, 1)?).unwrap_or(usize::MAX)
+            }
+            "--webhooks" => self.webhooks = number(shown, value, 0)? != 0,
+            _ => self.warmup_secs = number(shown, value, 0)?,
+        }
+        Ok(())
+    }
+}
