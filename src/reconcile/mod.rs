@@ -21,7 +21,7 @@ use crate::payments::model::{
     Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus,
 };
 use crate::payments::transitions::{self, Applied, Observed};
-use crate::store::events::Commit;
+use crate::store::events::{Commit, InboundStatus};
 use crate::store::{AuditEntry, StoreError};
 
 #[derive(Debug, Clone)]
@@ -306,6 +306,15 @@ async fn reverse(
         .find(|r| r.operation == "reversal" && r.outcome == AttemptOutcome::Pending);
     if let Some(r) = done {
         if age_secs(&r.created_at) < cfg.reverse_after.as_secs() as i64 {
+            return Ok(false);
+        }
+        // A stored gateway event not yet applied (leased by a process that
+        // died, say) may be this payment's authorization: let it land first.
+        let unapplied = engine
+            .store
+            .list_inbound_events(InboundStatus::Received, 1)
+            .await?;
+        if !unapplied.is_empty() {
             return Ok(false);
         }
         finish(
