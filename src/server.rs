@@ -332,6 +332,10 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     } else {
         None
     };
+    if let Some(sb) = &sandbox {
+        let ruleset = state.engine.live.load().ruleset.clone();
+        connect_sandbox(&sb.state(), &ruleset, sb.addr, api_addr);
+    }
     tracing::info!(%api_addr, %ops_addr, rules = %settings.rules.display(), "payroute listening");
     Ok(Running {
         api_addr,
