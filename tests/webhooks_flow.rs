@@ -14,31 +14,6 @@ async fn status_of(h: &Harness, id: &str) -> Value {
     h.get(&format!("/v1/payments/{id}")).await.json()
 }
 
-/// Waits until the sandbox sent everything and payroute applied it.
-async fn settle(h: &Harness) {
-    assert!(
-        h.sandbox
-            .state()
-            .wait_for_webhooks(Duration::from_secs(30))
-            .await,
-        "sandbox webhooks drained"
-    );
-    eventually(30, "events applied", || async {
-        let e = h
-            .http
-            .send(
-                Method::GET,
-                &format!("{}/admin/events?status=received", h.ops),
-                &[],
-                None,
-            )
-            .await
-            .json();
-        e["data"].as_array().unwrap().is_empty()
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() {
     let h = Harness::start().await;
@@ -88,7 +63,7 @@ async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() 
         h.get(&format!("/v1/refunds/{rid}")).await.json()["status"] == "succeeded"
     })
     .await;
-    settle(&h).await;
+    h.settle().await;
     let p = status_of(&h, id).await;
     assert_eq!(
         (p["status"].as_str(), p["amount_refunded"].as_i64()),
@@ -249,7 +224,7 @@ async fn a_storm_of_duplicated_and_reordered_webhooks_ends_with_every_payment_as
     for t in tasks {
         ids.extend(t.await.unwrap());
     }
-    settle(&h).await;
+    h.settle().await;
     let stats = h
         .http
         .send(
@@ -301,4 +276,81 @@ async fn a_storm_of_duplicated_and_reordered_webhooks_ends_with_every_payment_as
         ids.len(),
         mismatches.join("\n")
     );
+}
+
+/// An Adyen notification item signed as Adyen signs it.
+fn adyen_item(
+    psp: &str,
+    merchant_reference: &str,
+    value: i64,
+    event: &str,
+    success: &str,
+) -> Value {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let key =
+        hex::decode("44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056").unwrap();
+    let signing = format!("{psp}::PayrouteDemo:{merchant_reference}:{value}:EUR:{event}:{success}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(signing.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    json!({"NotificationRequestItem": {"pspReference": psp, "merchantReference": merchant_reference,
+        "merchantAccountCode": "PayrouteDemo", "amount": {"currency": "EUR", "value": value},
+        "eventCode": event, "success": success, "eventDate": "2026-11-24T12:00:00+01:00",
+        "additionalData": {"hmacSignature": sig}}})
+}
+
+#[tokio::test]
+async fn a_late_authorization_for_a_failed_payment_is_reversed_at_the_gateway() {
+    let h = Harness::start().await;
+    let p = h
+        .post(
+            "/v1/payments",
+            &card_payment(4100, "EUR", "4000000000000002", "o-late-auth"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        (p["status"].as_str(), p["gateway"].as_str()),
+        (Some("failed"), Some("adyen_sandbox"))
+    );
+    h.settle().await;
+    // The gateway now says it authorised after all (payroute had answered "failed").
+    let psp = p["provider_reference"].as_str().unwrap();
+    let id = p["id"].as_str().unwrap();
+    let body = json!({"live": "false", "notificationItems": [adyen_item(psp, id, 4100, "AUTHORISATION", "true")]});
+    let r = h
+        .http
+        .send(
+            Method::POST,
+            &format!("{}/webhooks/adyen_sandbox", h.api),
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    eventually(10, "reversal requested", || async {
+        let e = h
+            .http
+            .send(
+                Method::GET,
+                &format!("{}/admin/events?status=applied", h.ops),
+                &[],
+                None,
+            )
+            .await
+            .json();
+        e["data"].as_array().unwrap().iter().any(|e| {
+            e["provider_event_id"] == format!("{psp}:AUTHORISATION:true").as_str()
+                && e["note"].as_str().unwrap_or("").contains("reversal")
+        })
+    })
+    .await;
+    let now = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(
+        now["status"], "failed",
+        "what the merchant was told stays true"
+    );
+    h.shutdown().await;
 }

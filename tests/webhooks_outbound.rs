@@ -43,31 +43,6 @@ async fn deliveries(h: &Harness, status: &str) -> Vec<Value> {
     r.json()["data"].as_array().unwrap().clone()
 }
 
-/// Waits until the sandbox sent everything and payroute settled it.
-async fn settle(h: &Harness) {
-    assert!(
-        h.sandbox
-            .state()
-            .wait_for_webhooks(Duration::from_secs(10))
-            .await,
-        "sandbox webhooks drained"
-    );
-    eventually(10, "events applied", || async {
-        let e = h
-            .http
-            .send(
-                Method::GET,
-                &format!("{}/admin/events?status=received", h.ops),
-                &[],
-                None,
-            )
-            .await
-            .json();
-        e["data"].as_array().unwrap().is_empty()
-    })
-    .await;
-}
-
 fn verify_payroute_signature(header: &str, body: &[u8]) -> bool {
     let t: i64 = header
         .split(',')
@@ -95,7 +70,7 @@ async fn a_merchant_endpoint_that_is_down_then_up_receives_every_event_with_a_st
         assert_eq!(cap.status, 200, "{}", cap.text());
         ids.push(id);
     }
-    settle(&h).await;
+    h.settle().await;
     eventually(10, "every event tried while down", || async {
         let pending = deliveries(&h, "pending").await;
         pending.len() >= 3 && pending.iter().all(|d| d["attempts"].as_u64().unwrap() >= 1)
@@ -186,7 +161,7 @@ async fn a_permanent_refusal_marks_the_delivery_failed_and_it_can_be_redelivered
         None,
     )
     .await;
-    settle(&h).await;
+    h.settle().await;
     eventually(10, "deliveries marked failed", || async {
         deliveries(&h, "pending").await.is_empty()
     })
@@ -235,7 +210,7 @@ async fn a_late_event_that_would_move_a_payment_backwards_is_recorded_and_ignore
         .await
         .json();
     assert_eq!(p["status"], "captured");
-    settle(&h).await;
+    h.settle().await;
     let pi = p["provider_reference"].as_str().unwrap();
     let body = serde_json::to_string_pretty(&json!({
         "id": "evt_late_fail", "object": "event", "created": unix_now(), "type": "payment_intent.payment_failed",

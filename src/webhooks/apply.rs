@@ -11,9 +11,11 @@ use tokio::sync::watch;
 
 use super::normalize::{GatewayEvent, NormalizedKind};
 use crate::connectors::GatewayKind;
+use crate::connectors::Outcome;
 use crate::payments::Engine;
-use crate::payments::model::Payment;
+use crate::payments::model::{AttemptOutcome, Payment, PaymentStatus};
 use crate::payments::transitions::{self, Applied, DisputeFact, Observed, RefundFact};
+use crate::store::AuditEntry;
 use crate::store::StoreError;
 use crate::store::events::{Commit, DisputeStatus, InboundEvent, InboundStatus};
 
@@ -155,7 +157,17 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
     let (mut commit, note) = match transitions::apply(&payment, &observed, dispute.as_ref()) {
         Applied::Changed(c) => (*c, None),
         Applied::Confirmed(c) => (*c, Some("already applied".to_string())),
-        Applied::Stale(why) => (Commit::default(), Some(format!("stale, ignored: {why}"))),
+        Applied::Stale(why) => {
+            let mut note = format!("stale, ignored: {why}");
+            let money_taken = matches!(
+                kind,
+                NormalizedKind::PaymentAuthorized | NormalizedKind::PaymentCaptured
+            );
+            if money_taken && payment.status == PaymentStatus::Failed {
+                note.push_str(&reverse_late_authorization(engine, &ev.gateway_id, &payment).await);
+            }
+            (Commit::default(), Some(note))
+        }
     };
     if learned && commit.payment.is_none() {
         commit.payment = Some(payment);
@@ -276,4 +288,56 @@ fn observed(kind: NormalizedKind, ev: &GatewayEvent) -> Observed {
         NormalizedKind::DisputeWon => dispute(DisputeStatus::Won),
         NormalizedKind::DisputeLost => dispute(DisputeStatus::Lost),
     }
+}
+
+/// The gateway reports money taken for a payment payroute already answered
+/// as failed (its outcome looked lost, and a lookup said "not there"): undo
+/// it at the gateway by payroute's reference, so that what the merchant was
+/// told stays true and no charge stands unseen. Once per payment: the
+/// reversal's attempt row carries a fixed key.
+async fn reverse_late_authorization(engine: &Engine, gateway: &str, payment: &Payment) -> String {
+    let live = engine.live.load();
+    let Some(conn) = live.connectors.get(gateway) else {
+        return "; gateway no longer configured: not reversed".into();
+    };
+    let mut attempt = crate::payments::engine::new_attempt_public(
+        &payment.id,
+        gateway,
+        "reversal",
+        payment.amount,
+    );
+    attempt.gateway_idempotency_key = format!("{}-late-reversal", payment.id);
+    if engine.store.insert_attempt(&attempt).await.is_err() {
+        return "; a reversal was already requested".into();
+    }
+    let outcome = conn
+        .reverse_by_reference(&payment.id, &attempt.gateway_idempotency_key)
+        .await;
+    let recorded = match &outcome {
+        Outcome::Succeeded { .. } => AttemptOutcome::Approved,
+        Outcome::Pending { .. } => AttemptOutcome::Pending,
+        Outcome::Ambiguous { .. } => AttemptOutcome::Ambiguous,
+        _ => AttemptOutcome::Error,
+    };
+    if let Err(e) = engine
+        .store
+        .finish_attempt(&attempt.id, recorded, None, None, 0)
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the reversal");
+    }
+    let detail =
+        serde_json::json!({"payment": payment.id, "gateway": gateway, "outcome": outcome.label()});
+    let entry = AuditEntry {
+        kind: "webhook.late_authorization_reversed".into(),
+        detail,
+    };
+    if let Err(e) = engine.store.append_audit(&entry).await {
+        tracing::warn!(error = %e, "could not audit the reversal");
+    }
+    tracing::warn!(payment_id = %payment.id, gateway, outcome = outcome.label(), "late authorization on a failed payment: reversal requested");
+    format!(
+        "; late authorization on a failed payment: reversal {}",
+        outcome.label()
+    )
 }

@@ -490,3 +490,22 @@ impl Drop for Proc {
         let _ = self.child.kill();
     }
 }
+
+impl Harness {
+    /// Waits until the sandbox sent every webhook and payroute applied them.
+    pub async fn settle(&self) {
+        assert!(
+            self.sandbox
+                .state()
+                .wait_for_webhooks(Duration::from_secs(30))
+                .await,
+            "sandbox webhooks drained"
+        );
+        eventually(30, "events applied", || async {
+            let url = format!("{}/admin/events?status=received", self.ops);
+            let e = self.http.send(Method::GET, &url, &[], None).await.json();
+            e["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+    }
+}
