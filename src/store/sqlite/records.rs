@@ -262,44 +262,30 @@ fn refunds_of(conn: &Connection, payment_id: &str) -> Result<Vec<Refund>, StoreE
 /// The refund's merchant is copied from its payment, so that `get_refund`
 /// can scope by merchant without a join; no such payment is `NotFound`.
 pub(super) fn insert_refund(conn: &mut Connection, r: &Refund) -> Result<(), StoreError> {
-    let inserted = conn.execute(
-        &format!(
-            "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, merchant_id
-             FROM payments WHERE id = ?2"
-        ),
-        params![
-            r.id,
-            r.payment_id,
-            r.status.as_str(),
-            r.amount,
-            r.currency,
-            r.gateway,
-            r.provider_reference,
-            r.reason,
-            opt_json(r.failure.as_ref())?,
-            r.created_at,
-            r.updated_at,
-        ],
-    )?;
-    if inserted == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    write_refund(conn, r, "")
 }
 
 /// Inserts a refund, or updates the mutable fields (as [`update_refund`])
 /// of the one with its id. No such payment is `NotFound`.
 pub(super) fn upsert_refund(conn: &Connection, r: &Refund) -> Result<(), StoreError> {
-    // The WHERE keeps SQLite from reading `ON CONFLICT` as a join constraint.
+    write_refund(
+        conn,
+        r,
+        "ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+             provider_reference = excluded.provider_reference,
+             failure = excluded.failure, updated_at = excluded.updated_at",
+    )
+}
+
+/// One INSERT for both: `on_conflict` is empty or an `ON CONFLICT` clause.
+/// (The WHERE keeps SQLite from reading `ON CONFLICT` as a join constraint.)
+fn write_refund(conn: &Connection, r: &Refund, on_conflict: &str) -> Result<(), StoreError> {
     let written = conn.execute(
         &format!(
             "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, merchant_id
              FROM payments WHERE id = ?2
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                 provider_reference = excluded.provider_reference,
-                 failure = excluded.failure, updated_at = excluded.updated_at"
+             {on_conflict}"
         ),
         params![
             r.id,
