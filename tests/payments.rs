@@ -81,9 +81,7 @@ async fn eur_cards_route_to_adyen_and_usd_to_stripe_with_the_ledgers_reference()
 #[tokio::test]
 async fn stripe_manual_capture_then_partial_refunds_until_fully_refunded() {
     let h = Harness::start().await;
-    let mut body = card_payment(10_000, "USD", APPROVE, "o-cap");
-    body["capture"] = json!("manual");
-    let p = h.post("/v1/payments", &body, None).await.json();
+    let p = h.manual_payment(10_000, "USD", APPROVE, "o-cap").await;
     assert_eq!(p["status"], "authorized");
     let id = p["id"].as_str().unwrap();
 
@@ -159,9 +157,7 @@ async fn stripe_manual_capture_then_partial_refunds_until_fully_refunded() {
 #[tokio::test]
 async fn adyen_capture_and_refund_stay_pending_until_the_gateway_confirms() {
     let h = Harness::start().await;
-    let mut body = card_payment(4200, "EUR", APPROVE, "o-adyen-cap");
-    body["capture"] = json!("manual");
-    let p = h.post("/v1/payments", &body, None).await.json();
+    let p = h.manual_payment(4200, "EUR", APPROVE, "o-adyen-cap").await;
     assert_eq!(
         (p["status"].as_str(), p["gateway"].as_str()),
         (Some("authorized"), Some("adyen_sandbox"))
@@ -232,9 +228,9 @@ async fn adyen_capture_and_refund_stay_pending_until_the_gateway_confirms() {
 async fn cancel_voids_on_stripe_and_is_pending_on_adyen() {
     let h = Harness::start().await;
     for (currency, expected) in [("USD", "voided"), ("EUR", "void_pending")] {
-        let mut body = card_payment(700, currency, APPROVE, &format!("o-cancel-{currency}"));
-        body["capture"] = json!("manual");
-        let p = h.post("/v1/payments", &body, None).await.json();
+        let p = h
+            .manual_payment(700, currency, APPROVE, &format!("o-cancel-{currency}"))
+            .await;
         let id = p["id"].as_str().unwrap();
         let c = h
             .post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)

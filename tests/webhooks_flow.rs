@@ -19,9 +19,9 @@ async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() 
     let h = Harness::start().await;
     // Hold the CAPTURE notification back for a while.
     h.fault(json!({"dialect": "adyen", "mode": "webhook_delay", "latency_ms": 700, "event_contains": "CAPTURE"})).await;
-    let mut body = card_payment(4200, "EUR", "4242424242424242", "o-adyen-wh");
-    body["capture"] = json!("manual");
-    let p = h.post("/v1/payments", &body, None).await.json();
+    let p = h
+        .manual_payment(4200, "EUR", "4242424242424242", "o-adyen-wh")
+        .await;
     assert_eq!(
         (p["gateway"].as_str(), p["status"].as_str()),
         (Some("adyen_sandbox"), Some("authorized"))
@@ -75,9 +75,9 @@ async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() 
 #[tokio::test]
 async fn an_adyen_cancel_ends_voided_after_the_cancellation_webhook() {
     let h = Harness::start().await;
-    let mut body = card_payment(900, "EUR", "4242424242424242", "o-adyen-void");
-    body["capture"] = json!("manual");
-    let p = h.post("/v1/payments", &body, None).await.json();
+    let p = h
+        .manual_payment(900, "EUR", "4242424242424242", "o-adyen-void")
+        .await;
     let id = p["id"].as_str().unwrap();
     let c = h
         .post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)

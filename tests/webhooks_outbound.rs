@@ -60,9 +60,9 @@ async fn a_merchant_endpoint_that_is_down_then_up_receives_every_event_with_a_st
     let h = start(&receiver).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let mut body = card_payment(1000 + i, "USD", "4242424242424242", &format!("o-wh-{i}"));
-        body["capture"] = json!("manual");
-        let p = h.post("/v1/payments", &body, None).await.json();
+        let p = h
+            .manual_payment(1000 + i, "USD", "4242424242424242", &format!("o-wh-{i}"))
+            .await;
         let id = p["id"].as_str().unwrap().to_string();
         let cap = h
             .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)

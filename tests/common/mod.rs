@@ -509,3 +509,18 @@ impl Harness {
         .await;
     }
 }
+
+impl Harness {
+    /// Creates a card payment with manual capture and returns its JSON.
+    pub async fn manual_payment(
+        &self,
+        amount: i64,
+        currency: &str,
+        number: &str,
+        reference: &str,
+    ) -> Value {
+        let mut body = card_payment(amount, currency, number, reference);
+        body["capture"] = json!("manual");
+        self.post("/v1/payments", &body, None).await.json()
+    }
+}
