@@ -128,3 +128,79 @@ async fn an_unknown_adyen_outcome_is_settled_by_its_authorisation_webhook() {
     assert_eq!(h.live_charges().await.len(), 1);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_capture_whose_answer_was_lost_is_pending_until_the_gateway_confirms_it() {
+    let h = start().await;
+    h.sandbox
+        .state()
+        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+    let p = h
+        .manual_payment(5100, "USD", "4242424242424242", "o-rec-cap")
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    // The capture happens at Stripe, but its answer is a 500.
+    h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "capture"}))
+        .await;
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    assert_eq!(
+        cap.json()["status"],
+        "capture_pending",
+        "not reported captured before it is known"
+    );
+    assert_eq!(cap.json()["amount_captured"], 0);
+    clear_faults(&h).await;
+    let report = reconcile(&h).await;
+    assert_eq!(report["settled"], 1, "{report}");
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(
+        (p["status"].as_str(), p["amount_captured"].as_i64()),
+        (Some("captured"), Some(5100))
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_stays_pending_and_is_not_counted() {
+    let h = start().await;
+    let p = h
+        .post(
+            "/v1/payments",
+            &card_payment(5200, "USD", "4242424242424242", "o-rec-ref"),
+            None,
+        )
+        .await
+        .json();
+    let id = p["id"].as_str().unwrap().to_string();
+    h.fault(
+        json!({"dialect": "stripe", "mode": "timeout_after_charge", "path_contains": "refunds"}),
+    )
+    .await;
+    let r = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 2000}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["status"], "pending");
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(
+        (p["status"].as_str(), p["amount_refunded"].as_i64()),
+        (Some("captured"), Some(0))
+    );
+    // A pending refund still holds its amount: no second refund past the captured total.
+    let over = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 3201}),
+            None,
+        )
+        .await;
+    assert_eq!(over.json()["error"]["code"], "amount_too_large");
+    h.shutdown().await;
+}
