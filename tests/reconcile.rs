@@ -204,3 +204,72 @@ async fn a_refund_whose_answer_was_lost_stays_pending_and_is_not_counted() {
     assert_eq!(over.json()["error"]["code"], "amount_too_large");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_before_the_payment_fails() {
+    let h = Harness::start_opts(
+        |dir, _| {
+            let p = dir.join("gateways.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
+        },
+        |s| {
+            s.reconcile.min_age = Duration::ZERO;
+            s.reconcile.not_found_grace = Duration::ZERO;
+            s.reconcile.interval = Duration::from_secs(3600);
+            s.reconcile.reverse_after = Duration::from_secs(1);
+        },
+    )
+    .await;
+    // Adyen charges and captures (automatic capture), every answer is lost,
+    // and its AUTHORISATION notification never arrives.
+    h.fault(json!({"dialect": "adyen", "mode": "timeout_after_charge", "count": 5}))
+        .await;
+    h.fault(json!({"dialect": "adyen", "mode": "webhook_drop", "event_contains": "AUTHORISATION"}))
+        .await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(6400, "EUR", "4242424242424242", "o-rec-adyen-cap"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let charge = || async {
+        let ledger = h.ledger().await;
+        assert_eq!(ledger.len(), 1, "one charge: {ledger:?}");
+        ledger[0].clone()
+    };
+    assert_eq!(charge().await["amount_captured"], 6400);
+    // The cancel by payroute's reference cannot undo a capture; Adyen says
+    // so in a TECHNICAL_CANCEL that names the payment's pspReference.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    reconcile(&h).await;
+    eventually(10, "pspReference learned", || async {
+        !h.get(&format!("/v1/payments/{id}")).await.json()["provider_reference"].is_null()
+    })
+    .await;
+    // So the reconciler reverses by that reference: Adyen refunds it.
+    reconcile(&h).await;
+    eventually(10, "refunded at the gateway", || async {
+        charge().await["amount_refunded"] == 6400
+    })
+    .await;
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(
+        p["status"], "processing",
+        "not failed before the refund is confirmed"
+    );
+    assert_eq!(
+        p["refunds"],
+        json!([]),
+        "a reversal is not the merchant's refund"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    reconcile(&h).await;
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["provider_reference"], charge().await["id"]);
+    h.shutdown().await;
+}

@@ -354,3 +354,81 @@ async fn a_late_authorization_for_a_failed_payment_is_reversed_at_the_gateway() 
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_late_authorization_already_captured_is_refunded_by_its_psp_reference() {
+    let h = Harness::start_opts(
+        |dir, _| {
+            let p = dir.join("gateways.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
+        },
+        |s| {
+            s.reconcile.min_age = Duration::ZERO;
+            s.reconcile.interval = Duration::from_millis(200);
+            s.reconcile.reverse_after = Duration::from_millis(500);
+        },
+    )
+    .await;
+    // Adyen charges and captures; payroute hears nothing at all, so after
+    // its cancel by reference it concludes the payment failed.
+    h.fault(json!({"dialect": "adyen", "mode": "timeout_after_charge", "count": 5}))
+        .await;
+    h.fault(json!({"dialect": "adyen", "mode": "webhook_drop"}))
+        .await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(4200, "EUR", "4242424242424242", "o-late-cap"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    eventually(15, "concluded failed", || async {
+        status_of(&h, &id).await["status"] == "failed"
+    })
+    .await;
+    let charge = h.ledger().await[0].clone();
+    assert_eq!(
+        (charge["live"].as_bool(), charge["amount_captured"].as_i64()),
+        (Some(true), Some(4200)),
+        "the gap: Adyen holds a captured charge"
+    );
+    // Adyen's AUTHORISATION notification finally arrives.
+    h.http
+        .send(
+            Method::DELETE,
+            &format!("{}/__sandbox/faults", h.sandbox_url),
+            &[],
+            None,
+        )
+        .await;
+    let psp = charge["id"].as_str().unwrap();
+    let body = json!({"live": "false", "notificationItems": [adyen_item(psp, &id, 4200, "AUTHORISATION", "true")]});
+    let r = h
+        .http
+        .send(
+            Method::POST,
+            &format!("{}/webhooks/adyen_sandbox", h.api),
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    eventually(10, "refunded at Adyen by its pspReference", || async {
+        h.ledger().await[0]["amount_refunded"] == 4200
+    })
+    .await;
+    let p = status_of(&h, &id).await;
+    assert_eq!(
+        p["status"], "failed",
+        "what the merchant was told stays true"
+    );
+    assert_eq!(
+        p["refunds"],
+        json!([]),
+        "a reversal is not the merchant's refund"
+    );
+    h.shutdown().await;
+}

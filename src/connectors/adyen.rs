@@ -10,7 +10,8 @@ use http_body_util::Full;
 use serde_json::Value;
 
 pub use body::{
-    cancel_body, capture_body, payment_request_body, refund_body, standalone_cancel_body,
+    cancel_body, capture_body, payment_request_body, refund_body, reversal_body,
+    standalone_cancel_body,
 };
 pub use classify::{SOFT_REFUSAL_CODES, classify_error, classify_modification, classify_payment};
 
@@ -139,6 +140,16 @@ impl AdyenConnector {
             Ok(r) => classify_modification(r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
+    }
+
+    /// `POST /payments/{psp}/reversals`: Adyen cancels the authorization or,
+    /// if it was already captured, refunds it in full, whichever applies,
+    /// and reports which in a `CANCEL_OR_REFUND` webhook. The one way to undo
+    /// a payment whose capture state payroute cannot know (automatic capture,
+    /// a late authorization). Answered `201 received`: `Pending`.
+    pub async fn reverse_psp(&self, psp: &str, payment_id: &str, idempotency_key: &str) -> Outcome {
+        let body = reversal_body(&self.settings, payment_id);
+        self.modify(psp, "reversals", body, idempotency_key).await
     }
 
     async fn modify(

@@ -333,9 +333,9 @@ impl Connector {
         }
     }
 
-    /// Voids an authorization the gateway may hold under payroute's
-    /// reference, when payroute has no provider reference for it (a "timeout
-    /// reversal"). Each dialect documents its replies; in short:
+    /// Undoes whatever the gateway holds for payroute's payment: by
+    /// payroute's reference when payroute never learned the gateway's (a
+    /// "timeout reversal"). Each dialect documents its replies; in short:
     /// - `Succeeded { effect: Voided | Refunded }`: released now (Stripe);
     ///   `Succeeded { provider_reference: "", effect: Voided }` means the
     ///   gateway shows nothing to reverse (Stripe search, see
@@ -344,10 +344,31 @@ impl Connector {
     ///   webhook (Adyen TECHNICAL_CANCEL; a pending Stripe refund);
     /// - `Unavailable`: nothing was done (the lookup failed), try later;
     /// - anything else as for [`Connector::cancel`] / [`Connector::refund`].
-    pub async fn reverse_by_reference(&self, payment_id: &str, idempotency_key: &str) -> Outcome {
-        match self {
-            Connector::Stripe(c) => c.reverse_by_reference(payment_id, idempotency_key).await,
-            Connector::Adyen(c) => c.reverse_by_reference(payment_id, idempotency_key).await,
+    ///
+    /// `known` is the gateway's own reference when one of its events named
+    /// the payment (a late authorization): then the reversal acts on that
+    /// payment directly, captured or not (Stripe: read the PaymentIntent,
+    /// cancel or refund; Adyen: `/payments/{psp}/reversals`, which cancels
+    /// or refunds, where a standalone `/cancels` cannot undo a capture).
+    pub async fn reverse(
+        &self,
+        payment_id: &str,
+        known: Option<&str>,
+        idempotency_key: &str,
+    ) -> Outcome {
+        match (self, known.filter(|r| !r.is_empty())) {
+            (Connector::Stripe(c), Some(id)) => {
+                c.reverse_intent_id(id, payment_id, idempotency_key).await
+            }
+            (Connector::Stripe(c), None) => {
+                c.reverse_by_reference(payment_id, idempotency_key).await
+            }
+            (Connector::Adyen(c), Some(psp)) => {
+                c.reverse_psp(psp, payment_id, idempotency_key).await
+            }
+            (Connector::Adyen(c), None) => {
+                c.reverse_by_reference(payment_id, idempotency_key).await
+            }
         }
     }
 }

@@ -163,6 +163,16 @@ fn changed(mut p: Payment, now: String, refund: Option<Refund>, kind: &str) -> A
 }
 
 fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, now: String) -> Applied {
+    // Money given back by payroute's own reversal (a late or unknown
+    // authorization) for a payment the merchant was never told was charged:
+    // that stays true, and there is no refund to report.
+    let never_charged = matches!(
+        p.status,
+        PaymentStatus::Failed | PaymentStatus::Voided | PaymentStatus::Processing
+    );
+    if never_charged {
+        return Applied::Stale(format!("refund of a {} payment", p.status.as_str()));
+    }
     let kind = if status == RefundStatus::Succeeded {
         "refund.succeeded"
     } else {

@@ -292,6 +292,11 @@ async fn settle_authorization(
 /// told us: cancel whatever it holds under payroute's reference (a timeout
 /// reversal). Once the gateway has accepted that cancel for `reverse_after`
 /// and still reported no authorization, nothing can stand: the payment fails.
+///
+/// If a gateway event named the payment meanwhile (Adyen's TECHNICAL_CANCEL
+/// failing because the payment was already captured teaches its
+/// pspReference), the reversal is made again by that reference, which
+/// refunds a capture, and the payment fails only after that one too.
 async fn reverse(
     engine: &Engine,
     cfg: &ReconcileConfig,
@@ -300,12 +305,18 @@ async fn reverse(
     a: &Attempt,
     reason: &str,
 ) -> Result<bool, StoreError> {
+    let known = p.provider_reference.clone();
+    let suffix = if known.is_some() {
+        "reversal-psp"
+    } else {
+        "reversal"
+    };
+    let key = format!("{}-{suffix}", a.gateway_idempotency_key);
     let attempts = engine.store.list_attempts(&p.id).await?;
-    let done = attempts
-        .iter()
-        .find(|r| r.operation == "reversal" && r.outcome == AttemptOutcome::Pending);
-    if let Some(r) = done {
-        if age_secs(&r.created_at) < cfg.reverse_after.as_secs() as i64 {
+    let existing = attempts.iter().find(|r| r.gateway_idempotency_key == key);
+    if let Some(r) = existing.filter(|r| r.outcome == AttemptOutcome::Pending) {
+        // Since the gateway accepted it (a retried row keeps its creation time).
+        if age_secs(&r.updated_at) < cfg.reverse_after.as_secs() as i64 {
             return Ok(false);
         }
         // A stored gateway event not yet applied (leased by a process that
@@ -332,12 +343,21 @@ async fn reverse(
         };
         return apply(engine, p, &fact, "reversed by reference").await;
     }
-    let mut reversal =
-        crate::payments::engine::new_attempt_public(&p.id, &a.gateway, "reversal", a.amount);
-    reversal.gateway_idempotency_key = format!("{}-reversal", a.gateway_idempotency_key);
-    engine.store.insert_attempt(&reversal).await?;
+    // A reversal that failed before (the gateway unreachable, say) is tried
+    // again under its own row and key.
+    let reversal = match existing {
+        Some(r) => r.clone(),
+        None => {
+            let mut r = crate::payments::engine::new_attempt_public(
+                &p.id, &a.gateway, "reversal", a.amount,
+            );
+            r.gateway_idempotency_key = key;
+            engine.store.insert_attempt(&r).await?;
+            r
+        }
+    };
     let outcome = conn
-        .reverse_by_reference(&p.id, &reversal.gateway_idempotency_key)
+        .reverse(&p.id, known.as_deref(), &reversal.gateway_idempotency_key)
         .await;
     let accepted = matches!(
         outcome,
@@ -352,7 +372,7 @@ async fn reverse(
     audit(
         engine,
         "reconcile.reversal_requested",
-        json!({"payment": p.id, "gateway": a.gateway, "outcome": outcome.label(), "reason": reason}),
+        json!({"payment": p.id, "gateway": a.gateway, "by": known.as_deref().unwrap_or("payroute reference"), "outcome": outcome.label(), "reason": reason}),
     )
     .await;
     Ok(false)

@@ -148,6 +148,10 @@ pub struct OutboxEvent {
     pub payment_method: Option<String>,
     /// Adyen `operations` (AUTHORISATION only).
     pub operations: Vec<String>,
+    /// Adyen `additionalData.modification.action` (CANCEL_OR_REFUND only):
+    /// `cancel` or `refund`.
+    #[serde(default)]
+    pub modification_action: Option<String>,
     /// Stripe `data.object`: the whole object as it stood when the event
     /// happened, so a late delivery still shows that moment's state.
     pub object: Option<Value>,
@@ -179,6 +183,7 @@ impl OutboxEvent {
             reason: None,
             payment_method: None,
             operations: Vec::new(),
+            modification_action: None,
             object: None,
             idempotency_key: None,
             created_at: super::wire::now_unix(),

@@ -164,7 +164,10 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
                 NormalizedKind::PaymentAuthorized | NormalizedKind::PaymentCaptured
             );
             if money_taken && payment.status == PaymentStatus::Failed {
-                note.push_str(&reverse_late_authorization(engine, &ev.gateway_id, &payment).await);
+                let known = gev.payment_reference.as_deref();
+                note.push_str(
+                    &reverse_late_authorization(engine, &ev.gateway_id, &payment, known).await,
+                );
             }
             (Commit::default(), Some(note))
         }
@@ -295,7 +298,12 @@ fn observed(kind: NormalizedKind, ev: &GatewayEvent) -> Observed {
 /// it at the gateway by payroute's reference, so that what the merchant was
 /// told stays true and no charge stands unseen. Once per payment: the
 /// reversal's attempt row carries a fixed key.
-async fn reverse_late_authorization(engine: &Engine, gateway: &str, payment: &Payment) -> String {
+async fn reverse_late_authorization(
+    engine: &Engine,
+    gateway: &str,
+    payment: &Payment,
+    known: Option<&str>,
+) -> String {
     let live = engine.live.load();
     let Some(conn) = live.connectors.get(gateway) else {
         return "; gateway no longer configured: not reversed".into();
@@ -311,7 +319,7 @@ async fn reverse_late_authorization(engine: &Engine, gateway: &str, payment: &Pa
         return "; a reversal was already requested".into();
     }
     let outcome = conn
-        .reverse_by_reference(&payment.id, &attempt.gateway_idempotency_key)
+        .reverse(&payment.id, known, &attempt.gateway_idempotency_key)
         .await;
     let recorded = match &outcome {
         Outcome::Succeeded { .. } => AttemptOutcome::Approved,

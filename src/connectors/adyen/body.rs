@@ -154,6 +154,15 @@ pub fn standalone_cancel_body(
     }))
 }
 
+/// `POST /payments/{psp}/reversals`: `reference` names it a reversal of
+/// payroute's payment, as the standalone cancel's does.
+pub fn reversal_body(settings: &ConnectorSettings, payment_id: &str) -> Result<Value, AdyenError> {
+    Ok(json!({
+        "merchantAccount": merchant_account(settings)?,
+        "reference": format!("{payment_id}-reversal"),
+    }))
+}
+
 /// `POST /payments/{psp}/refunds`; `reference` is payroute's refund id so the
 /// REFUND webhook can be matched to it.
 pub fn refund_body(settings: &ConnectorSettings, req: &RefundRequest) -> Result<Value, AdyenError> {

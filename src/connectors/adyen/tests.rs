@@ -237,3 +237,37 @@ async fn reversal_posts_a_standalone_cancel_with_the_key() {
     let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(body, standalone_cancel_body(&settings(), "pay_1").unwrap());
 }
+
+#[tokio::test]
+async fn a_known_psp_reference_is_reversed_with_payments_reversals() {
+    use crate::connectors::test_server::script;
+    let reply = json!({"merchantAccount": "PayrouteECOM", "paymentPspReference": "QFQTPCQ8HXSKGK82",
+        "pspReference": "ZC4R4RBFJGXXGN83", "reference": "pay_1-reversal", "status": "received"});
+    let (base, server) = script(vec![(201, reply)]).await;
+    let mut s = settings();
+    s.base_url = format!("{base}/v71");
+    let conn = crate::connectors::Connector::Adyen(AdyenConnector::new(s, HttpClient::new()));
+    let out = conn
+        .reverse("pay_1", Some("QFQTPCQ8HXSKGK82"), "pay_1-late-reversal")
+        .await;
+    assert_eq!(
+        out,
+        Outcome::Pending {
+            provider_reference: "ZC4R4RBFJGXXGN83".into()
+        }
+    );
+    let seen = server.await.unwrap();
+    assert_eq!(
+        seen[0].request_line,
+        "POST /v71/payments/QFQTPCQ8HXSKGK82/reversals HTTP/1.1"
+    );
+    assert_eq!(
+        seen[0].header("idempotency-key"),
+        Some("pay_1-late-reversal")
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"merchantAccount": "PayrouteECOM", "reference": "pay_1-reversal"})
+    );
+}

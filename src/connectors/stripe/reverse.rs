@@ -76,6 +76,30 @@ impl StripeConnector {
         combine(outcomes)
     }
 
+    /// Reverses the PaymentIntent a Stripe event named, read by id (no
+    /// search, so no index lag): cancel or refund as for a search hit.
+    pub async fn reverse_intent_id(&self, id: &str, payment_id: &str, key: &str) -> Outcome {
+        let path = match super::pi_base(id) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let reply = match self.get(&path).await {
+            Ok(r) if r.status.is_success() => r,
+            Ok(r) => {
+                return Outcome::Unavailable {
+                    reason: format!("reading {id} for a reversal: HTTP {}", r.status),
+                };
+            }
+            Err(reason) => return Outcome::Unavailable { reason },
+        };
+        match serde_json::from_slice::<IntentState>(&reply.body) {
+            Ok(pi) => self.reverse_intent(&pi, payment_id, key).await,
+            Err(e) => Outcome::Unavailable {
+                reason: format!("reading {id} for a reversal: {e}"),
+            },
+        }
+    }
+
     async fn reverse_intent(&self, pi: &IntentState, payment_id: &str, key: &str) -> Outcome {
         match pi.status.as_str() {
             "canceled" => Outcome::Succeeded {

@@ -1,4 +1,6 @@
-//! Payment modifications: `/payments/{psp}/captures`, `/cancels`, `/refunds`.
+//! Payment modifications: `/payments/{psp}/captures`, `/cancels`, `/refunds`
+//! and `/reversals` (cancel or refund, whichever applies; its
+//! `CANCEL_OR_REFUND` event says which in `modification.action`).
 //! Adyen answers 201 `received` at once and reports the real outcome later
 //! by webhook; the sandbox applies the outcome to the ledger now and queues
 //! the webhook event (success or failure) in the outbox.
@@ -16,6 +18,7 @@ pub(crate) enum Kind {
     Capture,
     Cancel,
     Refund,
+    Reversal,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
             "captures" => Some(Kind::Capture),
             "cancels" => Some(Kind::Cancel),
             "refunds" => Some(Kind::Refund),
+            "reversals" => Some(Kind::Reversal),
             _ => None,
         }
     }
@@ -33,6 +37,7 @@ impl Kind {
             Kind::Capture => "CAPTURE",
             Kind::Cancel => "CANCELLATION",
             Kind::Refund => "REFUND",
+            Kind::Reversal => "CANCEL_OR_REFUND",
         }
     }
 }
@@ -41,7 +46,7 @@ impl Kind {
 pub(crate) fn apply(sb: &Sandbox, psp: &str, kind: Kind, body: &Value) -> Result<Value, SimReply> {
     let account = merchant_account(sb, body)?;
     let requested = match kind {
-        Kind::Cancel => None,
+        Kind::Cancel | Kind::Reversal => None,
         Kind::Capture | Kind::Refund => Some(amount(sb, body)?),
     };
     let mut adyen = lock(&sb.adyen);
@@ -64,11 +69,18 @@ pub(crate) fn apply(sb: &Sandbox, psp: &str, kind: Kind, body: &Value) -> Result
             "Invalid amount specified: currency differs from the payment",
         ));
     }
-    let value = requested.as_ref().map(|(v, _)| *v);
+    let mut value = requested.as_ref().map(|(v, _)| *v);
+    let mut action = None;
     let success = match kind {
         Kind::Capture => capture(sb, psp, payment, value.unwrap_or(0))?,
         Kind::Cancel => cancel(sb, psp, payment),
         Kind::Refund => refund(sb, psp, payment, value.unwrap_or(0))?,
+        Kind::Reversal => {
+            let (done, what, amount) = reverse(sb, psp, payment)?;
+            action = what;
+            value = amount;
+            done
+        }
     };
     let modification = sb.psp_reference();
     let mut event = OutboxEvent::new(
@@ -89,6 +101,7 @@ pub(crate) fn apply(sb: &Sandbox, psp: &str, kind: Kind, body: &Value) -> Result
             .to_string(),
     );
     event.payment_method = Some(payment.variant.clone());
+    event.modification_action = action.map(str::to_string);
     event.reason =
         (!success).then(|| "Modification not allowed in the payment's current state".into());
     sb.emit(event);
@@ -137,6 +150,22 @@ fn capture(
     let captured = payment.captured;
     sb.update_ledger(psp, |e| e.amount_captured = captured);
     Ok(true)
+}
+
+/// Refunds what was captured and not yet refunded, else cancels the
+/// authorization: `(success, modification.action, amount refunded)`.
+fn reverse(
+    sb: &Sandbox,
+    psp: &str,
+    payment: &mut AdyenPayment,
+) -> Result<(bool, Option<&'static str>, Option<i64>), SimReply> {
+    let outstanding = payment.captured - payment.refunded;
+    if outstanding > 0 {
+        refund(sb, psp, payment, outstanding)?;
+        return Ok((true, Some("refund"), Some(outstanding)));
+    }
+    let cancelled = cancel(sb, psp, payment);
+    Ok((cancelled, cancelled.then_some("cancel"), None))
 }
 
 fn cancel(sb: &Sandbox, psp: &str, payment: &mut AdyenPayment) -> bool {

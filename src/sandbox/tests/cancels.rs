@@ -186,3 +186,49 @@ async fn cancels_validates_required_fields_key_and_merchant() {
     assert_eq!(gw.state().ledger()[0].status, ChargeStatus::Authorized);
     assert!(technical_cancels(&gw.state().outbox()).is_empty());
 }
+
+fn cancel_or_refund(events: &[OutboxEvent]) -> Vec<&OutboxEvent> {
+    events
+        .iter()
+        .filter(|e| e.event == "CANCEL_OR_REFUND")
+        .collect()
+}
+
+#[tokio::test]
+async fn reversals_refunds_a_captured_payment_in_full() {
+    let gw = gateway().await;
+    let psp = pay(gw.addr, "order-rev-1", false).await;
+    let body = json!({"merchantAccount": MERCHANT, "reference": "order-rev-1-reversal"});
+    let resp = adyen(gw.addr, &format!("/payments/{psp}/reversals"), &body, None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 201, "{}", resp.json);
+    assert_eq!(resp.json["paymentPspReference"], psp.as_str());
+    let entry = &gw.state().ledger()[0];
+    assert_eq!(entry.amount_refunded, entry.amount_captured);
+    assert_eq!(entry.status, ChargeStatus::Refunded);
+    let outbox = gw.state().outbox();
+    let events = cancel_or_refund(&outbox);
+    assert_eq!(events.len(), 1);
+    assert!(events[0].success);
+    assert_eq!(events[0].modification_action.as_deref(), Some("refund"));
+    assert_eq!(events[0].original_reference.as_deref(), Some(psp.as_str()));
+}
+
+#[tokio::test]
+async fn reversals_cancels_an_uncaptured_authorisation() {
+    let gw = gateway().await;
+    let psp = pay(gw.addr, "order-rev-2", true).await;
+    let body = json!({"merchantAccount": MERCHANT});
+    let resp = adyen(gw.addr, &format!("/payments/{psp}/reversals"), &body, None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 201, "{}", resp.json);
+    let entry = &gw.state().ledger()[0];
+    assert_eq!(entry.status, ChargeStatus::Voided);
+    assert!(!entry.live);
+    let outbox = gw.state().outbox();
+    let events = cancel_or_refund(&outbox);
+    assert_eq!(events[0].modification_action.as_deref(), Some("cancel"));
+    assert!(events[0].success);
+}

@@ -140,6 +140,9 @@ pub(crate) fn adyen_item(event: &OutboxEvent, key: &[u8]) -> Value {
     if !event.operations.is_empty() {
         item["operations"] = json!(event.operations);
     }
+    if let Some(action) = &event.modification_action {
+        item["additionalData"]["modification.action"] = json!(action);
+    }
     json!({"NotificationRequestItem": item})
 }
 
