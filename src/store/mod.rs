@@ -1,10 +1,18 @@
 //! Durable state behind one [`Store`] trait: payments, attempts, refunds,
 //! disputes, idempotency keys, the webhook queues (inbound events, outbound
-//! deliveries) and the audit log. SQLite is the embedded default; a
-//! PostgreSQL implementation fills the same trait for multi-replica use.
-//! Callers never see SQL.
+//! deliveries), the audit log, and the coordination of replicas
+//! (leadership, payment leases). Callers never see SQL.
+//!
+//! Two backends fill the trait with the same observable behaviour, checked
+//! by one contract test suite run against each: SQLite ([`sqlite`]), the
+//! embedded single-process default, and PostgreSQL ([`postgres`]), for
+//! several replicas sharing one database. [`open`] picks one by URL.
 
+mod columns;
+#[cfg(test)]
+mod contract;
 pub mod events;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -211,9 +219,42 @@ pub trait Store: Send + Sync + 'static {
         status: Option<DeliveryStatus>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
+
+    // --- Coordination between replicas ---
+
+    /// Whether this process leads the singleton background `role` (say the
+    /// reconciler) now; ask before each round of the role's work. At most
+    /// one store among those sharing a database leads a role at a time; the
+    /// leader keeps it on every call while its process and its session with
+    /// the database live. When either ends, the database frees the role and
+    /// another store's next call takes it, while the old leader's next call
+    /// answers `false` (so keep rounds short). An error means "not now".
+    /// A single-process backend always leads.
+    async fn try_lead(&self, role: &str) -> Result<bool, StoreError>;
+    /// Takes, or renews, a lease on one payment for `holder` (unique per
+    /// process and task) until `now + ttl_secs` (unix seconds): true if
+    /// `holder` has it, false while another holder's lease runs. A lease
+    /// that has expired (`expires_at < now`) goes to whoever asks. It keeps
+    /// two replicas from driving one payment's gateway calls at once; a
+    /// single-process backend, where an in-process guard already
+    /// serializes them, always grants it.
+    async fn lock_payment(
+        &self,
+        payment_id: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError>;
+    /// Ends `holder`'s lease on the payment early; a lease held by another
+    /// holder (this one's having expired and been taken) is left alone.
+    async fn unlock_payment(&self, payment_id: &str, holder: &str) -> Result<(), StoreError>;
 }
 
-/// Opens the store named by a URL: `sqlite://path/to/file.db`.
+/// Opens the store named by a URL: `sqlite://path/to/file.db` (or
+/// `sqlite://:memory:`), or a PostgreSQL URL, `postgres://` or
+/// `postgresql://` (`postgres://user:pass@host:5432/db?sslmode=require&
+/// options=-c%20search_path%3Dpayroute`). `synchronous_full` applies to
+/// SQLite only; PostgreSQL's durability is the server's own setting.
 pub async fn open(
     url: &str,
     synchronous_full: bool,
@@ -222,7 +263,12 @@ pub async fn open(
         let store = sqlite::SqliteStore::open(path, synchronous_full).await?;
         return Ok(std::sync::Arc::new(store));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PostgresStore::open(url).await?;
+        return Ok(std::sync::Arc::new(store));
+    }
+    let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
     Err(StoreError::BadUrl(format!(
-        "{url}: expected sqlite://PATH (postgres:// is not built yet)"
+        "{scheme}://…: expected sqlite://PATH or postgres://…"
     )))
 }

@@ -4,19 +4,9 @@
 
 use rusqlite::Row;
 use rusqlite::types::Type;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::payments::model::CaptureMode;
-use crate::store::StoreError;
-
-pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))
-}
-
-pub(super) fn opt_json<T: Serialize>(value: Option<&T>) -> Result<Option<String>, StoreError> {
-    value.map(to_json).transpose()
-}
+pub(super) use crate::store::columns::{capture_str, opt_json, parse_capture, to_json};
 
 fn bad(idx: usize, err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, err.into())
@@ -44,21 +34,6 @@ pub(super) fn text_enum<T>(
 ) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
     parse(&text).ok_or_else(|| bad(idx, format!("unknown value {text:?}")))
-}
-
-pub(super) fn capture_str(mode: CaptureMode) -> &'static str {
-    match mode {
-        CaptureMode::Automatic => "automatic",
-        CaptureMode::Manual => "manual",
-    }
-}
-
-pub(super) fn parse_capture(s: &str) -> Option<CaptureMode> {
-    match s {
-        "automatic" => Some(CaptureMode::Automatic),
-        "manual" => Some(CaptureMode::Manual),
-        _ => None,
-    }
 }
 
 /// Latency as stored: SQLite integers are signed, and no real call lasts

@@ -1,91 +1,37 @@
-//! Tests for the webhook side of the SQLite store: inbound dedup and
-//! leases, atomic commits, orphans and the outbound delivery queue.
-
-use std::collections::HashSet;
-use std::sync::Arc;
+//! The contract for the webhook side of a store, run against every
+//! backend: inbound dedup and leases, atomic commits, orphans and the
+//! outbound delivery queue.
 
 use serde_json::json;
 
-use super::tests::{T0, T1, T2, file_store, memory, payment, refund};
-use super::{SqliteStore, idempotency::now_unix, inbound};
+use super::{
+    Backend, T0, T1, T2, contract_tests, delivery, delivery_ids, dispute, enqueue, event,
+    event_ids, payment, refund, settle,
+};
+use crate::payments::ids::now_unix;
 use crate::payments::model::{PaymentStatus, RefundStatus};
 use crate::store::events::*;
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::store::{AuditEntry, StoreError};
 
-fn event(id: &str, provider_event_id: &str, received_at: i64) -> InboundEvent {
-    InboundEvent {
-        id: id.into(),
-        gateway_id: "stripe_main".into(),
-        provider_event_id: provider_event_id.into(),
-        payload: format!(r#"{{"id":"{provider_event_id}"}}"#).into_bytes(),
-        status: InboundStatus::Received,
-        note: None,
-        received_at,
-    }
-}
+contract_tests!(
+    duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls,
+    an_inbound_id_clash_is_a_conflict_and_stores_none_of_the_batch,
+    claimed_inbound_events_come_oldest_first_and_are_not_reclaimed_while_leased,
+    a_processed_inbound_event_is_not_claimed_again,
+    settling_an_already_settled_event_conflicts_and_rolls_back_the_commit,
+    a_commit_for_a_missing_payment_writes_nothing,
+    a_refund_or_dispute_on_a_missing_payment_is_not_found,
+    commit_inserts_then_updates_refunds_and_disputes_by_id,
+    a_second_dispute_id_for_one_provider_reference_is_a_conflict,
+    unscoped_reads_find_payments_and_refunds_without_a_merchant,
+    requeue_orphans_returns_only_orphans_judged_before_the_cutoff,
+    due_deliveries_are_claimed_most_overdue_first_and_leased,
+    an_updated_delivery_round_trips_and_a_delivered_one_is_never_claimed,
+    list_deliveries_filters_by_status_newest_first,
+);
 
-fn dispute(id: &str, payment_id: &str, provider_reference: &str) -> Dispute {
-    Dispute {
-        id: id.into(),
-        payment_id: payment_id.into(),
-        gateway: "stripe_main".into(),
-        provider_reference: provider_reference.into(),
-        status: DisputeStatus::Open,
-        amount: 1999,
-        currency: "EUR".into(),
-        reason: Some("fraudulent".into()),
-        created_at: T1.into(),
-        updated_at: T1.into(),
-    }
-}
-
-fn delivery(id: &str, next_attempt_at: i64, created_at: &str) -> Delivery {
-    Delivery {
-        id: id.into(),
-        event_id: format!("evt_{id}"),
-        merchant_id: "m1".into(),
-        event_type: "payment.captured".into(),
-        payload: format!(r#"{{"id":"evt_{id}"}}"#),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at,
-        last_error: None,
-        last_status: None,
-        created_at: created_at.into(),
-        updated_at: created_at.into(),
-    }
-}
-
-fn settle(event_id: &str, status: InboundStatus) -> Commit {
-    Commit {
-        inbound: Some((event_id.into(), status, Some("why".into()))),
-        ..Commit::default()
-    }
-}
-
-async fn enqueue(store: &SqliteStore, deliveries: Vec<Delivery>) {
-    let c = Commit {
-        deliveries,
-        ..Commit::default()
-    };
-    store.commit(&c).await.unwrap();
-}
-
-fn ids<T>(items: &[T], id: fn(&T) -> &str) -> Vec<String> {
-    items.iter().map(|x| id(x).to_owned()).collect()
-}
-
-fn event_ids(events: &[InboundEvent]) -> Vec<String> {
-    ids(events, |e| &e.id)
-}
-
-fn delivery_ids(deliveries: &[Delivery]) -> Vec<String> {
-    ids(deliveries, |d| &d.id)
-}
-
-#[tokio::test]
-async fn duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls() {
-    let (_dir, _path, store) = file_store().await;
+async fn duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls(b: &Backend) {
+    let store = &*b.store;
     let first = [event("ie_1", "evt_a", 10), event("ie_2", "evt_a", 11)];
     assert_eq!(
         store.insert_inbound_events(&first).await.unwrap(),
@@ -109,9 +55,8 @@ async fn duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls() {
     assert_eq!(stored[0], event("ie_1", "evt_a", 10));
 }
 
-#[tokio::test]
-async fn an_inbound_id_clash_is_a_conflict_and_stores_none_of_the_batch() {
-    let store = memory().await;
+async fn an_inbound_id_clash_is_a_conflict_and_stores_none_of_the_batch(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_inbound_events(&[event("ie_1", "evt_a", 10)])
         .await
@@ -126,9 +71,8 @@ async fn an_inbound_id_clash_is_a_conflict_and_stores_none_of_the_batch() {
     assert_eq!(event_ids(&stored), ["ie_1"]);
 }
 
-#[tokio::test]
-async fn claimed_inbound_events_come_oldest_first_and_are_not_reclaimed_while_leased() {
-    let store = memory().await;
+async fn claimed_inbound_events_come_oldest_first_and_are_not_reclaimed_while_leased(b: &Backend) {
+    let store = &*b.store;
     let events = [
         event("ie_c", "c", 300),
         event("ie_a", "a", 100),
@@ -149,22 +93,8 @@ async fn claimed_inbound_events_come_oldest_first_and_are_not_reclaimed_while_le
     );
 }
 
-#[tokio::test]
-async fn an_inbound_lease_frees_the_event_exactly_when_it_expires() {
-    let store = memory().await;
-    store
-        .insert_inbound_events(&[event("ie_1", "a", 100)])
-        .await
-        .unwrap();
-    let conn = &mut super::lock(&store.writer);
-    assert_eq!(inbound::claim(conn, 1000, 10, 60).unwrap().len(), 1);
-    assert!(inbound::claim(conn, 1059, 10, 60).unwrap().is_empty());
-    assert_eq!(inbound::claim(conn, 1060, 10, 60).unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn a_processed_inbound_event_is_not_claimed_again() {
-    let store = memory().await;
+async fn a_processed_inbound_event_is_not_claimed_again(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_inbound_events(&[event("ie_1", "a", 100), event("ie_2", "b", 101)])
         .await
@@ -186,9 +116,8 @@ async fn a_processed_inbound_event_is_not_claimed_again() {
     assert_eq!(applied[0].note.as_deref(), Some("why"));
 }
 
-#[tokio::test]
-async fn settling_an_already_settled_event_conflicts_and_rolls_back_the_commit() {
-    let store = memory().await;
+async fn settling_an_already_settled_event_conflicts_and_rolls_back_the_commit(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_payment(&payment("pay_1", "m1", "o1", T0))
         .await
@@ -223,9 +152,8 @@ async fn settling_an_already_settled_event_conflicts_and_rolls_back_the_commit()
     assert!(store.list_deliveries(None, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_commit_for_a_missing_payment_writes_nothing() {
-    let (_dir, _path, store) = file_store().await;
+async fn a_commit_for_a_missing_payment_writes_nothing(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_payment(&payment("pay_1", "m1", "o1", T0))
         .await
@@ -260,9 +188,8 @@ async fn a_commit_for_a_missing_payment_writes_nothing() {
     assert_eq!(event_ids(&pending), ["ie_1"]);
 }
 
-#[tokio::test]
-async fn a_refund_or_dispute_on_a_missing_payment_is_not_found() {
-    let store = memory().await;
+async fn a_refund_or_dispute_on_a_missing_payment_is_not_found(b: &Backend) {
+    let store = &*b.store;
     for c in [
         Commit {
             refunds: vec![refund("re_1", "pay_x", 100, T1)],
@@ -278,9 +205,8 @@ async fn a_refund_or_dispute_on_a_missing_payment_is_not_found() {
     }
 }
 
-#[tokio::test]
-async fn commit_inserts_then_updates_refunds_and_disputes_by_id() {
-    let (_dir, _path, store) = file_store().await;
+async fn commit_inserts_then_updates_refunds_and_disputes_by_id(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_payment(&payment("pay_1", "m1", "o1", T0))
         .await
@@ -333,9 +259,8 @@ async fn commit_inserts_then_updates_refunds_and_disputes_by_id() {
     assert_eq!(store.list_audit(10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_second_dispute_id_for_one_provider_reference_is_a_conflict() {
-    let store = memory().await;
+async fn a_second_dispute_id_for_one_provider_reference_is_a_conflict(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_payment(&payment("pay_1", "m1", "o1", T0))
         .await
@@ -349,9 +274,8 @@ async fn a_second_dispute_id_for_one_provider_reference_is_a_conflict() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn unscoped_reads_find_payments_and_refunds_without_a_merchant() {
-    let (_dir, _path, store) = file_store().await;
+async fn unscoped_reads_find_payments_and_refunds_without_a_merchant(b: &Backend) {
+    let store = &*b.store;
     store
         .insert_payment(&payment("pay_1", "m1", "o1", T0))
         .await
@@ -379,9 +303,8 @@ async fn unscoped_reads_find_payments_and_refunds_without_a_merchant() {
     assert!(other_gateway.is_none());
 }
 
-#[tokio::test]
-async fn requeue_orphans_returns_only_orphans_judged_before_the_cutoff() {
-    let (_dir, _path, store) = file_store().await;
+async fn requeue_orphans_returns_only_orphans_judged_before_the_cutoff(b: &Backend) {
+    let store = &*b.store;
     let events = [event("ie_1", "a", 100), event("ie_2", "b", 101)];
     store.insert_inbound_events(&events).await.unwrap();
     assert_eq!(store.claim_inbound_events(10, 3600).await.unwrap().len(), 2);
@@ -408,13 +331,12 @@ async fn requeue_orphans_returns_only_orphans_judged_before_the_cutoff() {
     assert_eq!(event_ids(&claimed), ["ie_1"]);
 }
 
-#[tokio::test]
-async fn due_deliveries_are_claimed_most_overdue_first_and_leased() {
-    let store = memory().await;
+async fn due_deliveries_are_claimed_most_overdue_first_and_leased(b: &Backend) {
+    let store = &*b.store;
     let mut done = delivery("d_done", 50, T0);
     done.status = DeliveryStatus::Delivered;
     enqueue(
-        &store,
+        store,
         vec![
             delivery("d300", 300, T0),
             delivery("d100", 100, T1),
@@ -445,10 +367,9 @@ async fn due_deliveries_are_claimed_most_overdue_first_and_leased() {
     assert_eq!(delivery_ids(&later), ["d1000"]);
 }
 
-#[tokio::test]
-async fn an_updated_delivery_round_trips_and_a_delivered_one_is_never_claimed() {
-    let (_dir, _path, store) = file_store().await;
-    enqueue(&store, vec![delivery("d1", 100, T0)]).await;
+async fn an_updated_delivery_round_trips_and_a_delivered_one_is_never_claimed(b: &Backend) {
+    let store = &*b.store;
+    enqueue(store, vec![delivery("d1", 100, T0)]).await;
     let mut d = store.claim_due_deliveries(100, 10, 60).await.unwrap()[0].clone();
     d.status = DeliveryStatus::Delivered;
     d.attempts = 1;
@@ -472,13 +393,12 @@ async fn an_updated_delivery_round_trips_and_a_delivered_one_is_never_claimed() 
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
 
-#[tokio::test]
-async fn list_deliveries_filters_by_status_newest_first() {
-    let (_dir, _path, store) = file_store().await;
+async fn list_deliveries_filters_by_status_newest_first(b: &Backend) {
+    let store = &*b.store;
     let mut failed = delivery("d_failed", 0, T1);
     failed.status = DeliveryStatus::Failed;
     enqueue(
-        &store,
+        store,
         vec![delivery("d0", 0, T0), failed, delivery("d2", 0, T2)],
     )
     .await;
@@ -496,32 +416,4 @@ async fn list_deliveries_filters_by_status_newest_first() {
         .unwrap();
     assert_eq!(delivery_ids(&failed), ["d_failed"]);
     assert_eq!(store.list_deliveries(None, 1).await.unwrap().len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_on_one_file_never_claim_the_same_delivery() {
-    // Two writer connections: only the IMMEDIATE transaction around
-    // select-and-lease keeps their claims apart.
-    let (_dir, path, first) = file_store().await;
-    let second = SqliteStore::open(&path, false).await.unwrap();
-    enqueue(
-        &first,
-        (0..40).map(|i| delivery(&format!("d{i}"), 0, T0)).collect(),
-    )
-    .await;
-    let stores = [Arc::new(first), Arc::new(second)];
-    let tasks: Vec<_> = (0..30)
-        .map(|i| {
-            let store = Arc::clone(&stores[i % 2]);
-            tokio::spawn(async move { store.claim_due_deliveries(10, 3, 3600).await })
-        })
-        .collect();
-    let mut seen = HashSet::new();
-    for t in tasks {
-        for d in t.await.unwrap().unwrap() {
-            assert!(seen.insert(d.id.clone()), "{} claimed twice", d.id);
-        }
-    }
-    // 30 claims of up to 3 cover all 40, each exactly once.
-    assert_eq!(seen.len(), 40);
 }

@@ -1,0 +1,156 @@
+//! Idempotency keys in PostgreSQL (design §3, reliability B6). The claim is
+//! one `INSERT … ON CONFLICT DO UPDATE … WHERE expired`: the unique key
+//! makes concurrent claimers on any connection or replica queue behind the
+//! first, exactly one of them inserts (or replaces an expired row), and
+//! the others find the row locked for them to judge in the same
+//! transaction. Retake is a compare-and-set `UPDATE`, so one caller wins.
+
+use deadpool_postgres::{Client, GenericClient};
+
+use super::codec::col;
+use crate::store::{IdemClaim, IdemKey, StoreError};
+
+/// The live row a claim ran into.
+struct Existing {
+    fingerprint: String,
+    status: String,
+    response_status: Option<i32>,
+    response_body: Option<Vec<u8>>,
+    created_at: i64,
+}
+
+pub(super) async fn claim(
+    c: &mut Client,
+    k: &IdemKey<'_>,
+    now: i64,
+) -> Result<IdemClaim, StoreError> {
+    let tx = c.transaction().await?;
+    // New, or older than the TTL: a pruned key starts a new request. When
+    // the WHERE is false the conflicting row is still locked by this
+    // statement, so the SELECT below sees it as it stays until commit.
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO idempotency_keys
+                 (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
+             VALUES ($1, $2, $3, 'in_flight', NULL, NULL, $4)
+             ON CONFLICT (merchant_id, key) DO UPDATE SET
+                 fingerprint = EXCLUDED.fingerprint, status = 'in_flight',
+                 response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+             WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint",
+        )
+        .await?;
+    let written = tx
+        .execute(
+            &upsert,
+            &[&k.merchant_id, &k.key, &k.fingerprint, &now, &k.ttl_secs],
+        )
+        .await?;
+    let claim = if written == 1 {
+        IdemClaim::Claimed
+    } else {
+        let select = tx
+            .prepare_cached(
+                "SELECT fingerprint, status, response_status, response_body, created_at
+                 FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
+            )
+            .await?;
+        let row = tx.query_one(&select, &[&k.merchant_id, &k.key]).await?;
+        judge(
+            Existing {
+                fingerprint: col(&row, 0)?,
+                status: col(&row, 1)?,
+                response_status: col(&row, 2)?,
+                response_body: col(&row, 3)?,
+                created_at: col(&row, 4)?,
+            },
+            k.fingerprint,
+        )?
+    };
+    tx.commit().await?;
+    Ok(claim)
+}
+
+/// What a live key means for a request with `fingerprint`. The fingerprint
+/// is a hash of the request, not a secret, so a plain compare is fine.
+fn judge(row: Existing, fingerprint: &str) -> Result<IdemClaim, StoreError> {
+    if row.fingerprint != fingerprint {
+        return Ok(IdemClaim::Mismatch);
+    }
+    match (row.status.as_str(), row.response_status) {
+        ("in_flight", _) => Ok(IdemClaim::InFlight {
+            since: row.created_at,
+        }),
+        ("done", Some(status)) => {
+            let status = u16::try_from(status).map_err(|_| {
+                StoreError::Corrupt(format!("idempotency response status {status}"))
+            })?;
+            Ok(IdemClaim::Replay {
+                status,
+                body: row.response_body.unwrap_or_default(),
+            })
+        }
+        (other, _) => Err(StoreError::Corrupt(format!(
+            "idempotency key in state {other:?} without a response"
+        ))),
+    }
+}
+
+/// Records the response of a claimed key; `NotFound` means the claim no
+/// longer exists (released, or expired and claimed again).
+pub(super) async fn complete(
+    c: &Client,
+    merchant_id: &str,
+    key: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    let stmt = c
+        .prepare_cached(
+            "UPDATE idempotency_keys
+             SET status = 'done', response_status = $3, response_body = $4
+             WHERE merchant_id = $1 AND key = $2 AND status = 'in_flight'",
+        )
+        .await?;
+    let changed = c
+        .execute(&stmt, &[&merchant_id, &key, &i32::from(status), &body])
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Drops an unfinished claim; a finished key is kept so it still replays.
+pub(super) async fn release(c: &Client, merchant_id: &str, key: &str) -> Result<(), StoreError> {
+    let stmt = c
+        .prepare_cached(
+            "DELETE FROM idempotency_keys
+             WHERE merchant_id = $1 AND key = $2 AND status = 'in_flight'",
+        )
+        .await?;
+    c.execute(&stmt, &[&merchant_id, &key]).await?;
+    Ok(())
+}
+
+/// Compare-and-set on the claim's start time: a second retaker waits for
+/// the first's row lock, then re-reads the row and no longer matches. The
+/// new start is always later than `since`, even within the same second.
+pub(super) async fn retake(
+    c: &Client,
+    merchant_id: &str,
+    key: &str,
+    since: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let stmt = c
+        .prepare_cached(
+            "UPDATE idempotency_keys SET created_at = GREATEST($4::bigint, $3::bigint + 1)
+             WHERE merchant_id = $1 AND key = $2 AND status = 'in_flight'
+               AND created_at = $3::bigint",
+        )
+        .await?;
+    let changed = c
+        .execute(&stmt, &[&merchant_id, &key, &since, &now])
+        .await?;
+    Ok(changed == 1)
+}

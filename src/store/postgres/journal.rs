@@ -1,0 +1,135 @@
+//! Attempts and the audit log in PostgreSQL: the append-mostly records. An
+//! attempt is inserted as `started` before its gateway call and finished
+//! after (design §5); rows still `started` or `ambiguous` are what the
+//! reconciler settles.
+
+use deadpool_postgres::{Client, GenericClient};
+use tokio_postgres::Row;
+
+use super::codec::{Param, big, col, int_opt, json, text_enum, to_json};
+use crate::payments::model::{Attempt, AttemptOutcome};
+use crate::store::{AuditEntry, StoreError};
+
+const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
+     outcome, provider_reference, error_code, latency_ms, created_at, updated_at";
+
+/// The server's clock, in the RFC 3339 UTC millisecond form callers use,
+/// for the rows whose trait methods carry no timestamp.
+const NOW: &str = r#"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#;
+
+/// The result of one gateway call, as [`crate::store::Store::finish_attempt`] takes it.
+pub(super) struct AttemptFinish<'a> {
+    pub id: &'a str,
+    pub outcome: AttemptOutcome,
+    pub provider_reference: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub latency_ms: u64,
+}
+
+/// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
+pub(super) async fn insert_attempt(c: &Client, a: &Attempt) -> Result<(), StoreError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "INSERT INTO attempts ({ATTEMPT_COLS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .await?;
+    let latency = a.latency_ms.map(big);
+    let params: [Param<'_>; 12] = [
+        &a.id,
+        &a.payment_id,
+        &a.gateway,
+        &a.operation,
+        &a.gateway_idempotency_key,
+        &a.amount,
+        &a.outcome.as_str(),
+        &a.provider_reference,
+        &a.error_code,
+        &latency,
+        &a.created_at,
+        &a.updated_at,
+    ];
+    c.execute(&stmt, &params).await?;
+    Ok(())
+}
+
+/// A provider reference learnt earlier (say, on a first ambiguous try) is
+/// kept when this call did not return one.
+pub(super) async fn finish_attempt(c: &Client, f: &AttemptFinish<'_>) -> Result<(), StoreError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "UPDATE attempts SET outcome = $2,
+                 provider_reference = COALESCE($3, provider_reference),
+                 error_code = $4, latency_ms = $5, updated_at = {NOW}
+             WHERE id = $1"
+        ))
+        .await?;
+    let params: [Param<'_>; 5] = [
+        &f.id,
+        &f.outcome.as_str(),
+        &f.provider_reference,
+        &f.error_code,
+        &big(f.latency_ms),
+    ];
+    if c.execute(&stmt, &params).await? == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn attempt_row(r: &Row) -> Result<Attempt, StoreError> {
+    Ok(Attempt {
+        id: col(r, 0)?,
+        payment_id: col(r, 1)?,
+        gateway: col(r, 2)?,
+        operation: col(r, 3)?,
+        gateway_idempotency_key: col(r, 4)?,
+        amount: col(r, 5)?,
+        outcome: text_enum(r, 6, AttemptOutcome::parse)?,
+        provider_reference: col(r, 7)?,
+        error_code: col(r, 8)?,
+        latency_ms: int_opt::<i64, u64>(r, 9)?,
+        created_at: col(r, 10)?,
+        updated_at: col(r, 11)?,
+    })
+}
+
+/// Oldest first, in insertion order when timestamps tie.
+pub(super) async fn list_attempts(
+    c: &Client,
+    payment_id: &str,
+) -> Result<Vec<Attempt>, StoreError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {ATTEMPT_COLS} FROM attempts WHERE payment_id = $1 ORDER BY created_at, seq"
+        ))
+        .await?;
+    let rows = c.query(&stmt, &[&payment_id]).await?;
+    rows.iter().map(attempt_row).collect()
+}
+
+pub(super) async fn append_audit(c: &impl GenericClient, e: &AuditEntry) -> Result<(), StoreError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, $1, $2)"
+        ))
+        .await?;
+    c.execute(&stmt, &[&e.kind, &to_json(&e.detail)?]).await?;
+    Ok(())
+}
+
+/// The `limit` most recent entries, newest first.
+pub(super) async fn list_audit(c: &Client, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    let stmt = c
+        .prepare_cached("SELECT kind, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+        .await?;
+    let rows = c.query(&stmt, &[&big(limit)]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                kind: col(r, 0)?,
+                detail: json(r, 1)?,
+            })
+        })
+        .collect()
+}
