@@ -86,6 +86,10 @@ struct ServeArgs {
     /// Merchant webhook retries: give up after this many seconds (3 days).
     #[arg(long, env = "PAYROUTE_DELIVERY_MAX_AGE_S", default_value_t = 3 * 24 * 3600)]
     delivery_max_age_s: u64,
+    /// Deadline of one merchant webhook request; a replica that dies
+    /// mid-send has the delivery re-sent this plus 5 s later.
+    #[arg(long, env = "PAYROUTE_DELIVERY_TIMEOUT_S", default_value_t = 10)]
+    delivery_timeout_s: u64,
     /// Seconds between reconciliation passes.
     #[arg(long, env = "PAYROUTE_RECONCILE_INTERVAL_S", default_value_t = 10)]
     reconcile_interval_s: u64,
@@ -193,7 +197,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             base: Duration::from_millis(a.delivery_base_ms.max(1)),
             max_delay: Duration::from_secs(a.delivery_max_delay_s),
             max_age: Duration::from_secs(a.delivery_max_age_s),
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(a.delivery_timeout_s.max(1)),
         },
         apply_delay: Duration::from_millis(a.webhook_apply_delay_ms),
         clock: Default::default(),

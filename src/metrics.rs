@@ -28,6 +28,7 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     pub http_duration: HistogramVec,
     pub payments_in_flight: IntGauge,
+    pub reconciler_leader: IntGauge,
 }
 
 /// Latency buckets from 1 ms to 30 s: gateway calls sit around 100 ms–2 s,
@@ -73,6 +74,11 @@ impl Metrics {
             "Merchant API requests currently calling a gateway.",
         )?;
         registry.register(Box::new(payments_in_flight.clone()))?;
+        let reconciler_leader = IntGauge::new(
+            "payroute_reconciler_leader",
+            "1 while this replica runs the reconciler (one replica at a time).",
+        )?;
+        registry.register(Box::new(reconciler_leader.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -131,6 +137,7 @@ impl Metrics {
                 &["route", "status"],
             )?,
             payments_in_flight,
+            reconciler_leader,
             registry,
         };
         m.build_info

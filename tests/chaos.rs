@@ -8,7 +8,8 @@
 //! answer a client got the true one.
 //!
 //! Seeded: `CHAOS_SEED` replays a run (the seed is printed on failure);
-//! `CHAOS_PAYMENTS` and `CHAOS_KILLS` scale it (README: the long run).
+//! `CHAOS_PAYMENTS`, `CHAOS_KILLS` and `CHAOS_CLIENTS` (concurrent
+//! merchants, 8 by default) scale it (README: the long run).
 
 mod common;
 
@@ -218,12 +219,13 @@ async fn run(seed: u64, total: u64, kills: u64) {
     let http = Http::default();
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut clients = Vec::new();
-    for w in 0..8u64 {
+    let n = env_num("CHAOS_CLIENTS", 8);
+    for w in 0..n {
         let (cluster, http, answers, done) =
             (cluster.clone(), http.clone(), answers.clone(), done.clone());
         clients.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (w + 1));
-            for i in (w..total).step_by(8) {
+            for i in (w..total).step_by(n as usize) {
                 merchant(&cluster, &http, i, seed, &mut rng, &answers).await;
                 done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }

@@ -206,7 +206,7 @@ async fn a_refund_whose_answer_was_lost_stays_pending_and_is_not_counted() {
 }
 
 #[tokio::test]
-async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_before_the_payment_fails() {
+async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payment_fails() {
     let h = Harness::start_opts(
         |dir, _| {
             let p = dir.join("gateways.yaml");
@@ -250,26 +250,24 @@ async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_before_the_pa
         !h.get(&format!("/v1/payments/{id}")).await.json()["provider_reference"].is_null()
     })
     .await;
-    // So the reconciler reverses by that reference: Adyen refunds it.
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "processing", "{p}");
+    // Its authorization still not reported after `reverse_after`: the
+    // reconciler reverses it by that reference (Adyen refunds the capture)
+    // and the payment fails.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     reconcile(&h).await;
     eventually(10, "refunded at the gateway", || async {
         charge().await["amount_refunded"] == 6400
     })
     .await;
     let p = h.get(&format!("/v1/payments/{id}")).await.json();
-    assert_eq!(
-        p["status"], "processing",
-        "not failed before the refund is confirmed"
-    );
+    assert_eq!(p["status"], "failed", "{p}");
     assert_eq!(
         p["refunds"],
         json!([]),
         "a reversal is not the merchant's refund"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    reconcile(&h).await;
-    let p = h.get(&format!("/v1/payments/{id}")).await.json();
-    assert_eq!(p["status"], "failed", "{p}");
     assert_eq!(p["provider_reference"], charge().await["id"]);
     h.shutdown().await;
 }

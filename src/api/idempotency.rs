@@ -82,8 +82,8 @@ where
 }
 
 /// Stores the final response, or gives the key back when the failure was
-/// transient and made no gateway call (busy payment, store down), so that a
-/// retry can run.
+/// transient and made no gateway call (busy payment, store down before any
+/// call), so that a retry can run.
 async fn settle(
     state: &AppState,
     merchant_id: &str,
@@ -104,7 +104,14 @@ async fn settle(
         || parts.status == StatusCode::CONFLICT
             && (is_code(&bytes, "operation_in_progress")
                 || is_code(&bytes, "payment_invalid_state"));
-    let saved = if transient {
+    // A gateway call whose outcome could not be recorded: the key stays in
+    // flight (409 to retries) until the reconciler has settled the payment
+    // and the stale-claim takeover answers with it; never a second call.
+    let unrecorded =
+        parts.status == StatusCode::SERVICE_UNAVAILABLE && is_code(&bytes, "outcome_not_recorded");
+    let saved = if unrecorded {
+        Ok(())
+    } else if transient {
         store.release_idempotency(merchant_id, key).await
     } else {
         store

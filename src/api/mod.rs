@@ -308,6 +308,16 @@ fn engine_error(e: EngineError) -> ApiError {
             "another operation on this payment is in progress; retry shortly",
         ),
         EngineError::Store(e) => e.into(),
+        EngineError::Unrecorded(e) => {
+            tracing::error!(error = %e, "store failed after a gateway call");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "outcome_not_recorded",
+                "the gateway was called but payroute could not record the outcome; \
+                 retry with the same Idempotency-Key to get it once it is settled",
+            )
+        }
     }
 }
 
@@ -385,5 +395,12 @@ pub fn bytes_response(status: StatusCode, body: Bytes) -> HttpResponse {
 }
 
 pub fn error_response(e: &ApiError) -> HttpResponse {
-    bytes_response(e.status, e.body())
+    let mut resp = bytes_response(e.status, e.body());
+    // Every 503 is transient (the store unreachable, payroute draining):
+    // tell clients when to come back instead of letting them spin.
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
 }

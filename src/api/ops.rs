@@ -90,7 +90,12 @@ fn not_found(path: &str) -> ApiError {
 
 async fn readyz(state: &AppState) -> HttpResponse {
     let draining = state.draining.load(Ordering::SeqCst);
-    let store_ok = state.engine.store.ping().await.is_ok();
+    // A probe must answer within its own timeout even when the store hangs.
+    let ping = state.engine.store.ping();
+    let store_ok = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
+        Ok(Ok(()))
+    );
     let ready = !draining && store_ok;
     let body = json!({
         "ready": ready,

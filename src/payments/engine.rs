@@ -126,6 +126,21 @@ pub enum EngineError {
     Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store failed after a gateway call that may have moved money: the
+    /// request's outcome is not recorded yet (the reconciler settles it), so
+    /// its idempotency key must not be given back for a second call.
+    #[error("the gateway may have acted; recording its outcome failed: {0}")]
+    Unrecorded(StoreError),
+}
+
+impl EngineError {
+    /// A store failure from here on happened after a gateway call.
+    pub fn after_gateway(self) -> EngineError {
+        match self {
+            EngineError::Store(e) => EngineError::Unrecorded(e),
+            other => other,
+        }
+    }
 }
 
 pub struct Engine {
@@ -138,6 +153,10 @@ pub struct Engine {
     /// Payments with a capture, cancel or refund in flight: a second one at
     /// the same time gets 409 instead of racing the first.
     pub(super) busy: DashMap<String, ()>,
+    /// This process's name as a holder of store leases (payment locks).
+    pub instance: String,
+    /// Numbers this process's payment guards (see `BusyGuard`).
+    pub(super) guards: std::sync::atomic::AtomicU64,
     fingerprint_key: Sensitive,
     pub return_url: String,
     /// Same-key retries after an ambiguous outcome, before answering
@@ -177,6 +196,8 @@ impl Engine {
             approvals: ApprovalWindows::new(std::time::Duration::from_secs(300), 10),
             client,
             busy: DashMap::new(),
+            instance: super::ids::new_id("inst"),
+            guards: std::sync::atomic::AtomicU64::new(0),
             fingerprint_key,
             return_url: "https://payroute.invalid/return".to_string(),
             ambiguous_retries: 2,
@@ -273,10 +294,11 @@ impl Engine {
         }
         // Held while authorizing: a webhook for this payment waits for the
         // outcome to be recorded instead of racing it.
-        let _guard = self.claim(&payment.id)?;
+        let _guard = self.claim(&payment.id).await?;
         self.store.insert_payment(&payment).await?;
         self.authorize_with_failover(&live, &decision, &input, &mut payment)
-            .await?;
+            .await
+            .map_err(EngineError::after_gateway)?;
         Ok(payment)
     }
 
@@ -501,8 +523,11 @@ impl Engine {
 
     pub(super) async fn save(&self, payment: &mut Payment) -> Result<(), EngineError> {
         payment.updated_at = now_rfc3339();
-        self.store.update_payment(payment).await?;
-        Ok(())
+        // Every save follows a gateway call.
+        self.store
+            .update_payment(payment)
+            .await
+            .map_err(|e| EngineError::Store(e).after_gateway())
     }
 }
 

@@ -3,6 +3,7 @@
 //! gateway that confirms only later (Adyen) leaves the `_pending` state; a
 //! money movement is never reported before the gateway confirmed it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{Engine, EngineError, failure_of, new_attempt};
@@ -27,19 +28,45 @@ pub enum OpResult<T> {
 }
 
 /// Marks a payment busy for the guard's lifetime; no lock is held. Every
-/// writer of a payment in this process (API operations, the webhook
-/// applier, the reconciler) holds one, so their read-modify-write cycles
-/// never interleave.
+/// writer of a payment (API operations, the webhook applier, the
+/// reconciler) holds one, so their read-modify-write cycles never
+/// interleave: within this process by the in-memory set, across replicas by
+/// the store's short payment lease ([`crate::store::Store::lock_payment`]).
 pub struct BusyGuard<'a> {
     engine: &'a Engine,
     id: String,
+    /// This guard's own lease holder name: a lease released late (on a
+    /// task, see `Drop`) must never release the next holder's.
+    holder: String,
+    /// Whether the store lease is this guard's to release.
+    leased: bool,
 }
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         self.engine.busy.remove(&self.id);
+        if !self.leased {
+            return;
+        }
+        // Drop cannot wait: the lease is released on a task (and expires
+        // by itself should that never run).
+        let store = Arc::clone(&self.engine.store);
+        let (id, holder) = (
+            std::mem::take(&mut self.id),
+            std::mem::take(&mut self.holder),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = store.unlock_payment(&id, &holder).await {
+                    tracing::debug!(payment_id = %id, error = %e, "payment lease left to expire");
+                }
+            });
+        }
     }
 }
+
+/// A replica that dies holding a payment's lease blocks it this long at most.
+const LEASE_SECS: i64 = 120;
 
 impl Engine {
     /// Waits (polling, no lock held) until the payment is free, up to `within`.
@@ -50,7 +77,7 @@ impl Engine {
     ) -> Result<BusyGuard<'_>, EngineError> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            match self.claim(payment_id) {
+            match self.claim(payment_id).await {
                 Err(EngineError::Busy) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
@@ -59,14 +86,34 @@ impl Engine {
         }
     }
 
-    pub fn claim(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
+    /// Takes the payment for this writer, or `Busy` if another holds it here
+    /// or on another replica.
+    pub async fn claim(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
         if self.busy.insert(payment_id.to_string(), ()).is_some() {
             return Err(EngineError::Busy);
         }
-        Ok(BusyGuard {
+        // From here on the guard owns the in-process mark (and the lease).
+        let mut guard = BusyGuard {
             engine: self,
             id: payment_id.to_string(),
-        })
+            holder: format!(
+                "{}:{}",
+                self.instance,
+                self.guards
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            leased: false,
+        };
+        let now = super::ids::now_unix();
+        guard.leased = self
+            .store
+            .lock_payment(payment_id, &guard.holder, now, LEASE_SECS)
+            .await?;
+        if guard.leased {
+            Ok(guard)
+        } else {
+            Err(EngineError::Busy)
+        }
     }
 
     async fn load(&self, merchant: &str, id: &str) -> Result<Payment, EngineError> {
@@ -298,7 +345,10 @@ impl Engine {
             }
         };
         refund.updated_at = now_rfc3339();
-        self.store.update_refund(&refund).await?;
+        self.store
+            .update_refund(&refund)
+            .await
+            .map_err(|e| EngineError::Store(e).after_gateway())?;
         Ok(match result {
             OpResult::Done(()) => OpResult::Done(refund),
             OpResult::Refused((), c, m) => OpResult::Refused(refund, c, m),

@@ -62,20 +62,44 @@ pub async fn run(engine: Arc<Engine>, cfg: ReconcileConfig, mut shutdown: watch:
     // The first pass runs at start-up: it picks up attempts a crash left
     // `started` (once they are `min_age` old).
     loop {
-        match reconcile_once(&engine, &cfg).await {
-            Ok(r) if r.examined > 0 => tracing::info!(
-                examined = r.examined,
-                settled = r.settled,
-                waiting = r.waiting,
-                "reconciliation pass"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reconciliation pass failed; retrying"),
+        if leads(&engine).await {
+            pass(&engine, &cfg).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// One replica reconciles at a time (the store's leadership; another takes
+/// over within a pass interval of the leader's death).
+async fn leads(engine: &Engine) -> bool {
+    let leading = match engine.store.try_lead("reconciler").await {
+        Ok(leading) => leading,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell who reconciles; skipping this pass");
+            false
+        }
+    };
+    let was = engine.metrics.reconciler_leader.get() == 1;
+    if leading != was {
+        tracing::info!(leading, "reconciler leadership changed");
+        engine.metrics.reconciler_leader.set(i64::from(leading));
+    }
+    leading
+}
+
+async fn pass(engine: &Engine, cfg: &ReconcileConfig) {
+    match reconcile_once(engine, cfg).await {
+        Ok(r) if r.examined > 0 => tracing::info!(
+            examined = r.examined,
+            settled = r.settled,
+            waiting = r.waiting,
+            "reconciliation pass"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "reconciliation pass failed; retrying"),
     }
 }
 
@@ -100,7 +124,7 @@ pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Re
     };
     for p in stuck {
         // Skip a payment another writer holds; the next pass gets it.
-        let Ok(_guard) = engine.claim(&p.id) else {
+        let Ok(_guard) = engine.claim(&p.id).await else {
             continue;
         };
         let Some(p) = engine.store.get_payment_by_id(&p.id).await? else {
@@ -295,8 +319,11 @@ async fn settle_authorization(
 ///
 /// If a gateway event named the payment meanwhile (Adyen's TECHNICAL_CANCEL
 /// failing because the payment was already captured teaches its
-/// pspReference), the reversal is made again by that reference, which
-/// refunds a capture, and the payment fails only after that one too.
+/// pspReference) and its authorization still has not arrived, the payment is
+/// reversed by that reference too, which refunds a capture, and fails as
+/// soon as the gateway accepts that: from then on a late authorization is
+/// stale, so the merchant can never be told "captured" for money that is
+/// being given back.
 async fn reverse(
     engine: &Engine,
     cfg: &ReconcileConfig,
@@ -305,60 +332,84 @@ async fn reverse(
     a: &Attempt,
     reason: &str,
 ) -> Result<bool, StoreError> {
-    let known = p.provider_reference.clone();
-    let suffix = if known.is_some() {
-        "reversal-psp"
-    } else {
-        "reversal"
-    };
-    let key = format!("{}-{suffix}", a.gateway_idempotency_key);
     let attempts = engine.store.list_attempts(&p.id).await?;
-    let existing = attempts.iter().find(|r| r.gateway_idempotency_key == key);
-    if let Some(r) = existing.filter(|r| r.outcome == AttemptOutcome::Pending) {
-        // Since the gateway accepted it (a retried row keeps its creation time).
-        if age_secs(&r.updated_at) < cfg.reverse_after.as_secs() as i64 {
-            return Ok(false);
-        }
-        // A stored gateway event not yet applied (leased by a process that
-        // died, say) may be this payment's authorization: let it land first.
-        let unapplied = engine
-            .store
-            .list_inbound_events(InboundStatus::Received, 1)
-            .await?;
-        if !unapplied.is_empty() {
-            return Ok(false);
-        }
-        finish(
-            engine,
-            a,
-            AttemptOutcome::Unavailable,
-            None,
-            Some("reversed"),
-        )
-        .await;
-        let fact = Observed::Failed {
-            reason: Some(
-                "outcome unknown; cancelled at the gateway by payroute's reference".into(),
-            ),
-        };
-        return apply(engine, p, &fact, "reversed by reference").await;
+    let by_reference = format!("{}-reversal", a.gateway_idempotency_key);
+    let cancel = attempts
+        .iter()
+        .find(|r| r.gateway_idempotency_key == by_reference);
+    let Some(cancel) = cancel.filter(|r| r.outcome == AttemptOutcome::Pending) else {
+        request_reversal(engine, conn, &p, a, cancel, &by_reference, None, reason).await?;
+        return Ok(false);
+    };
+    // Since the gateway accepted it (a retried row keeps its creation time).
+    if age_secs(&cancel.updated_at) < cfg.reverse_after.as_secs() as i64 {
+        return Ok(false);
     }
-    // A reversal that failed before (the gateway unreachable, say) is tried
-    // again under its own row and key.
-    let reversal = match existing {
+    // A stored gateway event not yet applied (leased by a process that died,
+    // say) may be this payment's authorization: let it land first.
+    let unapplied = engine
+        .store
+        .list_inbound_events(InboundStatus::Received, 1)
+        .await?;
+    if !unapplied.is_empty() {
+        return Ok(false);
+    }
+    let mut how = "reversed by reference";
+    if let Some(psp) = p.provider_reference.clone() {
+        let by_psp = format!("{}-reversal-psp", a.gateway_idempotency_key);
+        let earlier = attempts
+            .iter()
+            .find(|r| r.gateway_idempotency_key == by_psp);
+        let accepted = match earlier.filter(|r| r.outcome == AttemptOutcome::Pending) {
+            Some(_) => true,
+            None => {
+                request_reversal(engine, conn, &p, a, earlier, &by_psp, Some(&psp), reason).await?
+            }
+        };
+        if !accepted {
+            return Ok(false);
+        }
+        how = "reversed by the gateway's reference";
+    }
+    finish(
+        engine,
+        a,
+        AttemptOutcome::Unavailable,
+        None,
+        Some("reversed"),
+    )
+    .await;
+    let fact = Observed::Failed {
+        reason: Some("outcome unknown; reversed at the gateway by payroute".into()),
+    };
+    apply(engine, p, &fact, how).await
+}
+
+/// Sends one reversal under its own attempt row and key (reusing the row of
+/// an earlier try that failed); true if the gateway accepted it.
+#[allow(clippy::too_many_arguments)]
+async fn request_reversal(
+    engine: &Engine,
+    conn: &crate::connectors::Connector,
+    p: &Payment,
+    a: &Attempt,
+    earlier: Option<&Attempt>,
+    key: &str,
+    known: Option<&str>,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let reversal = match earlier {
         Some(r) => r.clone(),
         None => {
             let mut r = crate::payments::engine::new_attempt_public(
                 &p.id, &a.gateway, "reversal", a.amount,
             );
-            r.gateway_idempotency_key = key;
+            r.gateway_idempotency_key = key.to_string();
             engine.store.insert_attempt(&r).await?;
             r
         }
     };
-    let outcome = conn
-        .reverse(&p.id, known.as_deref(), &reversal.gateway_idempotency_key)
-        .await;
+    let outcome = conn.reverse(&p.id, known, key).await;
     let accepted = matches!(
         outcome,
         crate::connectors::Outcome::Pending { .. } | crate::connectors::Outcome::Succeeded { .. }
@@ -372,10 +423,10 @@ async fn reverse(
     audit(
         engine,
         "reconcile.reversal_requested",
-        json!({"payment": p.id, "gateway": a.gateway, "by": known.as_deref().unwrap_or("payroute reference"), "outcome": outcome.label(), "reason": reason}),
+        json!({"payment": p.id, "gateway": a.gateway, "by": known.unwrap_or("payroute reference"), "outcome": outcome.label(), "reason": reason}),
     )
     .await;
-    Ok(false)
+    Ok(accepted)
 }
 
 /// Settles a capture or cancel the gateway accepted but never confirmed.

@@ -54,8 +54,16 @@ impl DeliveryPolicy {
     }
 }
 
-const LEASE_SECS: i64 = 60;
 const BATCH: usize = 50;
+
+impl DeliveryPolicy {
+    /// How long a claimed delivery is this replica's: past its send deadline
+    /// (no second replica sends it while the first still may), short enough
+    /// that a replica dying mid-send delays it by seconds, not minutes.
+    fn lease_secs(&self) -> i64 {
+        self.timeout.as_secs() as i64 + 5
+    }
+}
 
 /// `t=<unix>,v1=<hex>` over `"<t>.<body>"`.
 pub fn sign(secret: &str, t: i64, body: &str) -> String {
@@ -79,7 +87,7 @@ pub async fn run(engine: Arc<Engine>, policy: DeliveryPolicy, mut shutdown: watc
         }
         let due = match engine
             .store
-            .claim_due_deliveries(now_unix(), BATCH, LEASE_SECS)
+            .claim_due_deliveries(now_unix(), BATCH, policy.lease_secs())
             .await
         {
             Ok(d) => d,

@@ -119,6 +119,27 @@ pub fn dead_addr() -> SocketAddr {
     a
 }
 
+/// The store black-box tests run on: SQLite in the test's temp dir, or
+/// with `PAYROUTE_TEST_STORE=postgres` a fresh schema of its own on the
+/// test PostgreSQL server (`PAYROUTE_TEST_POSTGRES`, default the local
+/// `test` database), so the same suites cover both backends.
+pub async fn test_store_url(dir: &Path) -> String {
+    match std::env::var("PAYROUTE_TEST_STORE").as_deref() {
+        Ok("postgres") => postgres_schema().await,
+        Ok("sqlite") | Err(_) => format!("sqlite://{}", dir.join("payroute.db").display()),
+        Ok(other) => panic!("PAYROUTE_TEST_STORE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// A fresh, empty schema on the test PostgreSQL server, as a store URL.
+pub async fn postgres_schema() -> String {
+    let base = std::env::var(payroute::store::postgres::TEST_URL_ENV)
+        .unwrap_or_else(|_| payroute::store::postgres::DEFAULT_TEST_URL.to_string());
+    payroute::store::postgres::create_test_schema(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL for tests at {base}: {e}"))
+}
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub rules_dir: PathBuf,
@@ -128,6 +149,8 @@ pub struct Harness {
     pub api: String,
     pub ops: String,
     pub sandbox_url: String,
+    /// The store payroute runs on (see [`test_store_url`]).
+    pub store_url: String,
 }
 
 impl Harness {
@@ -158,11 +181,12 @@ impl Harness {
             listen: "127.0.0.1:0".into(),
             ops_listen: "127.0.0.1:0".into(),
             rules: rules_dir.clone(),
-            store: format!("sqlite://{}", dir.path().join("payroute.db").display()),
+            store: test_store_url(dir.path()).await,
             shutdown_grace: Duration::from_secs(5),
             ..Default::default()
         };
         tune(&mut settings);
+        let store_url = settings.store.clone();
         let running = payroute::server::start(settings).await.unwrap();
         payroute::server::connect_sandbox(
             &sandbox.state(),
@@ -175,6 +199,7 @@ impl Harness {
             ops: format!("http://{}", running.ops_addr),
             sandbox_url: format!("http://{}", sandbox.addr),
             payroute: Some(running),
+            store_url,
             sandbox,
             rules_dir,
             dir,
@@ -255,6 +280,10 @@ impl Harness {
         if let Some(p) = self.payroute.take() {
             p.shutdown().await;
         }
+        if self.store_url.starts_with("postgres") {
+            // Best effort: a schema left behind is only clutter.
+            let _ = payroute::store::postgres::drop_test_schema(&self.store_url).await;
+        }
     }
 }
 
@@ -286,6 +315,9 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 pub struct Receiver {
     pub url: String,
     pub status: Arc<std::sync::atomic::AtomicU16>,
+    /// How long each answer takes (0 by default): a slow endpoint keeps
+    /// deliveries in flight.
+    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
     pub requests: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>>,
 }
 
@@ -298,17 +330,20 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
         let requests: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
-        let (st, rq) = (status.clone(), requests.clone());
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (st, rq, dl) = (status.clone(), requests.clone(), delay_ms.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (st, rq) = (st.clone(), rq.clone());
+                let (st, rq, dl) = (st.clone(), rq.clone(), dl.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (st, rq) = (st.clone(), rq.clone());
+                        let (st, rq, dl) = (st.clone(), rq.clone(), dl.clone());
                         async move {
+                            let delay = dl.load(std::sync::atomic::Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
                             let (parts, body) = req.into_parts();
                             let body = body
                                 .collect()
@@ -332,6 +367,7 @@ impl Receiver {
         Receiver {
             url: format!("http://{addr}/payment-events"),
             status,
+            delay_ms,
             requests,
         }
     }
@@ -409,6 +445,12 @@ impl Proc {
     }
 
     pub fn spawn_env(rules: &std::path::Path, db: &std::path::Path, env: &[(&str, &str)]) -> Proc {
+        Self::spawn_store(rules, &format!("sqlite://{}", db.display()), env)
+    }
+
+    /// `payroute serve` on the store at `store` (a `sqlite://` or
+    /// `postgres://` URL).
+    pub fn spawn_store(rules: &std::path::Path, store: &str, env: &[(&str, &str)]) -> Proc {
         let listen = env
             .iter()
             .find(|(k, _)| *k == "PAYROUTE_LISTEN")
@@ -418,7 +460,7 @@ impl Proc {
             .arg("--rules")
             .arg(rules)
             .arg("--store")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(store)
             .env("RUST_LOG", "debug")
             .env("PAYROUTE_FINGERPRINT_KEY", "test-fingerprint-key")
             .env("PAYROUTE_DELIVERY_BASE_MS", "50")
