@@ -19,8 +19,15 @@
 //! Adyen), and direct; then prints Adyen's state from the ops listener's
 //! `GET /admin/gateways`. Its default rate is 100 rps.
 //!
+//! `LOAD_SCENARIO=stores` measures the same USD payments, one configuration
+//! at a time, through payroute on SQLite, on PostgreSQL, and as two
+//! replicas on one PostgreSQL schema taking turns (round-robin), and
+//! direct; it needs the PostgreSQL test server (see `load/stores.rs`).
+//! With a rate above what a configuration can take (`LOAD_RPS=1000`), its
+//! ok/s is that configuration's capacity on this machine.
+//!
 //! Run: `cargo bench --bench load`, tuned with env `LOAD_RPS` (200),
-//! `LOAD_SECS` (10), `LOAD_SCENARIO` (`normal` | `failover`), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
+//! `LOAD_SECS` (10), `LOAD_SCENARIO` (`normal` | `failover` | `stores`), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
 //! `LOAD_WEBHOOKS` (1: the sandbox sends its gateway webhooks to payroute
 //! during the payroute phase, as in production; 0: off), or the same as
 //! flags after `--`: `cargo bench --bench load -- --rps 100 --secs 5`.
@@ -45,6 +52,8 @@ mod failover;
 mod servers;
 #[path = "load/stats.rs"]
 mod stats;
+#[path = "load/stores.rs"]
+mod stores;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -64,7 +73,7 @@ use tokio::time::Instant;
 
 use config::{Config, Scenario};
 use payroute::sandbox::Dialect;
-use servers::Servers;
+use servers::{Servers, WebhookRoute};
 use stats::{Phase, Sample};
 
 /// A single logical operation may not take longer than this; past it the
@@ -83,11 +92,19 @@ enum LoadError {
     #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
     Setting { name: String, value: String },
     #[error(
-        "unknown argument {0:?} (known: --scenario normal|failover --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
+        "unknown argument {0:?} (known: --scenario normal|failover|stores --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
     )]
     Argument(String),
-    #[error("unknown scenario {0:?} (known: normal, failover)")]
+    #[error("unknown scenario {0:?} (known: normal, failover, stores)")]
     Scenario(String),
+    #[error(
+        "the stores scenario needs PostgreSQL at {url} (env {env} names another server): {reason}"
+    )]
+    Postgres {
+        url: String,
+        env: &'static str,
+        reason: String,
+    },
     #[error("setup: {0}")]
     Setup(String),
 }
@@ -111,13 +128,17 @@ fn http_client(conns: usize) -> HttpClient {
 /// What one scheduled operation does.
 #[derive(Clone)]
 enum Target {
-    /// `POST /v1/payments` on payroute, in `currency`.
+    /// `POST /v1/payments` on payroute, in `currency`; with several
+    /// `urls` (replicas), round-robin over them as a load balancer would.
     Payroute {
         name: &'static str,
-        url: String,
+        urls: Vec<String>,
         currency: &'static str,
         /// Measure from the first payment on, without a warm-up phase.
         cold: bool,
+        /// Make this payroute the target of the sandbox's gateway webhooks
+        /// before the phase (when several payroutes take turns).
+        webhooks: Option<WebhookRoute>,
     },
     /// The connector's two Stripe calls, straight at the sandbox. Its
     /// webhooks are switched off first so that its charges do not make
@@ -130,10 +151,17 @@ enum Target {
 
 impl Target {
     fn prepare(&self) {
-        if let Target::Direct { sandbox, .. } = self {
-            for dialect in [Dialect::Stripe, Dialect::Adyen] {
-                sandbox.set_webhook_target(dialect, None);
+        match self {
+            Target::Direct { sandbox, .. } => {
+                for dialect in [Dialect::Stripe, Dialect::Adyen] {
+                    sandbox.set_webhook_target(dialect, None);
+                }
             }
+            Target::Payroute {
+                webhooks: Some(route),
+                ..
+            } => route.apply(),
+            Target::Payroute { webhooks: None, .. } => {}
         }
     }
 
@@ -148,11 +176,16 @@ impl Target {
         matches!(self, Target::Payroute { cold: true, .. })
     }
 
-    /// One payment: the gateway calls payroute made for it (0 for direct),
-    /// or a short error class for the counts.
-    async fn run(&self, http: &HttpClient, key: &str) -> Result<usize, String> {
+    /// Payment `index`: the gateway calls payroute made for it (0 for
+    /// direct), or a short error class for the counts.
+    async fn run(&self, http: &HttpClient, key: &str, index: u64) -> Result<usize, String> {
         match self {
-            Target::Payroute { url, currency, .. } => {
+            Target::Payroute { urls, currency, .. } => {
+                let n = u64::try_from(urls.len()).unwrap_or(u64::MAX);
+                let url = usize::try_from(index % n.max(1))
+                    .ok()
+                    .and_then(|i| urls.get(i))
+                    .ok_or("payroute target without a URL")?;
                 payroute_payment(http, url, key, currency).await
             }
             Target::Direct { base, .. } => direct_payment(http, base, key).await.map(|()| 0),
@@ -288,7 +321,7 @@ async fn phase(target: &Target, http: &HttpClient, rps: u64, secs: u64, label: &
         tokio::time::sleep_until(due).await;
         let (target, http, key) = (target.clone(), http.clone(), format!("{label}-{i}"));
         tasks.spawn(async move {
-            let result = match tokio::time::timeout(OP_DEADLINE, target.run(&http, &key)).await {
+            let result = match tokio::time::timeout(OP_DEADLINE, target.run(&http, &key, i)).await {
                 Ok(r) => r,
                 Err(_) => Err("deadline".to_string()),
             };
@@ -378,23 +411,47 @@ fn targets(cfg: Config, servers: &Servers) -> Vec<Target> {
     let url = format!("http://{}/v1/payments", servers.payroute.api_addr);
     let mut targets = vec![Target::Payroute {
         name: "payroute",
-        url: url.clone(),
+        urls: vec![url.clone()],
         currency: "USD",
         cold: false,
+        webhooks: None,
     }];
     if cfg.scenario == Scenario::Failover {
         targets.push(Target::Payroute {
             name: "payroute-failover",
-            url,
+            urls: vec![url],
             currency: "EUR",
             cold: true,
+            webhooks: None,
         });
     }
-    targets.push(Target::Direct {
+    targets.push(direct_target(servers));
+    targets
+}
+
+fn direct_target(servers: &Servers) -> Target {
+    Target::Direct {
         base: format!("http://{}/stripe", servers.sandbox.addr),
         sandbox: servers.sandbox.state(),
+    }
+}
+
+/// Drives `targets` from a thread of its own (see the module doc).
+fn generate(
+    cfg: Config,
+    targets: Vec<Target>,
+    ops: Option<SocketAddr>,
+) -> Result<Driven, LoadError> {
+    let generator = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(setup("generator runtime"))?;
+        Ok::<_, LoadError>(rt.block_on(drive(cfg, targets, ops)))
     });
-    targets
+    generator
+        .join()
+        .map_err(|_| LoadError::Setup("load generator panicked".into()))?
 }
 
 /// The report and the number of failed operations (and failed checks).
@@ -403,21 +460,15 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
         .enable_all()
         .build()
         .map_err(setup("runtime"))?;
+    if cfg.scenario == Scenario::Stores {
+        return stores::run(cfg, &servers_rt);
+    }
     let failover = cfg.scenario == Scenario::Failover;
     let dead = failover.then_some(failover::DEAD_GATEWAY);
     let servers = servers_rt.block_on(Servers::start(cfg.webhooks, dead))?;
     let targets = targets(cfg, &servers);
     let ops = failover.then_some(servers.payroute.ops_addr);
-    let generator = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(setup("generator runtime"))?;
-        Ok::<_, LoadError>(rt.block_on(drive(cfg, targets, ops)))
-    });
-    let driven = generator
-        .join()
-        .map_err(|_| LoadError::Setup("load generator panicked".into()))?;
+    let driven = generate(cfg, targets, ops);
     let (sink_hits, acked) = (servers.sink_hits(), servers.webhooks_acknowledged());
     servers_rt.block_on(servers.shutdown());
     let Driven { phases, admin } = driven?;
@@ -454,6 +505,9 @@ fn cfg_line(cfg: Config) -> String {
         Scenario::Failover => {
             "scenario failover (adyen_sandbox refuses connections; the EUR target runs without warm-up); "
         }
+        Scenario::Stores => {
+            "scenario stores (each payroute configuration runs alone, on a fresh store; unique Idempotency-Key per payment); "
+        }
     };
     format!(
         "{scenario}open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox; sandbox webhooks to payroute {}",
@@ -462,7 +516,7 @@ fn cfg_line(cfg: Config) -> String {
         cfg.warmup_secs,
         cfg.conns,
         if cfg.webhooks {
-            "on in the payroute phase"
+            "on in the payroute phases"
         } else {
             "off"
         }

@@ -9,6 +9,9 @@ pub enum Scenario {
     Normal,
     /// Adds EUR payments whose first gateway refuses connections.
     Failover,
+    /// payroute on SQLite, on PostgreSQL, and as two PostgreSQL replicas,
+    /// against direct.
+    Stores,
 }
 
 impl Scenario {
@@ -16,6 +19,7 @@ impl Scenario {
         match value {
             "normal" | "" => Ok(Scenario::Normal),
             "failover" => Ok(Scenario::Failover),
+            "stores" => Ok(Scenario::Stores),
             other => Err(LoadError::Scenario(other.into())),
         }
     }

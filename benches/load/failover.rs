@@ -86,14 +86,9 @@ fn columns(failover: &Phase, baseline: &Phase, direct: &Phase) -> Vec<Column> {
     ]
 }
 
-/// A percentile `p` is shown only when at least one sample lies above it
-/// (p99 needs 100 samples, p99.9 needs 1,000); below that it is just the
-/// maximum, which the table shows anyway.
+/// A percentile shown only when the samples resolve it.
 fn pct(s: &Summary, p: f64) -> Option<f64> {
-    let n = s.ok + s.error_count();
-    // The tolerance keeps 1,000 × (1 − 0.999) from rounding below one.
-    let above = (n as f64) * (100.0 - p) / 100.0;
-    (p >= 100.0 || above >= 1.0 - 1e-9).then(|| ms(s.percentile(p)))
+    s.resolved_percentile(p).map(ms)
 }
 
 fn cell(v: Option<f64>, signed: bool) -> String {

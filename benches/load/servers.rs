@@ -5,13 +5,16 @@
 //! payroute forwards cost what they cost in production, a real POST answered
 //! 200, rather than a refused connection retried later.
 //!
+//! Further payroutes on the same rules and sandbox start on any store URL
+//! (the stores scenario's PostgreSQL replicas).
+//!
 //! The failover scenario also points `adyen_sandbox`'s `base_url` at a
 //! loopback port nothing listens on, so every call to it is refused at
 //! connect.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,7 +30,10 @@ use super::{LoadError, setup};
 
 pub struct Servers {
     _dir: tempfile::TempDir,
+    /// The rewritten rules every payroute of the run loads.
+    rules: PathBuf,
     pub sandbox: payroute::sandbox::SandboxHandle,
+    /// The first payroute, on SQLite in the tempdir.
     pub payroute: payroute::server::Running,
     sink: JoinHandle<()>,
     /// Merchant events the sink received.
@@ -58,34 +64,39 @@ impl Servers {
             &format!("http://{sink_addr}/payment-events"),
             dead,
         )?;
-        let settings = payroute::server::Settings {
-            listen: "127.0.0.1:0".into(),
-            ops_listen: "127.0.0.1:0".into(),
-            rules,
-            store: format!("sqlite://{}", dir.path().join("payroute.db").display()),
-            fingerprint_key: Some(payroute::connectors::Sensitive("load-bench-fp-key".into())),
-            shutdown_grace: Duration::from_secs(5),
-            watch_rules: false,
-            ..Default::default()
-        };
-        let payroute = payroute::server::start(settings)
-            .await
-            .map_err(setup("start payroute"))?;
-        if webhooks {
-            payroute::server::connect_sandbox(
-                &sandbox.state(),
-                &payroute.state.engine.live.load().ruleset,
-                sandbox.addr,
-                payroute.api_addr,
-            );
-        }
-        Ok(Servers {
+        let sqlite = format!("sqlite://{}", dir.path().join("payroute.db").display());
+        let payroute = start_payroute(&rules, &sqlite).await?;
+        let servers = Servers {
             _dir: dir,
+            rules,
             sandbox,
             payroute,
             sink,
             sink_hits,
-        })
+        };
+        if webhooks {
+            servers.webhook_route(&servers.payroute).apply();
+        }
+        Ok(servers)
+    }
+
+    /// Another payroute on the same rules and sandbox, on `store` (a store
+    /// URL as `--store` takes it); the caller shuts it down.
+    pub async fn start_payroute(
+        &self,
+        store: &str,
+    ) -> Result<payroute::server::Running, LoadError> {
+        start_payroute(&self.rules, store).await
+    }
+
+    /// What points the sandbox's gateway webhooks at `replica`.
+    pub fn webhook_route(&self, replica: &payroute::server::Running) -> WebhookRoute {
+        WebhookRoute {
+            sandbox: self.sandbox.state(),
+            sandbox_addr: self.sandbox.addr,
+            replica: replica.state.clone(),
+            api_addr: replica.api_addr,
+        }
     }
 
     pub fn sink_hits(&self) -> u64 {
@@ -103,6 +114,45 @@ impl Servers {
         // Dropping the sink's JoinSet with it closes its connections.
         self.sink.abort();
     }
+}
+
+/// Points the sandbox's gateway webhooks at one payroute, from any thread
+/// and at any time (a phase makes its own payroute their target).
+#[derive(Clone)]
+pub struct WebhookRoute {
+    sandbox: Arc<payroute::sandbox::Sandbox>,
+    sandbox_addr: SocketAddr,
+    replica: Arc<payroute::server::AppState>,
+    api_addr: SocketAddr,
+}
+
+impl WebhookRoute {
+    pub fn apply(&self) {
+        payroute::server::connect_sandbox(
+            &self.sandbox,
+            &self.replica.engine.live.load().ruleset,
+            self.sandbox_addr,
+            self.api_addr,
+        );
+    }
+}
+
+/// One payroute on loopback. Every one of a run shares the fingerprint key,
+/// as replicas of one deployment must.
+async fn start_payroute(rules: &Path, store: &str) -> Result<payroute::server::Running, LoadError> {
+    let settings = payroute::server::Settings {
+        listen: "127.0.0.1:0".into(),
+        ops_listen: "127.0.0.1:0".into(),
+        rules: rules.to_path_buf(),
+        store: store.into(),
+        fingerprint_key: Some(payroute::connectors::Sensitive("load-bench-fp-key".into())),
+        shutdown_grace: Duration::from_secs(5),
+        watch_rules: false,
+        ..Default::default()
+    };
+    payroute::server::start(settings)
+        .await
+        .map_err(setup("start payroute"))
 }
 
 async fn bind(what: &str) -> Result<TcpListener, LoadError> {

@@ -93,6 +93,16 @@ impl Summary {
         self.sorted[rank.clamp(1, self.sorted.len()) - 1]
     }
 
+    /// [`Self::percentile`] when at least one sample lies above `p` (p99
+    /// needs 100 samples, p99.9 needs 1,000); below that it would just be
+    /// the maximum, so `None`.
+    pub fn resolved_percentile(&self, p: f64) -> Option<Duration> {
+        let n = self.sorted.len() as f64;
+        // The tolerance keeps 1,000 × (1 − 0.999) from rounding below one.
+        let above = n * (100.0 - p) / 100.0;
+        (p >= 100.0 || above >= 1.0 - 1e-9).then(|| self.percentile(p))
+    }
+
     pub fn mean(&self) -> Duration {
         let n = u32::try_from(self.sorted.len()).unwrap_or(u32::MAX).max(1);
         self.sorted.iter().sum::<Duration>() / n
@@ -107,7 +117,7 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn ratio(a: f64, b: f64) -> String {
+pub fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.2}×", a / b)
     } else {
