@@ -10,18 +10,17 @@ use http::Method;
 use serde_json::{Value, json};
 
 async fn start() -> Harness {
-    Harness::start_opts(
-        |dir, _| {
-            let p = dir.join("gateways.yaml");
-            let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
-        },
-        |s| {
-            s.reconcile.min_age = Duration::ZERO;
-            s.reconcile.not_found_grace = Duration::ZERO;
-            s.reconcile.interval = Duration::from_secs(3600);
-        },
-    )
+    start_reversing_after(Duration::from_secs(15 * 60)).await
+}
+
+/// The reconciler runs only when asked (`POST /admin/reconcile`).
+async fn start_reversing_after(reverse_after: Duration) -> Harness {
+    Harness::start_short_timeouts(|s| {
+        s.reconcile.min_age = Duration::ZERO;
+        s.reconcile.not_found_grace = Duration::ZERO;
+        s.reconcile.interval = Duration::from_secs(3600);
+        s.reconcile.reverse_after = reverse_after;
+    })
     .await
 }
 
@@ -58,15 +57,7 @@ async fn an_unknown_stripe_outcome_is_settled_from_the_gateways_records() {
         .state()
         .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
     h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "payment_intents"})).await;
-    let r = h
-        .post(
-            "/v1/payments",
-            &card_payment(6100, "USD", "4242424242424242", "o-rec-1"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let id = h.processing_payment(6100, "USD", "o-rec-1").await;
     clear_faults(&h).await;
     let report = reconcile(&h).await;
     assert_eq!(report["settled"], 1, "{report}");
@@ -86,15 +77,7 @@ async fn an_unknown_stripe_outcome_is_settled_from_the_gateways_records() {
 async fn a_payment_the_gateway_never_processed_is_failed_and_nothing_is_charged() {
     let h = start().await;
     h.fault(json!({"dialect": "stripe", "mode": "500_before_charge", "path_contains": "payment_intents"})).await;
-    let r = h
-        .post(
-            "/v1/payments",
-            &card_payment(6200, "USD", "4242424242424242", "o-rec-2"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let id = h.processing_payment(6200, "USD", "o-rec-2").await;
     clear_faults(&h).await;
     reconcile(&h).await;
     let p = h.get(&format!("/v1/payments/{id}")).await.json();
@@ -109,15 +92,7 @@ async fn an_unknown_adyen_outcome_is_settled_by_its_authorisation_webhook() {
     // Every try times out after the charge: payroute cannot know.
     h.fault(json!({"dialect": "adyen", "mode": "timeout_after_charge", "count": 5}))
         .await;
-    let r = h
-        .post(
-            "/v1/payments",
-            &card_payment(6300, "EUR", "4242424242424242", "o-rec-3"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let id = h.processing_payment(6300, "EUR", "o-rec-3").await;
     // Adyen has no status API; its AUTHORISATION notification names our id.
     eventually(10, "settled by webhook", || async {
         h.get(&format!("/v1/payments/{id}")).await.json()["status"] == "captured"
@@ -207,35 +182,14 @@ async fn a_refund_whose_answer_was_lost_stays_pending_and_is_not_counted() {
 
 #[tokio::test]
 async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payment_fails() {
-    let h = Harness::start_opts(
-        |dir, _| {
-            let p = dir.join("gateways.yaml");
-            let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
-        },
-        |s| {
-            s.reconcile.min_age = Duration::ZERO;
-            s.reconcile.not_found_grace = Duration::ZERO;
-            s.reconcile.interval = Duration::from_secs(3600);
-            s.reconcile.reverse_after = Duration::from_secs(1);
-        },
-    )
-    .await;
+    let h = start_reversing_after(Duration::from_secs(1)).await;
     // Adyen charges and captures (automatic capture), every answer is lost,
     // and its AUTHORISATION notification never arrives.
     h.fault(json!({"dialect": "adyen", "mode": "timeout_after_charge", "count": 5}))
         .await;
     h.fault(json!({"dialect": "adyen", "mode": "webhook_drop", "event_contains": "AUTHORISATION"}))
         .await;
-    let r = h
-        .post(
-            "/v1/payments",
-            &card_payment(6400, "EUR", "4242424242424242", "o-rec-adyen-cap"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let id = h.processing_payment(6400, "EUR", "o-rec-adyen-cap").await;
     let charge = || async {
         let ledger = h.ledger().await;
         assert_eq!(ledger.len(), 1, "one charge: {ledger:?}");

@@ -357,18 +357,11 @@ async fn a_late_authorization_for_a_failed_payment_is_reversed_at_the_gateway() 
 
 #[tokio::test]
 async fn a_late_authorization_already_captured_is_refunded_by_its_psp_reference() {
-    let h = Harness::start_opts(
-        |dir, _| {
-            let p = dir.join("gateways.yaml");
-            let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
-        },
-        |s| {
-            s.reconcile.min_age = Duration::ZERO;
-            s.reconcile.interval = Duration::from_millis(200);
-            s.reconcile.reverse_after = Duration::from_millis(500);
-        },
-    )
+    let h = Harness::start_short_timeouts(|s| {
+        s.reconcile.min_age = Duration::ZERO;
+        s.reconcile.interval = Duration::from_millis(200);
+        s.reconcile.reverse_after = Duration::from_millis(500);
+    })
     .await;
     // Adyen charges and captures; payroute hears nothing at all, so after
     // its cancel by reference it concludes the payment failed.
@@ -376,15 +369,7 @@ async fn a_late_authorization_already_captured_is_refunded_by_its_psp_reference(
         .await;
     h.fault(json!({"dialect": "adyen", "mode": "webhook_drop"}))
         .await;
-    let r = h
-        .post(
-            "/v1/payments",
-            &card_payment(4200, "EUR", "4242424242424242", "o-late-cap"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let id = h.processing_payment(4200, "EUR", "o-late-cap").await;
     eventually(15, "concluded failed", || async {
         status_of(&h, &id).await["status"] == "failed"
     })

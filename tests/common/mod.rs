@@ -553,6 +553,31 @@ impl Harness {
 }
 
 impl Harness {
+    /// Like [`Harness::start_opts`] with gateway timeouts of 400 ms, for
+    /// tests that make gateway answers get lost.
+    pub async fn start_short_timeouts(
+        tune: impl FnOnce(&mut payroute::server::Settings),
+    ) -> Harness {
+        Self::start_opts(
+            |dir, _| {
+                let p = dir.join("gateways.yaml");
+                let text = std::fs::read_to_string(&p).unwrap();
+                std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
+            },
+            tune,
+        )
+        .await
+    }
+
+    /// Creates a card payment whose outcome payroute cannot know yet (202)
+    /// and returns its id.
+    pub async fn processing_payment(&self, amount: i64, currency: &str, reference: &str) -> String {
+        let body = card_payment(amount, currency, "4242424242424242", reference);
+        let r = self.post("/v1/payments", &body, None).await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_string()
+    }
+
     /// Creates a card payment with manual capture and returns its JSON.
     pub async fn manual_payment(
         &self,
