@@ -9,7 +9,8 @@
 //!
 //! Seeded: `CHAOS_SEED` replays a run (the seed is printed on failure);
 //! `CHAOS_PAYMENTS`, `CHAOS_KILLS` and `CHAOS_CLIENTS` (concurrent
-//! merchants, 8 by default) scale it (README: the long run).
+//! merchants) scale it; the defaults (2,000 payments, 5 kills, 16
+//! clients) are what CI runs (README: the long run).
 
 mod common;
 
@@ -138,8 +139,8 @@ async fn merchant(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_survive_kills_and_faults_with_one_true_outcome_each() {
     let seed = env_num("CHAOS_SEED", rand::rng().random());
-    let total = env_num("CHAOS_PAYMENTS", 600);
-    let kills = env_num("CHAOS_KILLS", 3);
+    let total = env_num("CHAOS_PAYMENTS", 2000);
+    let kills = env_num("CHAOS_KILLS", 5);
     eprintln!("chaos seed {seed} ({total} payments, {kills} kills); replay with CHAOS_SEED={seed}");
     let result = std::panic::AssertUnwindSafe(run(seed, total, kills));
     if let Err(e) = futures_catch(result).await {
@@ -219,7 +220,7 @@ async fn run(seed: u64, total: u64, kills: u64) {
     let http = Http::default();
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut clients = Vec::new();
-    let n = env_num("CHAOS_CLIENTS", 8);
+    let n = env_num("CHAOS_CLIENTS", 16);
     for w in 0..n {
         let (cluster, http, answers, done) =
             (cluster.clone(), http.clone(), answers.clone(), done.clone());
