@@ -578,6 +578,23 @@ impl Harness {
         r.json()["id"].as_str().unwrap().to_string()
     }
 
+    /// Refunds `amount` of captured payment `id` and checks that the refund
+    /// stays `pending`, is not counted as refunded, and still holds its
+    /// amount: a refund of `over` is refused.
+    pub async fn pending_refund_holds_its_amount(&self, id: &str, amount: i64, over: i64) {
+        let path = format!("/v1/payments/{id}/refunds");
+        let r = self.post(&path, &json!({ "amount": amount }), None).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.json()["status"], "pending");
+        let p = self.get(&format!("/v1/payments/{id}")).await.json();
+        assert_eq!(
+            (p["status"].as_str(), p["amount_refunded"].as_i64()),
+            (Some("captured"), Some(0))
+        );
+        let refused = self.post(&path, &json!({ "amount": over }), None).await;
+        assert_eq!(refused.json()["error"]["code"], "amount_too_large");
+    }
+
     /// Creates a card payment with manual capture and returns its JSON.
     pub async fn manual_payment(
         &self,
