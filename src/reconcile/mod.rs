@@ -338,7 +338,8 @@ async fn reverse(
         .iter()
         .find(|r| r.gateway_idempotency_key == by_reference);
     let Some(cancel) = cancel.filter(|r| r.outcome == AttemptOutcome::Pending) else {
-        request_reversal(engine, conn, &p, a, cancel, &by_reference, None, reason).await?;
+        let stuck = Stuck { p: &p, a, reason };
+        request_reversal(engine, conn, &stuck, cancel, &by_reference, None).await?;
         return Ok(false);
     };
     // Since the gateway accepted it (a retried row keeps its creation time).
@@ -363,7 +364,8 @@ async fn reverse(
         let accepted = match earlier.filter(|r| r.outcome == AttemptOutcome::Pending) {
             Some(_) => true,
             None => {
-                request_reversal(engine, conn, &p, a, earlier, &by_psp, Some(&psp), reason).await?
+                let stuck = Stuck { p: &p, a, reason };
+                request_reversal(engine, conn, &stuck, earlier, &by_psp, Some(&psp)).await?
             }
         };
         if !accepted {
@@ -385,19 +387,24 @@ async fn reverse(
     apply(engine, p, &fact, how).await
 }
 
+/// A payment whose authorization outcome stayed unknown, its attempt, and why.
+struct Stuck<'a> {
+    p: &'a Payment,
+    a: &'a Attempt,
+    reason: &'a str,
+}
+
 /// Sends one reversal under its own attempt row and key (reusing the row of
 /// an earlier try that failed); true if the gateway accepted it.
-#[allow(clippy::too_many_arguments)]
 async fn request_reversal(
     engine: &Engine,
     conn: &crate::connectors::Connector,
-    p: &Payment,
-    a: &Attempt,
+    stuck: &Stuck<'_>,
     earlier: Option<&Attempt>,
     key: &str,
     known: Option<&str>,
-    reason: &str,
 ) -> Result<bool, StoreError> {
+    let Stuck { p, a, reason } = *stuck;
     let reversal = match earlier {
         Some(r) => r.clone(),
         None => {
