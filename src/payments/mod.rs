@@ -6,6 +6,7 @@ pub mod ids;
 pub mod model;
 pub mod money;
 pub mod operations;
+pub mod records;
 pub mod transitions;
 
 pub use engine::{Engine, EngineError, Live, NewPayment};

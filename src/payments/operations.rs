@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::engine::{Engine, EngineError, failure_of, new_attempt};
+use super::engine::{Engine, EngineError};
 use super::ids::{new_id, now_rfc3339};
 use super::model::*;
+use super::records::{failure_of, new_attempt};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
 
 /// How long an API operation waits for another writer of the same payment

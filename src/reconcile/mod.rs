@@ -408,9 +408,8 @@ async fn request_reversal(
     let reversal = match earlier {
         Some(r) => r.clone(),
         None => {
-            let mut r = crate::payments::engine::new_attempt_public(
-                &p.id, &a.gateway, "reversal", a.amount,
-            );
+            let mut r =
+                crate::payments::records::new_attempt(&p.id, &a.gateway, "reversal", a.amount);
             r.gateway_idempotency_key = key.to_string();
             engine.store.insert_attempt(&r).await?;
             r

@@ -308,12 +308,8 @@ async fn reverse_late_authorization(
     let Some(conn) = live.connectors.get(gateway) else {
         return "; gateway no longer configured: not reversed".into();
     };
-    let mut attempt = crate::payments::engine::new_attempt_public(
-        &payment.id,
-        gateway,
-        "reversal",
-        payment.amount,
-    );
+    let mut attempt =
+        crate::payments::records::new_attempt(&payment.id, gateway, "reversal", payment.amount);
     attempt.gateway_idempotency_key = format!("{}-late-reversal", payment.id);
     if engine.store.insert_attempt(&attempt).await.is_err() {
         return "; a reversal was already requested".into();
