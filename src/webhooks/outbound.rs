@@ -52,11 +52,7 @@ impl DeliveryPolicy {
         let jitter = rand::rng().random_range(0.5..=1.0);
         capped.mul_f64(jitter).max(Duration::from_millis(1))
     }
-}
 
-const BATCH: usize = 50;
-
-impl DeliveryPolicy {
     /// How long a claimed delivery is this replica's: past its send deadline
     /// (no second replica sends it while the first still may), short enough
     /// that a replica dying mid-send delays it by seconds, not minutes.
@@ -64,6 +60,8 @@ impl DeliveryPolicy {
         self.timeout.as_secs() as i64 + 5
     }
 }
+
+const BATCH: usize = 50;
 
 /// `t=<unix>,v1=<hex>` over `"<t>.<body>"`.
 pub fn sign(secret: &str, t: i64, body: &str) -> String {
