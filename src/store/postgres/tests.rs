@@ -1,4 +1,4 @@
-//! Tests only the PostgreSQL store has: opening (URLs, schemas,
+//! Tests only the PostgreSQL store has: opening (URLs, schemas, TLS,
 //! migrations, an unreachable server) and the lease boundary at a chosen
 //! clock. Replicas racing on one schema are in `tests_replicas`; what the
 //! trait promises is in the contract suite (`store::contract`).
@@ -182,5 +182,47 @@ async fn an_inbound_lease_frees_the_event_exactly_when_it_expires() {
     assert!(inbound::claim(&c, 1059, 10, 60).await.unwrap().is_empty());
     assert_eq!(inbound::claim(&c, 1060, 10, 60).await.unwrap().len(), 1);
     drop((c, store));
+    drop_test_schema(&url).await.unwrap();
+}
+
+/// The test URL over TLS to `localhost` (the name the local server's
+/// certificate carries), trusting the certificate file the server uses.
+async fn tls_url(sslmode: &str, trust_server_cert: bool) -> (String, String) {
+    let url = postgres_test_url().await;
+    let plain = open(&url).await;
+    let ssl = plain.strings_for_tests("SHOW ssl").await;
+    assert_eq!(ssl, ["on"], "the test server must have TLS on (ssl = on)");
+    let cert = plain
+        .strings_for_tests("SHOW ssl_cert_file")
+        .await
+        .remove(0);
+    let mut tls = url.replacen("@127.0.0.1:", "@localhost:", 1) + "&sslmode=" + sslmode;
+    if trust_server_cert {
+        tls = tls + "&sslrootcert=" + &cert;
+    }
+    (url, tls)
+}
+
+#[tokio::test]
+async fn verify_full_connects_over_tls_with_the_servers_own_root() {
+    let (url, tls) = tls_url("verify-full", true).await;
+    let store = open(&tls).await;
+    store.ping().await.unwrap();
+    let ssl = store
+        .strings_for_tests("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .await;
+    assert_eq!(ssl, ["true"], "the session is encrypted");
+    drop(store);
+    drop_test_schema(&url).await.unwrap();
+}
+
+#[tokio::test]
+async fn require_refuses_a_certificate_no_trusted_root_signs() {
+    // The local server's certificate is self-signed: unlike libpq's
+    // `require`, payroute checks the chain, so without `sslrootcert` the
+    // handshake fails and nothing is sent in the clear either.
+    let (url, tls) = tls_url("require", false).await;
+    let err = PostgresStore::open(&tls).await.err().unwrap();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     drop_test_schema(&url).await.unwrap();
 }
