@@ -330,23 +330,8 @@ async fn a_late_authorization_for_a_failed_payment_is_reversed_at_the_gateway() 
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    eventually(10, "reversal requested", || async {
-        let e = h
-            .http
-            .send(
-                Method::GET,
-                &format!("{}/admin/events?status=applied", h.ops),
-                &[],
-                None,
-            )
-            .await
-            .json();
-        e["data"].as_array().unwrap().iter().any(|e| {
-            e["provider_event_id"] == format!("{psp}:AUTHORISATION:true").as_str()
-                && e["note"].as_str().unwrap_or("").contains("reversal")
-        })
-    })
-    .await;
+    h.wait_applied_with_note(&format!("{psp}:AUTHORISATION:true"), "reversal")
+        .await;
     let now = h.get(&format!("/v1/payments/{id}")).await.json();
     assert_eq!(
         now["status"], "failed",

@@ -65,16 +65,7 @@ async fn start() -> (Harness, Arc<AtomicI64>, Vec<String>) {
 async fn stored_events(h: &Harness) -> usize {
     let mut ids = std::collections::HashSet::new();
     for status in ["received", "applied", "orphan", "ignored"] {
-        let r = h
-            .http
-            .send(
-                Method::GET,
-                &format!("{}/admin/events?status={status}", h.ops),
-                &[],
-                None,
-            )
-            .await;
-        for e in r.json()["data"].as_array().unwrap() {
+        for e in h.events(status).await {
             ids.insert(e["id"].as_str().unwrap().to_string());
         }
     }

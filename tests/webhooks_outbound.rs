@@ -229,23 +229,7 @@ async fn a_late_event_that_would_move_a_payment_backwards_is_recorded_and_ignore
         )
         .await;
     assert_eq!(r.status, 200);
-    eventually(5, "event processed", || async {
-        let e = h
-            .http
-            .send(
-                Method::GET,
-                &format!("{}/admin/events?status=applied", h.ops),
-                &[],
-                None,
-            )
-            .await
-            .json();
-        e["data"].as_array().unwrap().iter().any(|e| {
-            e["provider_event_id"] == "evt_late_fail"
-                && e["note"].as_str().unwrap_or("").contains("stale")
-        })
-    })
-    .await;
+    h.wait_applied_with_note("evt_late_fail", "stale").await;
     let now = h
         .get(&format!("/v1/payments/{}", p["id"].as_str().unwrap()))
         .await

@@ -534,6 +534,29 @@ impl Drop for Proc {
 }
 
 impl Harness {
+    /// The stored gateway events in `status` (`GET /admin/events`).
+    pub async fn events(&self, status: &str) -> Vec<Value> {
+        let url = format!("{}/admin/events?status={status}", self.ops);
+        let r = self.http.send(Method::GET, &url, &[], None).await;
+        r.json()["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until gateway event `provider_event_id` is applied with a note
+    /// that contains `note`.
+    pub async fn wait_applied_with_note(&self, provider_event_id: &str, note: &str) {
+        eventually(
+            10,
+            &format!("{provider_event_id} applied: {note}"),
+            || async {
+                self.events("applied").await.iter().any(|e| {
+                    e["provider_event_id"] == provider_event_id
+                        && e["note"].as_str().unwrap_or("").contains(note)
+                })
+            },
+        )
+        .await;
+    }
+
     /// Waits until the sandbox sent every webhook and payroute applied them.
     pub async fn settle(&self) {
         assert!(
@@ -544,9 +567,7 @@ impl Harness {
             "sandbox webhooks drained"
         );
         eventually(30, "events applied", || async {
-            let url = format!("{}/admin/events?status=received", self.ops);
-            let e = self.http.send(Method::GET, &url, &[], None).await.json();
-            e["data"].as_array().unwrap().is_empty()
+            self.events("received").await.is_empty()
         })
         .await;
     }
