@@ -97,14 +97,18 @@ impl Engine {
         let mut guard = BusyGuard {
             engine: self,
             id: payment_id.to_string(),
-            holder: format!(
-                "{}:{}",
-                self.instance,
-                self.guards
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ),
+            holder: String::new(),
             leased: false,
         };
+        if !self.store.shared_by_replicas() {
+            return Ok(guard);
+        }
+        guard.holder = format!(
+            "{}:{}",
+            self.instance,
+            self.guards
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let now = super::ids::now_unix();
         guard.leased = self
             .store

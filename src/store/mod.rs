@@ -231,6 +231,11 @@ pub trait Store: Send + Sync + 'static {
     /// answers `false` (so keep rounds short). An error means "not now".
     /// A single-process backend always leads.
     async fn try_lead(&self, role: &str) -> Result<bool, StoreError>;
+    /// Whether payments need [`Store::lock_payment`] leases: false for a
+    /// single-process backend, whose callers then skip the round trips.
+    fn shared_by_replicas(&self) -> bool {
+        true
+    }
     /// Takes, or renews, a lease on one payment for `holder` (unique per
     /// process and task) until `now + ttl_secs` (unix seconds): true if
     /// `holder` has it, false while another holder's lease runs. A lease

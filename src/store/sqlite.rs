@@ -466,6 +466,10 @@ impl Store for SqliteStore {
     /// Always granted: a SQLite file serves one process, whose in-process
     /// payment guard (the engine's busy set) already serializes work on
     /// one payment.
+    fn shared_by_replicas(&self) -> bool {
+        false
+    }
+
     async fn lock_payment(
         &self,
         _payment_id: &str,
