@@ -188,6 +188,10 @@ async fn adyen_capture_and_refund_stay_pending_until_the_gateway_confirms() {
     );
 
     // An automatically captured Adyen payment: a partial refund is pending.
+    // Its REFUND notification is held back, so "until the gateway confirms"
+    // is what the test sees, however fast the sandbox is.
+    h.fault(json!({"dialect": "adyen", "mode": "webhook_delay", "latency_ms": 3000, "event_contains": "REFUND"}))
+        .await;
     let p = h
         .post(
             "/v1/payments",
