@@ -2,6 +2,7 @@
 //! `design.md`-derived docs for the public surface.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod connectors;
 pub mod health;

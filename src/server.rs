@@ -14,18 +14,19 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::api::{self, HttpResponse};
+pub use crate::app::AppState;
+use crate::app::reloader;
 use crate::config::{RulesError, Ruleset};
 use crate::connectors::{HttpClient, Sensitive};
 use crate::metrics::{Metrics, MetricsError};
-use crate::payments::ids::now_rfc3339;
 use crate::payments::{Engine, Live};
-use crate::store::{self, AuditEntry, StoreError};
+use crate::store::{self, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -98,114 +99,6 @@ pub enum ServerError {
     Signal(std::io::Error),
     #[error("start-up task failed: {0}")]
     Task(String),
-}
-
-type ReloadRequest = (&'static str, oneshot::Sender<Value>);
-
-/// Everything a request handler can reach.
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    /// An in-flight idempotency claim older than this was abandoned by a crash.
-    pub idempotency_stale: Duration,
-    pub reconcile: crate::reconcile::ReconcileConfig,
-    pub draining: AtomicBool,
-    pub admin_token: Option<Sensitive>,
-    rules_path: PathBuf,
-    reload_tx: mpsc::Sender<ReloadRequest>,
-    last_reload: Mutex<Value>,
-}
-
-impl AppState {
-    /// Loads the rule files again and swaps them in if valid and changed.
-    /// Reloads run one at a time, in order, on the reloader task.
-    pub async fn reload(&self, source: &'static str) -> Value {
-        let (tx, rx) = oneshot::channel();
-        if self.reload_tx.send((source, tx)).await.is_err() {
-            return json!({"result": "failure", "error": "reloader stopped"});
-        }
-        rx.await
-            .unwrap_or_else(|_| json!({"result": "failure", "error": "reloader stopped"}))
-    }
-
-    /// `GET /admin/rules`.
-    pub fn rules_status(&self) -> Value {
-        let live = self.engine.live.load();
-        let last = self
-            .last_reload
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or(Value::Null);
-        json!({
-            "version": live.ruleset.version,
-            "source": self.rules_path,
-            "files": live.ruleset.files,
-            "loaded_at": live.loaded_at,
-            "last_reload": last,
-            "last_error": last.get("error").cloned().unwrap_or(Value::Null),
-        })
-    }
-
-    async fn do_reload(&self, source: &str) -> Value {
-        let path = self.rules_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Ruleset::load(&path)).await;
-        let current = self.engine.live.load().ruleset.version.clone();
-        let at = now_rfc3339();
-        let (result, report) = match loaded {
-            Ok(Ok(rs)) if rs.version == current => (
-                "unchanged",
-                json!({"result": "unchanged", "version": current}),
-            ),
-            Ok(Ok(rs)) => {
-                let version = rs.version.clone();
-                self.engine
-                    .live
-                    .store(Arc::new(Live::build(rs, &self.engine.client)));
-                self.engine.metrics.set_rules_version(&version);
-                tracing::info!(%version, previous = %current, source, "rules reloaded");
-                (
-                    "success",
-                    json!({"result": "success", "version": version, "previous": current}),
-                )
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, source, "rules refused; the running ruleset stays");
-                (
-                    "failure",
-                    json!({"result": "failure", "error": e.to_string(), "version": current}),
-                )
-            }
-            Err(e) => (
-                "failure",
-                json!({"result": "failure", "error": e.to_string(), "version": current}),
-            ),
-        };
-        self.engine
-            .metrics
-            .rules_reloads
-            .with_label_values(&[result])
-            .inc();
-        let mut report = report;
-        report["at"] = json!(at);
-        report["source"] = json!(source);
-        if result != "unchanged" {
-            if let Ok(mut last) = self.last_reload.lock() {
-                *last = report.clone();
-            }
-            let kind = if result == "success" {
-                "rules.reload"
-            } else {
-                "rules.reload_failed"
-            };
-            let entry = AuditEntry {
-                kind: kind.into(),
-                detail: report.clone(),
-            };
-            if let Err(e) = self.engine.store.append_audit(&entry).await {
-                tracing::error!(error = %e, "could not write the reload to the audit log");
-            }
-        }
-        report
-    }
 }
 
 /// A running payroute; dropping it does not stop it, [`Running::shutdown`] does.
@@ -372,22 +265,6 @@ fn watch_rules(
             tracing::warn!(error = %e, "cannot watch the rules; reload with SIGHUP or POST /admin/rules/reload");
             None
         }
-    }
-}
-
-async fn reloader(
-    state: std::sync::Weak<AppState>,
-    mut rx: mpsc::Receiver<ReloadRequest>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let (source, reply) = tokio::select! {
-            r = rx.recv() => match r { Some(r) => r, None => return },
-            _ = shutdown.changed() => return,
-        };
-        let Some(state) = state.upgrade() else { return };
-        let report = state.do_reload(source).await;
-        let _ = reply.send(report);
     }
 }
 

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::{HttpResponse, bytes_response, request};
-use crate::server::AppState;
+use crate::app::AppState;
 use crate::store::{IdemClaim, IdemKey};
 
 pub const HEADER: &str = "idempotency-key";

@@ -6,7 +6,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use super::error::ApiError;
 use super::{HttpResponse, bytes_response};
-use crate::server::AppState;
+use crate::app::AppState;
 use crate::webhooks::inbound::{self, InboundError};
 
 pub async fn receive(
