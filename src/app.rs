@@ -27,6 +27,10 @@ pub struct AppState {
     pub reconcile: crate::reconcile::ReconcileConfig,
     pub draining: AtomicBool,
     pub admin_token: Option<Sensitive>,
+    /// The repository's public test secrets are acceptable (sandbox, tests).
+    pub allow_shipped_secrets: bool,
+    /// `/admin/*` accepts verified client certificates (mTLS on ops).
+    pub admin_mtls: bool,
     pub(crate) rules_path: PathBuf,
     pub(crate) reload_tx: mpsc::Sender<ReloadRequest>,
     pub(crate) last_reload: Mutex<Value>,

@@ -113,6 +113,37 @@ struct ServeArgs {
     /// Seconds after which an in-flight Idempotency-Key is taken as abandoned by a crash.
     #[arg(long, env = "PAYROUTE_IDEMPOTENCY_STALE_S", default_value_t = 300)]
     idempotency_stale_s: u64,
+    /// Seconds a client has to send a request's headers (also closes idle
+    /// keep-alive connections after this long).
+    #[arg(long, env = "PAYROUTE_HEADER_READ_TIMEOUT_S", default_value_t = 10)]
+    header_read_timeout_s: u64,
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "PAYROUTE_BODY_TIMEOUT_S", default_value_t = 15)]
+    body_timeout_s: u64,
+    /// Open connections on the API listener beyond which new ones are closed at once.
+    #[arg(long, env = "PAYROUTE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// API requests handled at once beyond which new ones get 503 `overloaded`.
+    #[arg(long, env = "PAYROUTE_MAX_IN_FLIGHT", default_value_t = 512)]
+    max_in_flight: usize,
+    /// Bytes all request bodies still being read may hold together.
+    #[arg(long, env = "PAYROUTE_BODY_BUDGET_BYTES", default_value_t = 32 * 1024 * 1024)]
+    body_budget_bytes: usize,
+    /// PEM certificate chain: serve the API over TLS (with --tls-key).
+    #[arg(long, env = "PAYROUTE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "PAYROUTE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM certificate chain: serve the ops listener over TLS (with --ops-tls-key).
+    #[arg(long, env = "PAYROUTE_OPS_TLS_CERT", requires = "ops_tls_key")]
+    ops_tls_cert: Option<PathBuf>,
+    /// PEM private key of --ops-tls-cert.
+    #[arg(long, env = "PAYROUTE_OPS_TLS_KEY", requires = "ops_tls_cert")]
+    ops_tls_key: Option<PathBuf>,
+    /// PEM CA certificates: /admin/* accepts client certificates they signed (mTLS).
+    #[arg(long, env = "PAYROUTE_OPS_TLS_CLIENT_CA", requires = "ops_tls_cert")]
+    ops_tls_client_ca: Option<PathBuf>,
     /// Testing aid: hold stored gateway events this long before applying them.
     #[arg(
         long,
@@ -182,7 +213,25 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             .filter(|v| !v.is_empty())
             .map(Sensitive)
     };
+    let edge = {
+        let mut e = payroute::edge::EdgeConfig {
+            body_budget: a.body_budget_bytes,
+            ..Default::default()
+        };
+        for limits in [&mut e.api, &mut e.ops] {
+            limits.header_read_timeout = Duration::from_secs(a.header_read_timeout_s.max(1));
+            limits.body_timeout = Duration::from_secs(a.body_timeout_s.max(1));
+        }
+        e.api.max_connections = a.max_connections.max(1);
+        e.api.max_in_flight = a.max_in_flight.max(1);
+        e
+    };
     let settings = payroute::server::Settings {
+        edge,
+        tls: tls_files(a.tls_cert, a.tls_key, None),
+        ops_tls: tls_files(a.ops_tls_cert, a.ops_tls_key, a.ops_tls_client_ca),
+        tls_reload_every: Duration::from_secs(5),
+        allow_shipped_secrets: a.sandbox,
         listen: a.listen,
         ops_listen: a.ops_listen,
         rules: a.rules,
@@ -211,6 +260,18 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     };
     payroute::server::run(settings).await?;
     Ok(())
+}
+
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Option<payroute::edge::tls::TlsFiles> {
+    Some(payroute::edge::tls::TlsFiles {
+        cert: cert?,
+        key: key?,
+        client_ca,
+    })
 }
 
 async fn sandbox(listen: String) -> anyhow::Result<()> {

@@ -29,6 +29,13 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub payments_in_flight: IntGauge,
     pub reconciler_leader: IntGauge,
+    /// Per listener (`api`, `ops`): connections open now.
+    pub open_connections: IntGaugeVec,
+    /// Per listener: connections closed at accept because the cap was reached.
+    pub refused_connections: IntCounterVec,
+    /// Per listener and reason (`in_flight`, `body_budget`, `body_timeout`,
+    /// `body_too_large`): requests the edge answered without a handler.
+    pub edge_shed: IntCounterVec,
 }
 
 /// Latency buckets from 1 ms to 30 s: gateway calls sit around 100 ms–2 s,
@@ -138,6 +145,22 @@ impl Metrics {
             )?,
             payments_in_flight,
             reconciler_leader,
+            open_connections: gauge(
+                "payroute_edge_open_connections",
+                "Connections open now, per listener.",
+                &["listener"],
+            )?,
+            refused_connections: counter(
+                "payroute_edge_connections_refused_total",
+                "Connections closed at accept because the listener's connection cap was reached.",
+                &["listener"],
+            )?,
+            edge_shed: counter(
+                "payroute_edge_shed_total",
+                "Requests answered by the edge without reaching a handler, by reason \
+                 (in_flight, body_budget, body_timeout, body_too_large).",
+                &["listener", "reason"],
+            )?,
             registry,
         };
         m.build_info

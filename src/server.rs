@@ -3,23 +3,20 @@
 //! shutdown. [`start`] returns a handle that tests can stop; `main` only
 //! parses flags and calls [`run`].
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::api::{self, HttpResponse};
+use crate::api;
+use crate::edge::tls::{ServerTls, TlsError, TlsFiles};
+use crate::edge::{self, BodyBudget, BodyLimits, EdgeConfig, ListenerName, StackConfig};
 pub use crate::app::AppState;
 use crate::app::reloader;
 use crate::config::{RulesError, Ruleset};
@@ -56,6 +53,18 @@ pub struct Settings {
     /// An in-flight idempotency claim older than this was abandoned by a
     /// crash: a retry may settle it (see `api::idempotency`).
     pub idempotency_stale: Duration,
+    /// Limits of the network edge (both listeners).
+    pub edge: EdgeConfig,
+    /// TLS on the API listener.
+    pub tls: Option<TlsFiles>,
+    /// TLS on the ops listener; its `client_ca` turns on client
+    /// certificates for `/admin/*`.
+    pub ops_tls: Option<TlsFiles>,
+    /// How often the TLS files are checked for a new certificate.
+    pub tls_reload_every: Duration,
+    /// Accept secrets that resolve to the repository's public defaults
+    /// (`serve --sandbox`, tests); otherwise start-up and reloads refuse them.
+    pub allow_shipped_secrets: bool,
 }
 
 impl Default for Settings {
@@ -76,6 +85,11 @@ impl Default for Settings {
             clock: Default::default(),
             reconcile: Default::default(),
             idempotency_stale: Duration::from_secs(300),
+            edge: EdgeConfig::default(),
+            tls: None,
+            ops_tls: None,
+            tls_reload_every: Duration::from_secs(5),
+            allow_shipped_secrets: false,
         }
     }
 }
@@ -99,6 +113,21 @@ pub enum ServerError {
     Signal(std::io::Error),
     #[error("start-up task failed: {0}")]
     Task(String),
+    #[error(
+        "the ops listener on {addr} is reachable from other machines and /admin/* would be open: \
+         set PAYROUTE_ADMIN_TOKEN (at least 16 characters), or give the ops listener a client CA \
+         (--ops-tls-client-ca) for mTLS, or bind --ops-listen to a loopback address"
+    )]
+    AdminUnprotected { addr: SocketAddr },
+    #[error("PAYROUTE_ADMIN_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 24`)")]
+    WeakAdminToken,
+    #[error(
+        "refusing to start with secrets anyone can read in the repository ({0}); \
+         set those variables, or run `serve --sandbox` for a demo"
+    )]
+    ShippedSecrets(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running payroute; dropping it does not stop it, [`Running::shutdown`] does.
@@ -144,9 +173,16 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??
     };
+    refuse_shipped_secrets(&ruleset, settings.allow_shipped_secrets)?;
+    check_admin_token(&settings)?;
+    let api_tls = load_tls(settings.tls.as_ref())?;
+    let ops_tls = load_tls(settings.ops_tls.as_ref())?;
     let store = store::open(&settings.store, settings.synchronous_full).await?;
     let api_listener = bind(&settings.listen).await?;
     let ops_listener = bind(&settings.ops_listen).await?;
+    let api_addr = local_addr(&api_listener)?;
+    let ops_addr = local_addr(&ops_listener)?;
+    check_admin_protected(ops_addr, &settings)?;
     let sandbox = match &settings.sandbox_listen {
         Some(addr) => Some(
             crate::sandbox::start(bind(addr).await?, crate::sandbox::SandboxConfig::default())
@@ -161,45 +197,80 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         tracing::warn!("PAYROUTE_FINGERPRINT_KEY is unset: card fingerprints change on restart");
         Sensitive(crate::payments::ids::new_id("fpk"))
     });
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         Live::build(ruleset, &client),
         store,
         metrics,
         client,
         fingerprint_key,
     );
-    let (reload_tx, reload_rx) = mpsc::channel(16);
-    let mut engine = engine;
     engine.clock = settings.clock.clone();
     let engine = Arc::new(engine);
+    let (reload_tx, reload_rx) = mpsc::channel(16);
     let state = Arc::new(AppState {
         engine: engine.clone(),
         idempotency_stale: settings.idempotency_stale,
         reconcile: settings.reconcile.clone(),
         draining: AtomicBool::new(false),
         admin_token: settings.admin_token.clone(),
+        allow_shipped_secrets: settings.allow_shipped_secrets,
+        admin_mtls: settings
+            .ops_tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some()),
         rules_path: settings.rules.clone(),
         reload_tx,
         last_reload: Mutex::new(Value::Null),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let api_addr = local_addr(&api_listener)?;
-    let ops_addr = local_addr(&ops_listener)?;
     let mut tasks = JoinSet::new();
-    let s = state.clone();
-    tasks.spawn(serve(
-        api_listener,
-        shutdown_rx.clone(),
-        settings.shutdown_grace,
-        move |req| api::handle(s.clone(), req),
-    ));
-    let s = state.clone();
-    tasks.spawn(serve(
-        ops_listener,
-        shutdown_rx.clone(),
-        settings.shutdown_grace,
-        move |req| api::ops::handle(s.clone(), req),
-    ));
+    let listeners = [
+        (ListenerName::Api, api_listener, api_tls),
+        (ListenerName::Ops, ops_listener, ops_tls),
+    ];
+    let budget = BodyBudget::new(settings.edge.body_budget);
+    for (name, tcp, tls) in listeners {
+        let limits = match name {
+            ListenerName::Api => settings.edge.api.clone(),
+            ListenerName::Ops => settings.edge.ops.clone(),
+        };
+        let config = StackConfig {
+            name,
+            limits: limits.clone(),
+            body_limits: BodyLimits {
+                default: api::MAX_BODY,
+                webhooks: api::MAX_WEBHOOK_BODY,
+            },
+            budget: budget.clone(),
+            metrics: engine.metrics.clone(),
+        };
+        let s = state.clone();
+        let svc = match name {
+            ListenerName::Api => edge::build_stack(config, move |req| api::handle(s.clone(), req)),
+            ListenerName::Ops => {
+                edge::build_stack(config, move |req| api::ops::handle(s.clone(), req))
+            }
+        };
+        if let Some(tls) = &tls {
+            tasks.spawn(
+                tls.clone()
+                    .watch(settings.tls_reload_every, shutdown_rx.clone()),
+            );
+        }
+        let listener = edge::Listener {
+            tcp,
+            tls: tls.map(|t| t.acceptor()),
+            name,
+        };
+        tasks.spawn(edge::serve(
+            listener,
+            limits,
+            svc,
+            engine.metrics.clone(),
+            shutdown_rx.clone(),
+            settings.shutdown_grace,
+        ));
+    }
     tasks.spawn(reloader(
         Arc::downgrade(&state),
         reload_rx,
@@ -221,7 +292,13 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         shutdown_rx.clone(),
     ));
     let watcher = if settings.watch_rules {
-        watch_rules(&state, &settings.rules)
+        let w = watch_rules(&state, &settings.rules);
+        // An edit made after the rules were read and before the watcher
+        // ran (a PostgreSQL migration lock can take seconds) would not be
+        // seen until the next change: look once more now that it runs.
+        let (reply, _) = oneshot::channel();
+        let _ = state.reload_tx.try_send(("startup", reply));
+        w
     } else {
         None
     };
@@ -229,7 +306,14 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         let ruleset = state.engine.live.load().ruleset.clone();
         connect_sandbox(&sb.state(), &ruleset, sb.addr, api_addr);
     }
-    tracing::info!(%api_addr, %ops_addr, rules = %settings.rules.display(), "payroute listening");
+    tracing::info!(
+        %api_addr,
+        %ops_addr,
+        api_tls = settings.tls.is_some(),
+        ops_tls = settings.ops_tls.is_some(),
+        rules = %settings.rules.display(),
+        "payroute listening"
+    );
     Ok(Running {
         api_addr,
         ops_addr,
@@ -240,6 +324,55 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         sandbox,
         _watcher: watcher,
     })
+}
+
+fn load_tls(files: Option<&TlsFiles>) -> Result<Option<Arc<ServerTls>>, ServerError> {
+    Ok(files.map(ServerTls::load).transpose()?.map(Arc::new))
+}
+
+/// Outside the sandbox, secrets must not be the repository's public defaults.
+fn refuse_shipped_secrets(ruleset: &Ruleset, allow: bool) -> Result<(), ServerError> {
+    let found = crate::config::shipped::shipped_secrets(ruleset);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let list = found
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if allow {
+        tracing::warn!(
+            secrets = %list,
+            "running with the repository's public test secrets: fine for the sandbox, never for real gateways"
+        );
+        return Ok(());
+    }
+    Err(ServerError::ShippedSecrets(list))
+}
+
+fn check_admin_token(settings: &Settings) -> Result<(), ServerError> {
+    match &settings.admin_token {
+        Some(t) if t.expose().len() < 16 => Err(ServerError::WeakAdminToken),
+        _ => Ok(()),
+    }
+}
+
+/// `/admin/*` changes state and hands out customer data: it is open only to
+/// this machine unless a token or client certificates guard it.
+fn check_admin_protected(ops: SocketAddr, settings: &Settings) -> Result<(), ServerError> {
+    let mtls = settings
+        .ops_tls
+        .as_ref()
+        .is_some_and(|t| t.client_ca.is_some());
+    if settings.admin_token.is_some() || mtls {
+        return Ok(());
+    }
+    if ops.ip().is_loopback() {
+        tracing::warn!(%ops, "/admin/* has no token: anyone on this machine can use it (set PAYROUTE_ADMIN_TOKEN)");
+        return Ok(());
+    }
+    Err(ServerError::AdminUnprotected { addr: ops })
 }
 
 fn local_addr(l: &TcpListener) -> Result<SocketAddr, ServerError> {
@@ -265,55 +398,6 @@ fn watch_rules(
             tracing::warn!(error = %e, "cannot watch the rules; reload with SIGHUP or POST /admin/rules/reload");
             None
         }
-    }
-}
-
-/// Serves HTTP/1.1 until shutdown, then drains connections for `grace`.
-async fn serve<F, Fut>(
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-    grace: Duration,
-    handler: F,
-) where
-    F: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = HttpResponse> + Send + 'static,
-{
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper::server::conn::http1::Builder::new();
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let h = handler.clone();
-        let svc = service_fn(move |req| {
-            // The handler runs on its own task: a client that hangs up must
-            // not cancel a gateway call that may already be charging.
-            let task = tokio::spawn(h(req));
-            async move {
-                Ok::<_, Infallible>(task.await.unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "handler panicked");
-                    api::error_response(&api::error::ApiError::internal("internal error"))
-                }))
-            }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(grace) => tracing::warn!("grace period over with requests in flight; their attempts stay recorded for reconciliation"),
     }
 }
 

@@ -66,14 +66,14 @@ impl Cluster {
             Dialect::Stripe,
             Some(WebhookTarget::new(
                 &format!("{base}/webhooks/stripe_sandbox"),
-                "whsec_sandbox_secret",
+                common::PROC_STRIPE_WEBHOOK_SECRET,
             )),
         );
         self.sandbox.set_webhook_target(
             Dialect::Adyen,
             Some(WebhookTarget::new(
                 &format!("{base}/webhooks/adyen_sandbox"),
-                "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+                common::PROC_ADYEN_HMAC_KEY,
             )),
         );
         *self.api.write().unwrap() = base;

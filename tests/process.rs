@@ -250,7 +250,7 @@ async fn a_webhook_acknowledged_before_a_sigkill_is_applied_and_delivered_after_
         "data": {"object": {"id": pay["provider_reference"], "object": "payment_intent", "amount": 4321,
                  "amount_received": 4321, "currency": "usd", "status": "succeeded", "metadata": {}}}
     })).unwrap();
-    let sig = stripe_signature("whsec_sandbox_secret", unix_now(), &event);
+    let sig = stripe_signature(common::PROC_STRIPE_WEBHOOK_SECRET, unix_now(), &event);
     let ack = http
         .send(
             Method::POST,

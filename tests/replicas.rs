@@ -30,7 +30,7 @@ struct Replicas {
     _dir: tempfile::TempDir,
 }
 
-const STRIPE_SECRET: &str = "whsec_sandbox_secret";
+const STRIPE_SECRET: &str = common::PROC_STRIPE_WEBHOOK_SECRET;
 
 impl Replicas {
     async fn start(n: usize, env: &[(&str, &str)], edit: impl FnOnce(&std::path::Path)) -> Self {
@@ -83,7 +83,7 @@ impl Replicas {
         let target = i.map(|i| {
             WebhookTarget::new(
                 &format!("{}/webhooks/adyen_sandbox", self.api(i)),
-                "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+                common::PROC_ADYEN_HMAC_KEY,
             )
         });
         self.sandbox

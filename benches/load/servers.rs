@@ -148,6 +148,7 @@ async fn start_payroute(rules: &Path, store: &str) -> Result<payroute::server::R
         fingerprint_key: Some(payroute::connectors::Sensitive("load-bench-fp-key".into())),
         shutdown_grace: Duration::from_secs(5),
         watch_rules: false,
+        allow_shipped_secrets: true,
         ..Default::default()
     };
     payroute::server::start(settings)

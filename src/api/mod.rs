@@ -1,6 +1,7 @@
 //! The merchant API (design §3) on the API listener: routing of paths to
-//! handlers, bearer auth, body limits, idempotency, and the mapping of
-//! payment results to HTTP statuses. Handlers call into `payments::Engine`.
+//! handlers, bearer auth, idempotency, and the mapping of payment results to
+//! HTTP statuses. Handlers call into `payments::Engine`. Bodies arrive read
+//! whole by the edge (`crate::edge`), within the size limits set here.
 
 pub mod error;
 pub mod idempotency;
@@ -14,7 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde_json::Value;
 
 use crate::app::AppState;
@@ -31,11 +32,8 @@ pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 pub type HttpResponse = Response<Full<Bytes>>;
 
 /// Entry point for every request on the API listener.
-pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse
-where
-    B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+/// The edge has read the body whole, within its route's size limit.
+pub async fn handle(state: Arc<AppState>, req: Request<Bytes>) -> HttpResponse {
     let started = Instant::now();
     let (route, resp) = dispatch(&state, req).await;
     let resp = resp.unwrap_or_else(|e| error_response(&e));
@@ -48,14 +46,10 @@ where
     resp
 }
 
-async fn dispatch<B>(
+async fn dispatch(
     state: &AppState,
-    req: Request<B>,
-) -> (&'static str, Result<HttpResponse, ApiError>)
-where
-    B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+    req: Request<Bytes>,
+) -> (&'static str, Result<HttpResponse, ApiError>) {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -70,11 +64,7 @@ where
         (&Method::POST, ["v1", "routing", "explain"]) => "routing.explain",
         (&Method::POST, ["webhooks", gateway]) => {
             let gateway = gateway.to_string();
-            let result = async {
-                let body = read_body(&parts.headers, body, MAX_WEBHOOK_BODY).await?;
-                webhook::receive(state, &gateway, &parts.headers, &body).await
-            }
-            .await;
+            let result = webhook::receive(state, &gateway, &parts.headers, &body).await;
             return ("webhooks", result);
         }
         _ => {
@@ -89,7 +79,6 @@ where
     };
     let result = async {
         let merchant = authenticate(state, &parts.headers)?;
-        let body = read_body(&parts.headers, body, MAX_BODY).await?;
         let call = Call {
             state,
             merchant: &merchant,
@@ -120,48 +109,22 @@ where
     (route, result)
 }
 
-fn authenticate(state: &AppState, headers: &http::HeaderMap) -> Result<MerchantConfig, ApiError> {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    let live = state.engine.live.load();
-    live.ruleset
-        .merchant_for_key(key.trim())
-        .cloned()
-        .ok_or_else(ApiError::unauthorized)
+/// The credential of `Authorization: Bearer <token>`; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn read_body<B>(headers: &http::HeaderMap, body: B, max: usize) -> Result<Bytes, ApiError>
-where
-    B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            "body_too_large",
-            format!("request body exceeds {max} bytes"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::invalid(
-            "body_unreadable",
-            "body",
-            format!("could not read the body: {e}"),
-        )),
-    }
+fn authenticate(state: &AppState, headers: &http::HeaderMap) -> Result<MerchantConfig, ApiError> {
+    let key = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+    let live = state.engine.live.load();
+    live.ruleset
+        .merchant_for_key(key)
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)
 }
 
 pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {

@@ -1,6 +1,8 @@
-//! The ops listener: `/metrics`, `/livez`, `/readyz` and `/admin/*` (rules
-//! status and reload). `/admin/*` asks for `Bearer $PAYROUTE_ADMIN_TOKEN`
-//! when that is set.
+//! The ops listener: `/metrics`, `/livez`, `/readyz` (always open, for
+//! scrapers and probes) and `/admin/*` (rules, deliveries, events,
+//! gateways, reconcile). `/admin/*` takes `Bearer $PAYROUTE_ADMIN_TOKEN`
+//! or, with mTLS on the ops listener, a verified client certificate; with
+//! neither configured, `server` only lets the ops listener bind to loopback.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +16,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
+use crate::edge::ClientCert;
 use crate::payments::ids::{now_rfc3339, now_unix};
 use crate::store::AuditEntry;
 use crate::store::events::{DeliveryStatus, InboundStatus};
@@ -32,7 +35,8 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
         (&Method::GET, "/livez") => json_response(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::GET, "/readyz") => readyz(&state).await,
         (_, p) if p.starts_with("/admin/") => {
-            if let Err(e) = admin_auth(&state, req.headers()) {
+            let client_cert = req.extensions().get::<ClientCert>().is_some();
+            if let Err(e) = admin_auth(&state, req.headers(), client_cert) {
                 return error_response(&e);
             }
             match (req.method(), p) {
@@ -113,15 +117,29 @@ async fn readyz(state: &AppState) -> HttpResponse {
     )
 }
 
-fn admin_auth(state: &AppState, headers: &http::HeaderMap) -> Result<(), ApiError> {
+/// A verified client certificate, or the admin token when one is set.
+/// With neither configured the ops listener is loopback-only (see
+/// `server::check_admin_protected`), and admin is open to this machine.
+fn admin_auth(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    client_cert: bool,
+) -> Result<(), ApiError> {
+    if client_cert {
+        return Ok(());
+    }
     let Some(token) = &state.admin_token else {
+        if state.admin_mtls {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "client_certificate_required",
+                "/admin/* needs a client certificate signed by the ops listener's client CA",
+            ));
+        }
         return Ok(());
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = super::bearer(headers).unwrap_or("");
     if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
         Ok(())
     } else {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod load;
 pub mod ruleset;
 pub mod schema;
+pub mod shipped;
 pub mod watch;
 
 #[cfg(test)]

@@ -183,6 +183,8 @@ impl Harness {
             rules: rules_dir.clone(),
             store: test_store_url(dir.path()).await,
             shutdown_grace: Duration::from_secs(5),
+            // The shipped rules' sandbox secrets, as `serve --sandbox` runs.
+            allow_shipped_secrets: true,
             ..Default::default()
         };
         tune(&mut settings);
@@ -432,6 +434,20 @@ where
 /// The `payroute` binary, run as users run it.
 pub const BIN: &str = env!("CARGO_BIN_EXE_payroute");
 
+/// The spawned binary's Stripe webhook secret: `serve` without `--sandbox`
+/// refuses the repository's public defaults, so it runs with its own.
+pub const PROC_STRIPE_WEBHOOK_SECRET: &str = "whsec_proc_test_b1d7c0ffee";
+/// The spawned binary's Adyen HMAC key (hex).
+pub const PROC_ADYEN_HMAC_KEY: &str =
+    "9F3A51C2E07B4D6688A1F0C3D5E7092B4C6D8E0F1A2B3C4D5E6F708192A3B4C5";
+const PROC_ENV: &[(&str, &str)] = &[
+    ("STRIPE_API_KEY", "sk_test_proc_key"),
+    ("STRIPE_WEBHOOK_SECRET", PROC_STRIPE_WEBHOOK_SECRET),
+    ("ADYEN_API_KEY", "adyen_proc_key"),
+    ("ADYEN_HMAC_KEY", PROC_ADYEN_HMAC_KEY),
+    ("DEMO_WEBHOOK_SECRET", "whsec_demo_proc_test"),
+];
+
 pub struct Proc {
     pub child: std::process::Child,
     pub logs: Arc<std::sync::Mutex<String>>,
@@ -464,6 +480,7 @@ impl Proc {
             .env("RUST_LOG", "debug")
             .env("PAYROUTE_FINGERPRINT_KEY", "test-fingerprint-key")
             .env("PAYROUTE_DELIVERY_BASE_MS", "50")
+            .envs(PROC_ENV.iter().copied())
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
