@@ -15,12 +15,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::api;
-use crate::edge::tls::{ServerTls, TlsError, TlsFiles};
-use crate::edge::{self, BodyBudget, BodyLimits, EdgeConfig, ListenerName, StackConfig};
 pub use crate::app::AppState;
 use crate::app::reloader;
 use crate::config::{RulesError, Ruleset};
 use crate::connectors::{HttpClient, Sensitive};
+use crate::edge::tls::{ServerTls, TlsError, TlsFiles};
+use crate::edge::{self, BodyBudget, BodyLimits, EdgeConfig, ListenerName, StackConfig};
 use crate::metrics::{Metrics, MetricsError};
 use crate::payments::{Engine, Live};
 use crate::store::{self, StoreError};
@@ -119,7 +119,9 @@ pub enum ServerError {
          (--ops-tls-client-ca) for mTLS, or bind --ops-listen to a loopback address"
     )]
     AdminUnprotected { addr: SocketAddr },
-    #[error("PAYROUTE_ADMIN_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 24`)")]
+    #[error(
+        "PAYROUTE_ADMIN_TOKEN is too short: use at least 16 characters (e.g. `openssl rand -hex 24`)"
+    )]
     WeakAdminToken,
     #[error(
         "refusing to start with secrets anyone can read in the repository ({0}); \
@@ -155,13 +157,34 @@ impl Running {
     }
 }
 
+/// Pending connections the kernel queues before payroute accepts them
+/// (capped by `net.core.somaxconn`). The standard library's 128 overflows
+/// under a burst of a few hundred new connections, and an overflowed queue
+/// drops or resets them silently.
+const ACCEPT_BACKLOG: u32 = 4096;
+
 async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.to_string(),
-            source,
-        })
+    let err = |source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    for a in tokio::net::lookup_host(addr).await.map_err(err)? {
+        let socket = match a {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        };
+        let listener = socket.and_then(|s| {
+            s.set_reuseaddr(true)?;
+            s.bind(a)?;
+            s.listen(ACCEPT_BACKLOG)
+        });
+        match listener {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(err(last))
 }
 
 /// Builds the whole service and starts serving; returns once listening.

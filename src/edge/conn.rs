@@ -58,7 +58,11 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper's read buffer per connection (and so the largest header
+        // block): 64 KiB instead of ~400 KiB bounds what idle or slow
+        // connections hold.
+        .max_buf_size(64 * 1024);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -84,7 +88,10 @@ pub async fn serve(
         };
         while conns.try_join_next().is_some() {}
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics.refused_connections.with_label_values(&[label]).inc();
+            metrics
+                .refused_connections
+                .with_label_values(&[label])
+                .inc();
             drop(stream);
             continue;
         };
@@ -104,10 +111,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let drained = tokio::time::timeout(grace, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!(
             listener = label,
@@ -143,7 +148,11 @@ impl Conn {
         };
         match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
-                let client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                let client_cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .is_some_and(|c| !c.is_empty());
                 self.drive(TokioIo::new(tls), client_cert).await
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),

@@ -83,13 +83,14 @@ impl ServerTls {
                 for cert in read_certs(ca)? {
                     roots.add(cert).map_err(|e| invalid(ca, e))?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| TlsError::Invalid {
-                        path: ca.clone(),
-                        message: e.to_string(),
-                    })?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .allow_unauthenticated()
+                        .build()
+                        .map_err(|e| TlsError::Invalid {
+                            path: ca.clone(),
+                            message: e.to_string(),
+                        })?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -123,9 +124,13 @@ impl ServerTls {
             }
             let me = self.clone();
             match tokio::task::spawn_blocking(move || me.reload()).await {
-                Ok(Ok(true)) => tracing::info!(cert = %self.resolver.files.cert.display(), "TLS certificate reloaded"),
+                Ok(Ok(true)) => {
+                    tracing::info!(cert = %self.resolver.files.cert.display(), "TLS certificate reloaded")
+                }
                 Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "TLS certificate not reloaded; the one in service stays"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "TLS certificate not reloaded; the one in service stays")
+                }
                 Err(e) => tracing::warn!(error = %e, "TLS reload task failed"),
             }
         }
