@@ -31,7 +31,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate or explain rule files.
     Rules {
         #[command(subcommand)]
@@ -127,7 +127,7 @@ struct ServeArgs {
     #[arg(long, env = "PAYROUTE_MAX_IN_FLIGHT", default_value_t = 512)]
     max_in_flight: usize,
     /// Bytes all request bodies still being read may hold together.
-    #[arg(long, env = "PAYROUTE_BODY_BUDGET_BYTES", default_value_t = 32 * 1024 * 1024)]
+    #[arg(long, env = "PAYROUTE_BODY_BUDGET_BYTES", default_value_t = 16 * 1024 * 1024)]
     body_budget_bytes: usize,
     /// PEM certificate chain: serve the API over TLS (with --tls-key).
     #[arg(long, env = "PAYROUTE_TLS_CERT", requires = "tls_key")]
@@ -179,7 +179,7 @@ fn main() -> anyhow::Result<()> {
     init_logging(cli.log_format);
     match cli.command {
         Command::Rules { command } => rules(command),
-        Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Serve(args) => runtime()?.block_on(serve(*args)),
         Command::Sandbox { listen } => runtime()?.block_on(sandbox(listen)),
     }
 }

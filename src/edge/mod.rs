@@ -77,7 +77,7 @@ impl Default for EdgeConfig {
         EdgeConfig {
             api: Limits::default(),
             ops: Limits::ops(),
-            body_budget: 32 * 1024 * 1024,
+            body_budget: 16 * 1024 * 1024,
         }
     }
 }
