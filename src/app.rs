@@ -108,18 +108,35 @@ impl AppState {
         let mut report = report;
         report["at"] = json!(at);
         report["source"] = json!(source);
-        if result != "unchanged" {
+        // `last_error` describes the files as they are now: a reload that
+        // finds them back at the running version ends the failure before
+        // it. Otherwise an unchanged reload (a touch, an editor's temp file)
+        // is no news and would only bury the last real change.
+        let cleared_error = if result == "unchanged" {
+            self.last_reload
+                .lock()
+                .ok()
+                .and_then(|last| (last["result"] == "failure").then(|| last["error"].clone()))
+        } else {
+            None
+        };
+        if result != "unchanged" || cleared_error.is_some() {
             if let Ok(mut last) = self.last_reload.lock() {
                 *last = report.clone();
             }
-            let kind = if result == "success" {
-                "rules.reload"
-            } else {
-                "rules.reload_failed"
+            let mut detail = report.clone();
+            if let Some(error) = cleared_error {
+                tracing::info!(version = %current, source, "rule files valid again: back at the running version");
+                detail["cleared_error"] = error;
+            }
+            let kind = match result {
+                "success" => "rules.reload",
+                "failure" => "rules.reload_failed",
+                _ => "rules.reload_recovered",
             };
             let entry = AuditEntry {
                 kind: kind.into(),
-                detail: report.clone(),
+                detail,
             };
             if let Err(e) = self.engine.store.append_audit(&entry).await {
                 tracing::error!(error = %e, "could not write the reload to the audit log");

@@ -226,3 +226,90 @@ async fn a_kubernetes_style_symlink_swap_is_picked_up() {
     }
     h.shutdown().await;
 }
+
+async fn rules_status(h: &Harness) -> serde_json::Value {
+    let url = format!("{}/admin/rules", h.ops);
+    h.http.send(Method::GET, &url, &[], None).await.json()
+}
+
+async fn force_reload(h: &Harness) -> common::Reply {
+    let url = format!("{}/admin/rules/reload", h.ops);
+    h.http.send(Method::POST, &url, &[], None).await
+}
+
+/// The `rules.*` entries of the audit log, newest first.
+async fn rule_audits(h: &Harness) -> Vec<payroute::store::AuditEntry> {
+    let running = h.payroute.as_ref().unwrap();
+    let all = running.state.engine.store.list_audit(100).await.unwrap();
+    all.into_iter()
+        .filter(|e| e.kind.starts_with("rules."))
+        .collect()
+}
+
+#[tokio::test]
+async fn reverting_a_refused_edit_clears_last_error_and_audits_the_recovery() {
+    let h = Harness::start().await;
+    let version = rules_status(&h).await["version"].clone();
+    let p = h.rules_dir.join("routes.yaml");
+    let good = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        good.replace(
+            "[adyen_sandbox, stripe_sandbox]",
+            "[adyen_sandbox, no_such_gateway]",
+        ),
+    )
+    .unwrap();
+    assert_eq!(force_reload(&h).await.status, 422);
+    assert!(
+        rules_status(&h).await["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no_such_gateway"))
+    );
+
+    // Back to exactly the running files: the version (a content hash) is
+    // the running one, so the reload is "unchanged", and the error is gone.
+    std::fs::write(&p, &good).unwrap();
+    let r = force_reload(&h).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"], "unchanged");
+    let status = rules_status(&h).await;
+    assert_eq!(status["version"], version);
+    assert_eq!(status["last_error"], serde_json::Value::Null, "{status}");
+    assert_eq!(status["last_reload"]["result"], "unchanged", "{status}");
+    assert_eq!(status["last_reload"]["version"], version);
+
+    let audits = rule_audits(&h).await;
+    assert_eq!(audits[0].kind, "rules.reload_recovered", "{:?}", audits);
+    assert!(
+        audits[0].detail["cleared_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no_such_gateway")),
+        "{:?}",
+        audits[0]
+    );
+    assert!(audits.iter().any(|a| a.kind == "rules.reload_failed"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_reload_after_no_failure_records_and_audits_nothing() {
+    let h = Harness::start().await;
+    for _ in 0..2 {
+        let r = force_reload(&h).await;
+        assert_eq!(r.json()["result"], "unchanged", "{}", r.text());
+    }
+    let status = rules_status(&h).await;
+    assert_eq!(status["last_reload"], serde_json::Value::Null, "{status}");
+    assert_eq!(status["last_error"], serde_json::Value::Null, "{status}");
+    assert!(rule_audits(&h).await.is_empty());
+    let m = h.metrics().await;
+    assert!(
+        metric(
+            &m,
+            "payroute_rules_reloads_total",
+            &[("result", "unchanged")]
+        ) >= 2.0
+    );
+    h.shutdown().await;
+}

@@ -245,3 +245,47 @@ async fn a_late_event_that_would_move_a_payment_backwards_is_recorded_and_ignore
     );
     h.shutdown().await;
 }
+
+/// What the sandbox's stand-in merchant backend has recorded.
+async fn sandbox_merchant_events(h: &Harness) -> Vec<Value> {
+    let url = format!("{}/__sandbox/merchant-events", h.sandbox_url);
+    let r = h.http.send(Method::GET, &url, &[], None).await;
+    r.json()["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_shipped_demo_merchant_gets_signed_events_at_the_sandboxs_receiver() {
+    // The shipped webhook_url, pointed at this test's sandbox like the
+    // gateways: what `serve --sandbox` does on the default port.
+    let h = Harness::start().await;
+    let p = h
+        .manual_payment(1234, "USD", "4242424242424242", "o-wh-demo")
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    let captured_for = |e: &Value| {
+        e["event"]["type"] == "payment.captured" && e["event"]["data"]["id"] == id.as_str()
+    };
+    eventually(10, "payment.captured at the sandbox's receiver", || async {
+        sandbox_merchant_events(&h).await.iter().any(captured_for)
+    })
+    .await;
+    let events = sandbox_merchant_events(&h).await;
+    let e = events.iter().find(|e| captured_for(e)).unwrap();
+    let sig = e["headers"]["payroute-signature"].as_str().unwrap();
+    let body = e["body"].as_str().unwrap();
+    assert!(
+        verify_payroute_signature(sig, body.as_bytes()),
+        "signed with the demo merchant's secret"
+    );
+    assert_eq!(e["headers"]["payroute-event-id"], e["event"]["id"]);
+    eventually(10, "every delivery acknowledged", || async {
+        deliveries(&h, "pending").await.is_empty()
+    })
+    .await;
+    assert!(deliveries(&h, "failed").await.is_empty());
+    h.shutdown().await;
+}

@@ -499,7 +499,7 @@ fn shipped_rules_load_with_default_env() {
     let demo = rs.merchant("demo").unwrap();
     assert_eq!(
         demo.webhook_url.as_deref(),
-        Some("http://127.0.0.1:3000/payment-events")
+        Some("http://127.0.0.1:4010/__sandbox/merchant-events")
     );
     assert_eq!(
         demo.webhook_secret.as_ref().map(|s| s.expose()),

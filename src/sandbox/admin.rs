@@ -1,5 +1,5 @@
 //! The test-facing `/__sandbox/*` endpoints: ledger, fault plan, webhook
-//! targets and counters, dispute outcomes.
+//! targets and counters, dispute outcomes, the merchant-events receiver.
 
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -7,7 +7,7 @@ use serde_json::json;
 use super::disputes::{CloseRequest, DisputeError};
 use super::faults::FaultRule;
 use super::ledger::Dialect;
-use super::state::Sandbox;
+use super::state::{Sandbox, lock};
 use super::wire::{SimReply, SimRequest};
 
 pub(crate) fn handle(sb: &Sandbox, req: &SimRequest) -> SimReply {
@@ -32,6 +32,17 @@ pub(crate) fn handle(sb: &Sandbox, req: &SimRequest) -> SimReply {
             Ok(report) => SimReply::json(StatusCode::OK, &report),
             Err(e) => bad(StatusCode::BAD_REQUEST, &e.to_string()),
         },
+        (&Method::POST, "/__sandbox/merchant-events") => {
+            lock(&sb.merchant_events).record(&req.headers, &req.body);
+            SimReply::json(StatusCode::OK, &json!({"received": true}))
+        }
+        (&Method::GET, "/__sandbox/merchant-events") => {
+            SimReply::json(StatusCode::OK, &lock(&sb.merchant_events).report())
+        }
+        (&Method::DELETE, "/__sandbox/merchant-events") => {
+            lock(&sb.merchant_events).clear();
+            SimReply::json(StatusCode::OK, &json!({"cleared": true}))
+        }
         (&Method::POST, path) => match dispute_to_close(path) {
             Some(payment) => close_dispute(sb, payment, req),
             None => bad(StatusCode::NOT_FOUND, "unknown sandbox admin route"),

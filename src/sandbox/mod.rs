@@ -56,6 +56,9 @@
 //! | `POST /__sandbox/webhooks` | set or remove a dialect's webhook target (below) |
 //! | `GET /__sandbox/webhooks` | targets (without secrets) and delivery counters |
 //! | `POST /__sandbox/disputes/{pi_... or pspReference}/close` | `{"outcome":"won"\|"lost"}`: close the dispute, send the closing webhook |
+//! | `POST /__sandbox/merchant-events` | a stand-in merchant backend: records the request (headers, raw body) and answers 200 |
+//! | `GET /__sandbox/merchant-events` | `{"received":N,"events":[{"received_at","headers","body","event"}...]}`, oldest first, the newest 1000 kept |
+//! | `DELETE /__sandbox/merchant-events` | forget the recorded deliveries |
 //!
 //! A ledger entry's `live` is true when the gateway accepted the charge and it
 //! was not voided before capture (`authorized`, `captured`,
@@ -182,6 +185,7 @@ mod faults;
 mod form;
 mod idempotency;
 mod ledger;
+mod merchant_events;
 mod pipeline;
 mod server;
 mod state;

@@ -1,7 +1,8 @@
 //! The sandbox's shared in-memory state. Every lock is a short synchronous
 //! critical section; none is held across an `.await`. Lock order, when two
 //! are needed: dialect state, then ledger, then outbox, then webhook state;
-//! the fault plan is taken alone, and the rng is a leaf.
+//! the fault plan and the merchant-events receiver are taken alone, and the
+//! rng is a leaf.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use super::adyen::AdyenState;
 use super::faults::{FaultPlan, FaultRule, FaultRuleError};
 use super::idempotency::IdemStore;
 use super::ledger::{Dialect, Ledger, LedgerEntry, OutboxEvent};
+use super::merchant_events::MerchantEvents;
 use super::stripe::StripeState;
 use super::webhook::WebhookState;
 
@@ -29,6 +31,8 @@ pub struct Sandbox {
     pub(crate) faults: Mutex<FaultPlan>,
     pub(crate) idem: Mutex<IdemStore>,
     pub(crate) webhooks: Mutex<WebhookState>,
+    /// What was delivered to `/__sandbox/merchant-events`.
+    pub(crate) merchant_events: Mutex<MerchantEvents>,
     /// Bumped whenever the sender may have work (new event, new target).
     pub(crate) webhook_wake: watch::Sender<u64>,
     rng: Mutex<StdRng>,
@@ -59,6 +63,7 @@ impl Sandbox {
             faults: Mutex::default(),
             idem: Mutex::default(),
             webhooks: Mutex::default(),
+            merchant_events: Mutex::default(),
             webhook_wake: watch::Sender::new(0),
             rng: Mutex::new(rng),
         }

@@ -65,7 +65,7 @@ pub struct IdemKey<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
-    /// `rules.reload`, `rules.reload_failed`, `admin.*`.
+    /// `rules.reload`, `rules.reload_failed`, `rules.reload_recovered`, `admin.*`.
     pub kind: String,
     pub detail: serde_json::Value,
 }

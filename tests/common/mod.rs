@@ -388,15 +388,18 @@ impl Receiver {
     }
 }
 
-/// Points the demo merchant's webhook_url at `url` in a rules folder.
+/// Points the demo merchant's webhook_url at `url` in a rules folder (the
+/// default of its `${DEMO_WEBHOOK_URL:-...}`, the sandbox's receiver).
 pub fn set_merchant_webhook(dir: &Path, url: &str) {
+    const REF: &str = "${DEMO_WEBHOOK_URL:-";
     let p = dir.join("merchants.yaml");
     let text = std::fs::read_to_string(&p).unwrap();
-    let edited = text.replace("http://127.0.0.1:3000/payment-events", url);
-    assert_ne!(
-        text, edited,
-        "the shipped merchants.yaml names the demo webhook URL"
-    );
+    let start = text
+        .find(REF)
+        .expect("the shipped merchants.yaml names the demo webhook URL")
+        + REF.len();
+    let end = start + text[start..].find('}').unwrap();
+    let edited = format!("{}{url}{}", &text[..start], &text[end..]);
     std::fs::write(p, edited).unwrap();
 }
 

@@ -6,6 +6,7 @@ mod adyen;
 mod cancels;
 mod faults;
 mod idempotency;
+mod merchant_events;
 mod receiver;
 mod search;
 mod stripe;

@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 
+use super::connect::{describe, describe_pool};
 use crate::store::StoreError;
 
 pub(super) use crate::store::columns::{capture_str, opt_json, parse_capture, to_json};
@@ -19,30 +20,24 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         let Some(state) = e.code() else {
             // No SQLSTATE: the socket, the protocol or a timeout.
-            return StoreError::Unavailable(e.to_string());
+            return StoreError::Unavailable(describe(&e));
         };
         // Class 23 is every integrity constraint: unique, foreign key,
         // check, not null, exclusion (SQLite's ConstraintViolation).
         if state.code().starts_with("23") {
-            return StoreError::Conflict(db_message(&e));
+            return StoreError::Conflict(describe(&e));
         }
         if *state == SqlState::DATA_CORRUPTED || *state == SqlState::INDEX_CORRUPTED {
-            return StoreError::Corrupt(db_message(&e));
+            return StoreError::Corrupt(describe(&e));
         }
-        StoreError::Unavailable(db_message(&e))
+        StoreError::Unavailable(describe(&e))
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError::Unavailable(format!("postgres pool: {e}"))
+        StoreError::Unavailable(format!("postgres pool: {}", describe_pool(&e)))
     }
-}
-
-/// The server's own message (the driver's Display says only "db error").
-fn db_message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map_or_else(|| e.to_string(), |db| db.to_string())
 }
 
 /// One column; a type the row does not hold is `Corrupt`.

@@ -206,6 +206,47 @@ pub(super) async fn connect_one(target: &Target) -> Result<(Client, JoinHandle<(
     }
 }
 
+/// A driver error as an operator needs it. tokio-postgres's Display says
+/// only "db error" or "error connecting to server": the server's own
+/// message (a missing role or database, a refused password) is in the
+/// `DbError`, and the I/O cause (connection refused) in the source chain.
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            text.push_str("; DETAIL: ");
+            text.push_str(detail);
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str("; HINT: ");
+            text.push_str(hint);
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// A pool checkout error; a failed connect inside it is described as by
+/// [`describe`] (the pool's Display would end in "db error" too).
+pub(super) fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => describe(e),
+        other => other.to_string(),
+    }
+}
+
 async fn drive<F>(conn: F)
 where
     F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
@@ -267,6 +308,70 @@ mod tests {
             t.config.get_connect_timeout(),
             Some(&Duration::from_secs(2))
         );
+    }
+
+    /// The test server's URL (see `test_schema`) with `db` as its database.
+    fn test_server_with_database(db: &str) -> String {
+        let base = std::env::var(super::super::TEST_URL_ENV)
+            .unwrap_or_else(|_| super::super::DEFAULT_TEST_URL.to_owned());
+        let (head, query) = base.split_once('?').unwrap_or((&base, ""));
+        let (server, _) = head.rsplit_once('/').unwrap();
+        let sep = if query.is_empty() { "" } else { "?" };
+        format!("{server}/{db}{sep}{query}")
+    }
+
+    /// The error text of opening `url` through the pool and of one
+    /// connection outside it: both paths must say the same.
+    async fn open_errors(url: &str) -> [String; 2] {
+        let pooled = super::super::PostgresStore::open_sized(url, 1)
+            .await
+            .err()
+            .expect("opening must fail");
+        let single = connect_one(&parse(url).unwrap())
+            .await
+            .expect_err("connecting must fail");
+        [pooled.to_string(), single.to_string()]
+    }
+
+    #[tokio::test]
+    async fn a_missing_database_is_named_in_the_connect_error() {
+        let db = format!("payroute_missing_{}", std::process::id());
+        let url = test_server_with_database(&db);
+        for text in open_errors(&url).await {
+            assert!(
+                text.contains(&format!("database \"{db}\" does not exist")),
+                "{text}"
+            );
+            assert!(text.contains("3D000"), "the SQLSTATE is shown: {text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_role_is_named_in_the_connect_error() {
+        let url = test_server_with_database("test").replacen(
+            "://postgres@",
+            "://payroute_no_such_role@",
+            1,
+        );
+        assert!(url.contains("payroute_no_such_role"), "{url}");
+        for text in open_errors(&url).await {
+            assert!(
+                text.contains("role \"payroute_no_such_role\" does not exist"),
+                "{text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_named_as_a_refused_connection() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+        for text in open_errors(&url).await {
+            assert!(text.to_lowercase().contains("connection refused"), "{text}");
+        }
     }
 
     #[test]
