@@ -66,17 +66,35 @@ impl AppState {
         })
     }
 
+    /// A reload must not bring in what start-up would refuse: secrets that
+    /// resolve to the repository's public defaults (outside the sandbox).
+    fn refuse_shipped_secrets(&self, rs: Ruleset) -> Result<Ruleset, String> {
+        let found = crate::config::shipped::shipped_secrets(&rs);
+        if self.allow_shipped_secrets || found.is_empty() {
+            return Ok(rs);
+        }
+        let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+        Err(format!(
+            "secrets anyone can read in the repository: {}",
+            list.join("; ")
+        ))
+    }
+
     async fn do_reload(&self, source: &str) -> Value {
         let path = self.rules_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Ruleset::load(&path)).await;
+        let loaded = tokio::task::spawn_blocking(move || Ruleset::load(&path))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .and_then(|rs| self.refuse_shipped_secrets(rs));
         let current = self.engine.live.load().ruleset.version.clone();
         let at = now_rfc3339();
         let (result, report) = match loaded {
-            Ok(Ok(rs)) if rs.version == current => (
+            Ok(rs) if rs.version == current => (
                 "unchanged",
                 json!({"result": "unchanged", "version": current}),
             ),
-            Ok(Ok(rs)) => {
+            Ok(rs) => {
                 let version = rs.version.clone();
                 self.engine
                     .live
@@ -88,17 +106,13 @@ impl AppState {
                     json!({"result": "success", "version": version, "previous": current}),
                 )
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, source, "rules refused; the running ruleset stays");
+            Err(error) => {
+                tracing::warn!(%error, source, "rules refused; the running ruleset stays");
                 (
                     "failure",
-                    json!({"result": "failure", "error": e.to_string(), "version": current}),
+                    json!({"result": "failure", "error": error, "version": current}),
                 )
             }
-            Err(e) => (
-                "failure",
-                json!({"result": "failure", "error": e.to_string(), "version": current}),
-            ),
         };
         self.engine
             .metrics

@@ -313,3 +313,125 @@ async fn an_unchanged_reload_after_no_failure_records_and_audits_nothing() {
     );
     h.shutdown().await;
 }
+
+/// The shipped rules with every public default secret replaced by another.
+fn own_secrets(dir: &std::path::Path) {
+    for (file, public, own) in [
+        (
+            "gateways.yaml",
+            "whsec_sandbox_secret",
+            "whsec_operator_own",
+        ),
+        ("gateways.yaml", "sk_test_sandbox", "sk_test_operator_own"),
+        ("gateways.yaml", "adyen_sandbox_key", "adyen_operator_own"),
+        (
+            "gateways.yaml",
+            "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+            "A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90",
+        ),
+        ("merchants.yaml", "whsec_demo}", "whsec_demo_operator_own}"),
+    ] {
+        let p = dir.join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(public), "{public} not in {file}");
+        std::fs::write(p, text.replace(public, own)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_brings_back_a_public_default_secret_is_refused_outside_the_sandbox() {
+    let h = Harness::start_opts(
+        |dir, _| own_secrets(dir),
+        |s| s.allow_shipped_secrets = false,
+    )
+    .await;
+    let before = rules_status(&h).await["version"].clone();
+    let p = h.rules_dir.join("gateways.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replace("whsec_operator_own", "whsec_sandbox_secret"),
+    )
+    .unwrap();
+    let r = force_reload(&h).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let error = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("gateway stripe_sandbox") && error.contains("STRIPE_WEBHOOK_SECRET"),
+        "{error}"
+    );
+    let status = rules_status(&h).await;
+    assert_eq!(status["version"], before, "the running rules stay");
+    assert_eq!(status["last_error"], error);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_edit_made_while_the_server_starts_is_loaded_without_another_change() {
+    // PostgreSQL's migration waits for a lock the test holds: payroute has
+    // read its rules and has not yet started watching them.
+    let url = common::postgres_schema().await;
+    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.batch_execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .await
+    .unwrap();
+    db.batch_execute("BEGIN; LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox = payroute::sandbox::start(listener, Default::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    common::write_shipped_rules(&rules, sandbox.addr);
+    let settings = payroute::server::Settings {
+        listen: "127.0.0.1:0".into(),
+        ops_listen: "127.0.0.1:0".into(),
+        rules: rules.clone(),
+        store: url.clone(),
+        allow_shipped_secrets: true,
+        ..Default::default()
+    };
+    let starting = tokio::spawn(payroute::server::start(settings));
+    // Statistics views are a snapshot per transaction: watch from another
+    // connection than the one holding the lock.
+    let (watch, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    common::eventually(20, "payroute waiting on the migration lock", || {
+        let db = &watch;
+        async move {
+            let row = db
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+                       AND query LIKE '%schema_migrations%'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let waiting = row.get::<_, i64>(0) > 0;
+            waiting
+        }
+    })
+    .await;
+    swap_eu_route(&rules);
+    let edited = payroute::config::Ruleset::load(&rules).unwrap().version;
+    db.batch_execute("COMMIT").await.unwrap();
+    let running = starting.await.unwrap().unwrap();
+    common::eventually(10, "the edit made during start-up", || {
+        let live = running.state.engine.live.load().ruleset.version.clone();
+        let edited = edited.clone();
+        async move { live == edited }
+    })
+    .await;
+    running.shutdown().await;
+    sandbox.shutdown().await;
+}
