@@ -417,8 +417,7 @@ async fn a_rule_edit_made_while_the_server_starts_is_loaded_without_another_chan
                 )
                 .await
                 .unwrap();
-            let waiting = row.get::<_, i64>(0) > 0;
-            waiting
+            row.get::<_, i64>(0) > 0
         }
     })
     .await;
