@@ -17,6 +17,12 @@ COPY --from=build /src/target/release/payroute /usr/local/bin/payroute
 COPY routing-rules /etc/payroute/rules
 USER 10001:10001
 WORKDIR /var/lib/payroute
+# The ops port listens on all interfaces, so payroute refuses to start until
+# PAYROUTE_ADMIN_TOKEN (16+ characters) is set (or mTLS is configured with
+# PAYROUTE_OPS_TLS_CERT/KEY/CLIENT_CA). Every secret the rules reference
+# (STRIPE_*, ADYEN_*, DEMO_WEBHOOK_SECRET for the shipped rules) must be set
+# too: the shipped sandbox test secrets are refused outside `serve --sandbox`.
+# TLS for the API: PAYROUTE_TLS_CERT and PAYROUTE_TLS_KEY (mounted PEM files).
 ENV PAYROUTE_LISTEN=0.0.0.0:8080 \
     PAYROUTE_OPS_LISTEN=0.0.0.0:9191 \
     PAYROUTE_RULES=/etc/payroute/rules \

@@ -258,7 +258,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             reverse_after: Duration::from_secs(a.reconcile_reverse_after_s),
         },
     };
-    payroute::server::run(settings).await?;
+    if let Err(e) = payroute::server::run(settings).await {
+        // Every `ServerError` names its cause in its own message; anyhow's
+        // report would print that cause a second time, with a backtrace.
+        tracing::error!(error = %e, "payroute cannot run");
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     Ok(())
 }
 
