@@ -26,6 +26,11 @@
 //! With a rate above what a configuration can take (`LOAD_RPS=1000`), its
 //! ok/s is that configuration's capacity on this machine.
 //!
+//! `LOAD_SCENARIO=edge` measures what the tower stack in front of the
+//! listeners costs: one cheap merchant API call (a 404 lookup) through
+//! payroute's API listener and through a bare hyper connection serving the
+//! same handler, alternating (see `load/edge.rs`).
+//!
 //! Run: `cargo bench --bench load`, tuned with env `LOAD_RPS` (200),
 //! `LOAD_SECS` (10), `LOAD_SCENARIO` (`normal` | `failover` | `stores`), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
 //! `LOAD_WEBHOOKS` (1: the sandbox sends its gateway webhooks to payroute
@@ -46,6 +51,8 @@
 
 #[path = "load/config.rs"]
 mod config;
+#[path = "load/edge.rs"]
+mod edge;
 #[path = "load/failover.rs"]
 mod failover;
 #[path = "load/servers.rs"]
@@ -92,10 +99,10 @@ enum LoadError {
     #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
     Setting { name: String, value: String },
     #[error(
-        "unknown argument {0:?} (known: --scenario normal|failover|stores --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
+        "unknown argument {0:?} (known: --scenario normal|failover|stores|edge --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
     )]
     Argument(String),
-    #[error("unknown scenario {0:?} (known: normal, failover, stores)")]
+    #[error("unknown scenario {0:?} (known: normal, failover, stores, edge)")]
     Scenario(String),
     #[error(
         "the stores scenario needs PostgreSQL at {url} (env {env} names another server): {reason}"
@@ -147,6 +154,8 @@ enum Target {
         base: String,
         sandbox: Arc<payroute::sandbox::Sandbox>,
     },
+    /// `GET url` with the merchant key, answered 404 (the edge scenario).
+    Lookup { name: &'static str, url: String },
 }
 
 impl Target {
@@ -161,13 +170,13 @@ impl Target {
                 webhooks: Some(route),
                 ..
             } => route.apply(),
-            Target::Payroute { webhooks: None, .. } => {}
+            Target::Payroute { webhooks: None, .. } | Target::Lookup { .. } => {}
         }
     }
 
     fn name(&self) -> &'static str {
         match self {
-            Target::Payroute { name, .. } => name,
+            Target::Payroute { name, .. } | Target::Lookup { name, .. } => name,
             Target::Direct { .. } => "direct",
         }
     }
@@ -189,6 +198,7 @@ impl Target {
                 payroute_payment(http, url, key, currency).await
             }
             Target::Direct { base, .. } => direct_payment(http, base, key).await.map(|()| 0),
+            Target::Lookup { url, .. } => lookup(http, url).await.map(|()| 0),
         }
     }
 }
@@ -205,6 +215,17 @@ async fn send(http: &HttpClient, req: Request<Full<Bytes>>) -> Result<(StatusCod
         .await
         .map_err(|e| format!("body: {e}"))?;
     Ok((status, body.to_bytes()))
+}
+
+async fn lookup(http: &HttpClient, url: &str) -> Result<(), String> {
+    let req = Request::get(url)
+        .header("authorization", format!("Bearer {MERCHANT_KEY}"))
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("request: {e}"))?;
+    match send(http, req).await? {
+        (StatusCode::NOT_FOUND, _) => Ok(()),
+        (status, _) => Err(format!("lookup HTTP {}", status.as_u16())),
+    }
 }
 
 async fn payroute_payment(
@@ -463,6 +484,9 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
     if cfg.scenario == Scenario::Stores {
         return stores::run(cfg, &servers_rt);
     }
+    if cfg.scenario == Scenario::Edge {
+        return run_edge(cfg, &servers_rt);
+    }
     let failover = cfg.scenario == Scenario::Failover;
     let dead = failover.then_some(failover::DEAD_GATEWAY);
     let servers = servers_rt.block_on(Servers::start(cfg.webhooks, dead))?;
@@ -498,6 +522,54 @@ fn run(cfg: Config) -> Result<(String, u64), LoadError> {
     Ok((report, errors))
 }
 
+/// The edge scenario: the stack and the bare connection, twice each.
+fn run_edge(cfg: Config, rt: &tokio::runtime::Runtime) -> Result<(String, u64), LoadError> {
+    let servers = rt.block_on(Servers::start(false, None))?;
+    let (bare, bare_task) = rt.block_on(edge::bare(servers.payroute.state.clone()))?;
+    let stack = format!("http://{}{}", servers.payroute.api_addr, edge::PATH);
+    let bare_url = format!("http://{bare}{}", edge::PATH);
+    let targets = vec![
+        Target::Lookup {
+            name: "edge-stack",
+            url: stack.clone(),
+        },
+        Target::Lookup {
+            name: "bare-hyper",
+            url: bare_url.clone(),
+        },
+        Target::Lookup {
+            name: "edge-stack-2",
+            url: stack,
+        },
+        Target::Lookup {
+            name: "bare-hyper-2",
+            url: bare_url,
+        },
+    ];
+    let driven = generate(cfg, targets, None);
+    bare_task.abort();
+    rt.block_on(servers.shutdown());
+    let phases = driven?.phases;
+    let results: Vec<_> = phases
+        .iter()
+        .map(|(n, p)| (n.clone(), p.summary(|_| true)))
+        .collect();
+    let errors = results.iter().map(|(_, s)| s.error_count()).sum();
+    let mut report = stats::report(&cfg_line(cfg), &results);
+    let p = |i: usize, q: f64| results[i].1.percentile(q).as_secs_f64() * 1e6;
+    for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+        let diffs = [p(0, q) - p(1, q), p(2, q) - p(3, q)];
+        let _ = writeln!(
+            report,
+            "\nstack minus bare at {label}: {:.1} µs and {:.1} µs (mean {:.1} µs)",
+            diffs[0],
+            diffs[1],
+            (diffs[0] + diffs[1]) / 2.0
+        );
+    }
+    Ok((report, errors))
+}
+
 fn cfg_line(cfg: Config) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let scenario = match cfg.scenario {
@@ -507,6 +579,9 @@ fn cfg_line(cfg: Config) -> String {
         }
         Scenario::Stores => {
             "scenario stores (each payroute configuration runs alone, on a fresh store; unique Idempotency-Key per payment); "
+        }
+        Scenario::Edge => {
+            "scenario edge (GET of a missing payment through the edge stack, then through a bare hyper connection, twice); "
         }
     };
     format!(

@@ -12,6 +12,9 @@ pub enum Scenario {
     /// payroute on SQLite, on PostgreSQL, and as two PostgreSQL replicas,
     /// against direct.
     Stores,
+    /// One cheap API request through the edge stack and through a bare
+    /// hyper connection: the stack's cost.
+    Edge,
 }
 
 impl Scenario {
@@ -20,6 +23,7 @@ impl Scenario {
             "normal" | "" => Ok(Scenario::Normal),
             "failover" => Ok(Scenario::Failover),
             "stores" => Ok(Scenario::Stores),
+            "edge" => Ok(Scenario::Edge),
             other => Err(LoadError::Scenario(other.into())),
         }
     }
