@@ -569,3 +569,84 @@ async fn request_ids_are_accepted_when_sane_made_otherwise_and_echoed() {
         .await;
     assert_eq!(ops.headers["x-request-id"], "probe-1");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    let h = Harness::start_opts(|_, _| {}, |s| s.edge.api.max_connections = 4).await;
+    let api = addr(&h.api);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = TcpStream::connect(api).await.unwrap();
+        // A request answered proves the connection holds a slot.
+        c.write_all(b"GET /v1/payments/x HTTP/1.1\r\nHost: p\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"));
+        held.push(c);
+    }
+    let mut extra = TcpStream::connect(api).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /v1/payments/x HTTP/1.1\r\nHost: p\r\n\r\n")
+        .await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), read_until_closed(&mut extra))
+        .await
+        .expect("the connection past the cap was left open");
+    assert!(answer.is_empty(), "answered past the cap: {answer:?}");
+    let refused = common::metric(
+        &h.metrics().await,
+        "payroute_edge_connections_refused_total",
+        &[("listener", "api")],
+    );
+    assert_eq!(refused, 1.0);
+    // A slot freed is a slot taken again.
+    drop(held.pop());
+    common::eventually(5, "a freed slot", || async {
+        common::metric(
+            &h.metrics().await,
+            "payroute_edge_open_connections",
+            &[("listener", "api")],
+        ) == 3.0
+    })
+    .await;
+    assert_eq!(normal_request(&h).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_log_line_of_a_request_carries_its_id_and_no_credential_is_logged() {
+    let s = Served::start(&[]).await;
+    let url = format!("{}/webhooks/stripe_sandbox", s.proc.api);
+    let headers = [
+        ("x-request-id", "rid-edge-log-7"),
+        ("stripe-signature", "t=1,v1=feedfacecafebeef0123456789"),
+        ("authorization", "Bearer sk_live_never_in_a_log_line"),
+    ];
+    let r = s
+        .http
+        .send(
+            Method::POST,
+            &url,
+            &headers,
+            Some(b"{\"id\":\"evt_1\"}".to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.headers["x-request-id"], "rid-edge-log-7");
+    common::eventually(5, "the refusal in the log", || async {
+        s.proc.logs.lock().unwrap().contains("webhook refused")
+    })
+    .await;
+    let logs = s.proc.logs.lock().unwrap().clone();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("webhook refused"))
+        .collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        assert!(line.contains("request_id=rid-edge-log-7"), "{line}");
+    }
+    for secret in ["feedfacecafebeef", "sk_live_never_in_a_log_line"] {
+        assert!(!logs.contains(secret), "{secret} reached the log");
+    }
+}
