@@ -157,6 +157,16 @@ async fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
     }
 }
 
+/// One unauthenticated request on `c`, answered 401; `c` stays open.
+async fn answered_once(c: &mut TcpStream) {
+    c.write_all(b"GET /v1/payments/x HTTP/1.1\r\nHost: p\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = c.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"));
+}
+
 /// A normal request on its own connection, with its latency.
 async fn normal_request(h: &Harness) -> (u16, Duration) {
     let t = Instant::now();
@@ -464,12 +474,7 @@ async fn sigterm_closes_idle_and_half_sent_connections_at_once_and_lets_payments
                 .unwrap();
         } else {
             // A finished exchange leaves an idle keep-alive connection.
-            c.write_all(b"GET /v1/payments/x HTTP/1.1\r\nHost: p\r\n\r\n")
-                .await
-                .unwrap();
-            let mut buf = [0u8; 4096];
-            let n = c.read(&mut buf).await.unwrap();
-            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"));
+            answered_once(&mut c).await;
         }
         quiet.push(c);
     }
@@ -578,12 +583,7 @@ async fn connections_past_the_cap_are_closed_at_once_and_counted() {
     for _ in 0..4 {
         let mut c = TcpStream::connect(api).await.unwrap();
         // A request answered proves the connection holds a slot.
-        c.write_all(b"GET /v1/payments/x HTTP/1.1\r\nHost: p\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 2048];
-        let n = c.read(&mut buf).await.unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"));
+        answered_once(&mut c).await;
         held.push(c);
     }
     let mut extra = TcpStream::connect(api).await.unwrap();

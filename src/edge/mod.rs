@@ -82,13 +82,6 @@ impl Default for EdgeConfig {
     }
 }
 
-/// Why a listener could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum EdgeError {
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-}
-
 /// The name of a listener, a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerName {

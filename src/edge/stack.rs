@@ -73,6 +73,17 @@ pub struct StackConfig {
     pub metrics: Metrics,
 }
 
+impl StackConfig {
+    /// Counts a request the edge answered itself; `reason` is one of the
+    /// closed set documented on `Metrics::edge_shed`.
+    fn count_shed(&self, reason: &'static str) {
+        self.metrics
+            .edge_shed
+            .with_label_values(&[self.name.as_str(), reason])
+            .inc();
+    }
+}
+
 /// Builds the stack around `handler`.
 pub fn build_stack<H, Fut>(config: StackConfig, handler: H) -> EdgeService
 where
@@ -191,11 +202,7 @@ where
         }
         Err(refusal) => {
             tracing::info!(reason = refusal.reason(), "request body refused");
-            config
-                .metrics
-                .edge_shed
-                .with_label_values(&[config.name.as_str(), refusal.reason()])
-                .inc();
+            config.count_shed(refusal.reason());
             let mut resp = error_response(&refusal.to_error());
             // The rest of the body may still be on its way: end the
             // connection rather than read or trust what follows.
@@ -232,11 +239,7 @@ where
 
     fn call(&mut self, req: Request<Bytes>) -> BoxFuture {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            let c = &self.config;
-            c.metrics
-                .edge_shed
-                .with_label_values(&[c.name.as_str(), "in_flight"])
-                .inc();
+            self.config.count_shed("in_flight");
             tracing::info!("overloaded: request shed");
             return Box::pin(std::future::ready(Ok(overloaded())));
         };
