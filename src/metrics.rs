@@ -34,7 +34,8 @@ pub struct Metrics {
     /// Per listener: connections closed at accept because the cap was reached.
     pub refused_connections: IntCounterVec,
     /// Per listener and reason (`in_flight`, `body_budget`, `body_timeout`,
-    /// `body_too_large`): requests the edge answered without a handler.
+    /// `body_too_large`, `body_unreadable`): requests the edge answered
+    /// without a handler.
     pub edge_shed: IntCounterVec,
 }
 
@@ -158,7 +159,7 @@ impl Metrics {
             edge_shed: counter(
                 "payroute_edge_shed_total",
                 "Requests answered by the edge without reaching a handler, by reason \
-                 (in_flight, body_budget, body_timeout, body_too_large).",
+                 (in_flight, body_budget, body_timeout, body_too_large, body_unreadable).",
                 &["listener", "reason"],
             )?,
             registry,
