@@ -220,6 +220,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         };
         for limits in [&mut e.api, &mut e.ops] {
             limits.header_read_timeout = Duration::from_secs(a.header_read_timeout_s.max(1));
+            limits.handshake_timeout = limits.header_read_timeout;
             limits.body_timeout = Duration::from_secs(a.body_timeout_s.max(1));
         }
         e.api.max_connections = a.max_connections.max(1);

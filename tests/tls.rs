@@ -294,3 +294,33 @@ async fn mtls_on_ops_refuses_admin_to_a_client_without_a_certificate_and_keeps_p
         "a certificate from another CA completed the handshake"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_the_handshake_is_closed_at_the_handshake_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = new_ca("test CA");
+    let files = server_files(dir.path(), &ca, None);
+    let deadline = Duration::from_secs(1);
+    let h = Harness::start_opts(
+        |_, _| {},
+        |s| {
+            s.tls = Some(files);
+            s.edge.api.handshake_timeout = deadline;
+        },
+    )
+    .await;
+    let mut silent = TcpStream::connect(addr(&h.api)).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a silent client kept its TLS connection");
+    let lived = started.elapsed();
+    assert!(
+        lived >= deadline - Duration::from_millis(100),
+        "closed after {lived:?}"
+    );
+    assert!(
+        lived < deadline + Duration::from_secs(3),
+        "closed after {lived:?}"
+    );
+}

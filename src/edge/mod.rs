@@ -21,7 +21,8 @@ pub use conn::{ClientCert, Listener, serve};
 pub use stack::{BodyLimits, EdgeService, REQUEST_ID, StackConfig, build_stack, overloaded};
 
 /// Limits of one listener. The defaults suit the API listener of one
-/// replica; every one is a `serve` flag (see the README's Operations).
+/// replica; each is a `serve` flag (see the README's Operations), the
+/// handshake deadline following `--header-read-timeout-s`.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// A client must send a request's whole header block within this,
