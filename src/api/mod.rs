@@ -108,8 +108,8 @@ where
                 &parts.headers,
                 route,
                 &path,
-                &body,
-                |v| call.post(route, v),
+                payments::Post::parse(route, &body)?,
+                |request| call.post(request),
             )
             .await
         } else {
