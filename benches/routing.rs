@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the per-payment CPU work that does not touch the
 //! network: the routing decision (`Ruleset::decide`) as the route list
-//! grows, and parsing a create-payment body.
+//! grows, and parsing a create-payment body from its bytes.
 //!
 //! Run: `cargo bench --bench routing` (add `-- --quick` for a short run).
 //!
@@ -15,9 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use payroute::api::request::{CreateBody, parse_create, parse_explain};
 use payroute::config::Ruleset;
 use payroute::risk::Velocity;
-use payroute::routing::{PaymentFacts, facts_from_json};
+use payroute::routing::PaymentFacts;
 use serde_json::{Value, json};
 
 /// The shipped files reused unchanged; only `routes.yaml` is generated.
@@ -91,7 +92,8 @@ fn ruleset(dir: &Path, total: usize, position: Position) -> Ruleset {
 }
 
 fn facts() -> PaymentFacts {
-    facts_from_json("demo", &create_body()).expect("benchmark body is valid")
+    let bytes = serde_json::to_vec(&create_body()).expect("serialize body");
+    parse_explain("demo", &bytes).expect("benchmark body is valid")
 }
 
 fn bench_decide(c: &mut Criterion) {
@@ -125,25 +127,18 @@ fn bench_decide(c: &mut Criterion) {
 }
 
 fn bench_parse(c: &mut Criterion) {
-    let body = create_body();
-    let bytes = serde_json::to_vec(&body).expect("serialize body");
-    assert!(
-        payroute::api::request::new_payment(&body).is_ok(),
-        "benchmark body must parse"
-    );
+    let bytes = serde_json::to_vec(&create_body()).expect("serialize body");
+    assert!(parse_create(&bytes).is_ok(), "benchmark body must parse");
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("new_payment", |b| {
-        b.iter(|| payroute::api::request::new_payment(black_box(&body)))
+    group.bench_function("CreateBody::parse", |b| {
+        b.iter(|| CreateBody::parse(black_box(&bytes)))
     });
-    group.bench_function("from_slice+new_payment", |b| {
-        b.iter(|| {
-            let v: Value = serde_json::from_slice(black_box(&bytes)).expect("valid JSON");
-            payroute::api::request::new_payment(&v)
-        })
+    group.bench_function("parse_create", |b| {
+        b.iter(|| parse_create(black_box(&bytes)))
     });
-    group.bench_function("facts_from_json", |b| {
-        b.iter(|| facts_from_json("demo", black_box(&body)))
+    group.bench_function("parse_explain", |b| {
+        b.iter(|| parse_explain("demo", black_box(&bytes)))
     });
     group.finish();
 }

@@ -317,9 +317,14 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             };
-            let v: serde_json::Value =
-                serde_json::from_str(&payment).context("--payment is not valid JSON")?;
-            let facts = payroute::routing::facts_from_json(&merchant, &v)?;
+            // The server's parser: the same checks and the same refusals.
+            let facts = match payroute::api::request::parse_explain(&merchant, payment.as_bytes()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("--payment: {e}");
+                    std::process::exit(1);
+                }
+            };
             let decision = rs.decide(&facts, &payroute::risk::Velocity::default());
             println!("{}", payroute::routing::explain_text(&decision));
             Ok(())

@@ -3,9 +3,35 @@
 
 mod common;
 
-use common::{DEMO_KEY, Harness, card_payment};
+use common::{DEMO_KEY, Harness, Reply, card_payment};
 use http::Method;
 use serde_json::{Value, json};
+
+/// POSTs `body` as given, bytes the JSON builders could not produce.
+async fn post_raw(h: &Harness, path: &str, body: &str, key: Option<&str>) -> Reply {
+    let auth = format!("Bearer {DEMO_KEY}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    if let Some(k) = key {
+        headers.push(("idempotency-key", k));
+    }
+    let url = format!("{}{path}", h.api);
+    h.http
+        .send(Method::POST, &url, &headers, Some(body.as_bytes().to_vec()))
+        .await
+}
+
+fn error(r: &Reply) -> (u16, Option<String>, Option<String>) {
+    let e = &r.json()["error"];
+    (
+        r.status.as_u16(),
+        e["code"].as_str().map(str::to_string),
+        e["param"].as_str().map(str::to_string),
+    )
+}
+
+fn refusal(code: &str, param: &str) -> (u16, Option<String>, Option<String>) {
+    (400, Some(code.to_string()), Some(param.to_string()))
+}
 
 async fn assert_nothing_stored(h: &Harness) {
     let found = h.get("/v1/payments?reference=o-bad").await.json();
@@ -142,5 +168,85 @@ async fn unknown_endpoints_and_payments_get_404() {
         .post("/v1/payments/pay_nope/capture", &json!({}), None)
         .await;
     assert_eq!(r.status, 404);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_key_gets_400_takes_no_idempotency_key_and_charges_nothing() {
+    let h = Harness::start().await;
+    let good = card_payment(1000, "USD", "4242424242424242", "o-bad").to_string();
+    // Last-one-wins would charge 1 instead of 100000 here.
+    let top = good.replacen(r#""amount":1000"#, r#""amount":100000,"amount":1"#, 1);
+    let r = post_raw(&h, "/v1/payments", &top, Some("key-dup")).await;
+    assert_eq!(
+        error(&r),
+        refusal("duplicate_key", "amount"),
+        "{}",
+        r.text()
+    );
+    let meta = good.replacen('{', r#"{"metadata":{"cart":"a","cart":"b"},"#, 1);
+    let r = post_raw(&h, "/v1/payments", &meta, Some("key-dup")).await;
+    assert_eq!(error(&r), refusal("duplicate_key", "metadata.cart"));
+    assert_nothing_stored(&h).await;
+    let r = post_raw(&h, "/v1/payments", &good, Some("key-dup")).await;
+    assert_eq!(r.status, 201, "the key is still free: {}", r.text());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_parameter_gets_400_naming_it_and_charges_nothing() {
+    let h = Harness::start().await;
+    let mut body = card_payment(1000, "USD", "4242424242424242", "o-bad");
+    body["captur"] = json!("manual");
+    let r = h.post("/v1/payments", &body, None).await;
+    assert_eq!(error(&r), refusal("parameter_unknown", "captur"));
+    let mut body = card_payment(1000, "USD", "4242424242424242", "o-bad");
+    body["payment_method"]["card"]["cvv"] = json!("123");
+    let r = h.post("/v1/payments", &body, None).await;
+    assert_eq!(
+        error(&r),
+        refusal("parameter_unknown", "payment_method.card.cvv")
+    );
+    assert_nothing_stored(&h).await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_nested_deeper_than_the_bound_gets_400() {
+    let h = Harness::start().await;
+    let deep = format!(r#"{{"metadata":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+    for path in ["/v1/payments", "/v1/routing/explain"] {
+        let r = post_raw(&h, path, &deep, None).await;
+        assert_eq!(error(&r), refusal("nesting_too_deep", "body"), "{path}");
+    }
+    assert_nothing_stored(&h).await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn explain_refuses_what_create_refuses() {
+    let h = Harness::start().await;
+    let cases = [
+        ("/amount", json!(-100), "amount_invalid", "amount"),
+        ("/currency", json!("usd"), "currency_invalid", "currency"),
+        (
+            "/payment_method/card/number",
+            json!("4242424242424241"),
+            "card_number_invalid",
+            "payment_method.card.number",
+        ),
+    ];
+    for (ptr, value, code, param) in cases {
+        let mut body = card_payment(1000, "USD", "4242424242424242", "o-bad");
+        *body.pointer_mut(ptr).unwrap() = value;
+        let r = h.post("/v1/routing/explain", &body, None).await;
+        assert_eq!(error(&r), refusal(code, param), "{ptr}");
+    }
+    // `reference` plays no part in routing: explain does not ask for it.
+    let mut body = card_payment(1000, "USD", "4242424242424242", "o-bad");
+    body.as_object_mut().unwrap().remove("reference");
+    let r = h.post("/v1/routing/explain", &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_nothing_stored(&h).await;
     h.shutdown().await;
 }

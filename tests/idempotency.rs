@@ -105,3 +105,41 @@ async fn a_validation_error_does_not_burn_the_key() {
     assert_eq!(r.status, 201, "the corrected request runs: {}", r.text());
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn refusals_before_any_gateway_call_give_the_key_back() {
+    let h = Harness::start().await;
+    let replayed = |r: &common::Reply| r.headers.get("idempotent-replayed").is_some();
+    let unknown = "/v1/payments/pay_nope/capture";
+    for _ in 0..2 {
+        let r = h.post(unknown, &json!({}), Some("key-404")).await;
+        assert_eq!(r.status, 404);
+        assert!(!replayed(&r), "a 404 is not stored");
+    }
+    let mut body = card_payment(700, "USD", "4242424242424242", "o-state");
+    body["capture"] = json!("manual");
+    let id = h.post("/v1/payments", &body, None).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cancel = h
+        .post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)
+        .await;
+    assert_eq!(cancel.status, 200);
+    let capture = format!("/v1/payments/{id}/capture");
+    for _ in 0..2 {
+        let r = h.post(&capture, &json!({}), Some("key-409")).await;
+        assert_eq!(r.json()["error"]["code"], "payment_invalid_state");
+        assert!(!replayed(&r), "a refusal in the wrong state is not stored");
+    }
+    // A typo is refused before the key is claimed; the fixed body then runs.
+    let r = h
+        .post(&capture, &json!({"amout": 700}), Some("key-typo"))
+        .await;
+    assert_eq!(r.json()["error"]["code"], "parameter_unknown");
+    let r = h
+        .post(&capture, &json!({"amount": 700}), Some("key-typo"))
+        .await;
+    assert_eq!(r.json()["error"]["code"], "payment_invalid_state");
+    h.shutdown().await;
+}

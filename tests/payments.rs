@@ -398,3 +398,42 @@ async fn gateway_tokens_route_only_to_gateways_that_have_one() {
     assert_eq!(r.json()["gateway"], "adyen_sandbox");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn capture_and_cancel_answer_the_payment_as_get_shows_it() {
+    let h = Harness::start().await;
+    let same_shape = |answer: &Value, read: &Value| {
+        assert_eq!(answer["object"], "payment", "{answer}");
+        assert_eq!(answer["disputes"], json!([]), "{answer}");
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(answer), keys(read));
+        assert_eq!(
+            (&answer["id"], &answer["status"]),
+            (&read["id"], &read["status"])
+        );
+    };
+    let p = h.manual_payment(900, "USD", APPROVE, "o-shape-cap").await;
+    let id = p["id"].as_str().unwrap();
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    same_shape(
+        &cap.json(),
+        &h.get(&format!("/v1/payments/{id}")).await.json(),
+    );
+
+    let p = h
+        .manual_payment(900, "USD", APPROVE, "o-shape-cancel")
+        .await;
+    let id = p["id"].as_str().unwrap();
+    let cancel = h
+        .post(&format!("/v1/payments/{id}/cancel"), &json!({}), None)
+        .await;
+    assert_eq!(cancel.status, 200, "{}", cancel.text());
+    same_shape(
+        &cancel.json(),
+        &h.get(&format!("/v1/payments/{id}")).await.json(),
+    );
+    h.shutdown().await;
+}

@@ -1,6 +1,8 @@
 //! The merchant API's error shape: `{"error": {"type", "code", "message",
 //! "param"?}}` with a fitting status. Every handler failure ends here.
 
+use std::fmt;
+
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::json;
@@ -97,6 +99,18 @@ impl ApiError {
         Bytes::from(self.to_json().to_string())
     }
 }
+
+/// `code (`param`): message`, for the CLI and logs.
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.param {
+            Some(p) => write!(f, "{} (`{p}`): {}", self.code, self.message),
+            None => write!(f, "{}: {}", self.code, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {

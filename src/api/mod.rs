@@ -97,8 +97,8 @@ async fn dispatch(
                 &parts.headers,
                 route,
                 &path,
-                &body,
-                |v| call.post(route, v),
+                payments::Post::parse(route, &body)?,
+                |request| call.post(request),
             )
             .await
         } else {

@@ -1,17 +1,22 @@
 //! The merchant API's handlers (design §3): one authenticated call turned
-//! into an engine operation, and the engine's answers turned into statuses
-//! and bodies.
+//! into an engine operation, and the engine's answers turned into statuses,
+//! bodies and what each answer means for its Idempotency-Key.
 
 use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::{HttpResponse, json_response, request};
+use super::idempotency::{Fate, Outcome};
+use super::request::{CancelBody, CaptureBody, CreateBody, RefundBody};
+use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
 use crate::config::MerchantConfig;
 use crate::payments::EngineError;
 use crate::payments::model::{Payment, PaymentStatus};
+use crate::payments::money::Currency;
 use crate::payments::operations::OpResult;
+use crate::store::{Dispute, StoreError};
 
 /// One authenticated request, ready for its handler.
 pub(super) struct Call<'a> {
@@ -22,6 +27,55 @@ pub(super) struct Call<'a> {
     pub(super) idempotency_key: Option<String>,
 }
 
+/// A POST body read for its route before any idempotency claim, so that a
+/// body that cannot be read never takes a key. It serializes only into the
+/// claim's fingerprint; `untagged` because the route is fingerprinted too.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum Post {
+    Create(Box<CreateBody>),
+    Capture(CaptureBody),
+    Cancel(CancelBody),
+    Refund(RefundBody),
+    Explain(Box<CreateBody>),
+}
+
+impl Post {
+    pub(super) fn parse(route: &str, body: &[u8]) -> Result<Post, ApiError> {
+        Ok(match route {
+            "payments.create" => Post::Create(Box::new(CreateBody::parse(body)?)),
+            "payments.capture" => Post::Capture(CaptureBody::parse(body)?),
+            "payments.cancel" => Post::Cancel(CancelBody::parse(body)?),
+            "refunds.create" => Post::Refund(RefundBody::parse(body)?),
+            _ => Post::Explain(Box::new(CreateBody::parse(body)?)),
+        })
+    }
+}
+
+/// A handler's refusal and what it means for the Idempotency-Key.
+struct Failure {
+    error: ApiError,
+    fate: Fate,
+}
+
+/// An `ApiError` raised with `?` in a handler comes before anything a retry
+/// could repeat (a bad body, an unknown payment, the store unreadable): its
+/// key is given back. Engine errors say their own fate in `engine_failure`.
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Failure {
+        Failure {
+            error,
+            fate: Fate::Release,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        ApiError::from(e).into()
+    }
+}
+
 impl Call<'_> {
     pub(super) async fn get(&self, route: &str) -> Result<HttpResponse, ApiError> {
         let engine = &self.state.engine;
@@ -29,9 +83,8 @@ impl Call<'_> {
         match route {
             "payments.get" => match engine.store.get_payment(m, self.segs[2]).await? {
                 Some(p) => {
-                    let mut v = payment_json(&p);
-                    v["disputes"] = json!(engine.store.list_disputes(&p.id).await?);
-                    Ok(json_response(StatusCode::OK, &v))
+                    let disputes = engine.store.list_disputes(&p.id).await?;
+                    Ok(json_response(StatusCode::OK, &payment_view(&p, &disputes)))
                 }
                 None => Err(ApiError::not_found("payment")),
             },
@@ -57,67 +110,136 @@ impl Call<'_> {
         }
     }
 
-    pub(super) async fn post(&self, route: &str, v: Value) -> Result<HttpResponse, ApiError> {
-        let engine = &self.state.engine;
-        let m = &self.merchant.id;
-        match route {
-            "payments.create" => {
-                let mut input = request::new_payment(&v)?;
-                input.idempotency_key = self.idempotency_key.clone();
-                let p = engine.create(m, input).await.map_err(engine_error)?;
-                Ok(created_response(&p))
-            }
-            "payments.capture" => {
-                let p = engine
-                    .store
-                    .get_payment(m, self.segs[2])
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("payment"))?;
-                let cur = crate::payments::money::Currency::from_code(&p.currency)
-                    .ok_or_else(|| ApiError::internal("stored currency unknown"))?;
-                let amount = request::amount(&v, cur, false)?;
-                op_response(
-                    engine
-                        .capture(m, self.segs[2], amount)
-                        .await
-                        .map_err(engine_error)?,
-                    StatusCode::OK,
-                )
-            }
-            "payments.cancel" => op_response(
-                engine.cancel(m, self.segs[2]).await.map_err(engine_error)?,
-                StatusCode::OK,
-            ),
-            "refunds.create" => {
-                let p = engine
-                    .store
-                    .get_payment(m, self.segs[2])
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("payment"))?;
-                let cur = crate::payments::money::Currency::from_code(&p.currency)
-                    .ok_or_else(|| ApiError::internal("stored currency unknown"))?;
-                let amount = request::amount(&v, cur, false)?;
-                let reason = request::reason(&v)?;
-                op_response(
-                    engine
-                        .refund(m, self.segs[2], amount, reason)
-                        .await
-                        .map_err(engine_error)?,
-                    StatusCode::CREATED,
-                )
-            }
-            _ => {
-                let facts = crate::routing::facts_from_json(m, &v).map_err(|e| {
-                    ApiError::invalid("parameter_invalid", "payment", e.to_string())
-                })?;
-                let live = engine.live.load();
-                let decision = engine.decide(&live, &facts);
-                Ok(json_response(
-                    StatusCode::OK,
-                    &crate::routing::explain_json(&decision),
-                ))
-            }
+    pub(super) async fn post(&self, request: Post) -> Outcome {
+        let answer = match request {
+            Post::Create(body) => self.create(*body).await,
+            Post::Capture(body) => self.capture(body).await,
+            Post::Cancel(body) => self.cancel(body).await,
+            Post::Refund(body) => self.refund(body).await,
+            Post::Explain(body) => self.explain(*body),
+        };
+        match answer {
+            Ok(response) => Outcome {
+                response,
+                fate: Fate::Final,
+            },
+            Err(f) => Outcome {
+                response: error_response(&f.error),
+                fate: f.fate,
+            },
         }
+    }
+
+    async fn create(&self, body: CreateBody) -> Result<HttpResponse, Failure> {
+        let mut input = body.into_payment()?;
+        input.idempotency_key = self.idempotency_key.clone();
+        let engine = &self.state.engine;
+        let p = engine
+            .create(&self.merchant.id, input)
+            .await
+            .map_err(engine_failure)?;
+        Ok(created_response(&p))
+    }
+
+    async fn capture(&self, body: CaptureBody) -> Result<HttpResponse, Failure> {
+        let amount = body.into_amount(self.payment_currency().await?)?;
+        let engine = &self.state.engine;
+        let r = engine
+            .capture(&self.merchant.id, self.segs[2], amount)
+            .await
+            .map_err(engine_failure)?;
+        Ok(self.payment_answer(r).await)
+    }
+
+    async fn cancel(&self, body: CancelBody) -> Result<HttpResponse, Failure> {
+        // `reason` is read so that a typo is refused, but the gateways'
+        // voids take none and payroute records none.
+        let CancelBody { reason: _ } = body;
+        let engine = &self.state.engine;
+        let r = engine
+            .cancel(&self.merchant.id, self.segs[2])
+            .await
+            .map_err(engine_failure)?;
+        Ok(self.payment_answer(r).await)
+    }
+
+    async fn refund(&self, body: RefundBody) -> Result<HttpResponse, Failure> {
+        let input = body.into_refund(self.payment_currency().await?)?;
+        let engine = &self.state.engine;
+        let r = engine
+            .refund(&self.merchant.id, self.segs[2], input.amount, input.reason)
+            .await
+            .map_err(engine_failure)?;
+        Ok(match done(r) {
+            Ok(refund) => json_response(StatusCode::CREATED, &json!(refund)),
+            Err(refused) => *refused,
+        })
+    }
+
+    /// The decision create would take, from the facts create would see.
+    fn explain(&self, body: CreateBody) -> Result<HttpResponse, Failure> {
+        let input = body.into_explained()?;
+        let engine = &self.state.engine;
+        let facts = engine.facts(&self.merchant.id, &input);
+        let live = engine.live.load();
+        let decision = engine.decide(&live, &facts);
+        Ok(json_response(
+            StatusCode::OK,
+            &crate::routing::explain_json(&decision),
+        ))
+    }
+
+    /// The currency of the payment named in the path; 404 when there is none.
+    async fn payment_currency(&self) -> Result<Currency, Failure> {
+        let p = self
+            .state
+            .engine
+            .store
+            .get_payment(&self.merchant.id, self.segs[2])
+            .await?
+            .ok_or_else(|| ApiError::not_found("payment"))?;
+        Currency::from_code(&p.currency).ok_or_else(|| Failure {
+            error: ApiError::internal("stored currency unknown"),
+            fate: Fate::Final,
+        })
+    }
+
+    /// A capture's or cancel's answer: the payment as GET shows it.
+    async fn payment_answer(&self, r: OpResult<Payment>) -> HttpResponse {
+        let p = match done(r) {
+            Ok(p) => p,
+            Err(refused) => return *refused,
+        };
+        // The operation is done and recorded: a failed read of the disputes
+        // must not turn it into an error that invites a retry. The list is
+        // empty anyway for a payment that was only authorized until now.
+        let disputes = match self.state.engine.store.list_disputes(&p.id).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, payment = %p.id, "disputes unreadable; answering none");
+                Vec::new()
+            }
+        };
+        json_response(StatusCode::OK, &payment_view(&p, &disputes))
+    }
+}
+
+/// The API's answer to an engine error and the fate of its key: only a
+/// route nobody can take is final; an unrecorded gateway call keeps its key
+/// in flight; everything else came before any gateway call.
+fn engine_failure(e: EngineError) -> Failure {
+    let fate = match &e {
+        EngineError::NoRoute { .. } => Fate::Final,
+        EngineError::Unrecorded(_) => Fate::Unrecorded,
+        EngineError::NotFound
+        | EngineError::InvalidState(_)
+        | EngineError::AmountTooLarge(_)
+        | EngineError::Busy
+        | EngineError::Store(_) => Fate::Release,
+    };
+    Failure {
+        error: engine_error(e),
+        fate,
     }
 }
 
@@ -207,16 +329,22 @@ pub fn created_response(p: &Payment) -> HttpResponse {
     json_response(status, &body)
 }
 
-fn op_response<T: serde::Serialize>(
-    r: OpResult<T>,
-    ok: StatusCode,
-) -> Result<HttpResponse, ApiError> {
+/// A payment as GET answers it: with `object` and its `disputes`.
+fn payment_view(p: &Payment, disputes: &[Dispute]) -> Value {
+    let mut v = payment_json(p);
+    v["disputes"] = json!(disputes);
+    v
+}
+
+/// A done operation's new state, or the answer to a gateway's refusal or
+/// unavailability (nothing changed either way).
+fn done<T>(r: OpResult<T>) -> Result<T, Box<HttpResponse>> {
     match r {
-        OpResult::Done(t) => Ok(json_response(ok, &json!(t))),
-        OpResult::Refused(_, code, message) => Ok(json_response(
+        OpResult::Done(t) => Ok(t),
+        OpResult::Refused(_, code, message) => Err(Box::new(json_response(
             StatusCode::PAYMENT_REQUIRED,
             &json!({"error": {"type": "gateway_error", "code": code, "message": message}}),
-        )),
+        ))),
         OpResult::Unavailable(_, message) => {
             let mut resp = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -224,7 +352,7 @@ fn op_response<T: serde::Serialize>(
             );
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            Ok(resp)
+            Err(Box::new(resp))
         }
     }
 }
