@@ -5,10 +5,10 @@
 //! per-connection shutdown tracking) and through a bare hyper HTTP/1.1
 //! connection with `service_fn`, the body collected with `Limited`, and the
 //! handler spawned on its own task: the shape the server had before the
-//! stack. The request is `GET /v1/payments/pay_missing` with the demo key
-//! (auth, a store lookup, a 404), so that the edge is a large share of it.
-//! Targets alternate, stack and bare twice each, so that drift in the
-//! machine's load spreads over both.
+//! stack. The request is `GET /v1/payments/pay_missing` without
+//! credentials (routing, the bearer check, a 401), so that the edge is most
+//! of what it costs. Requests alternate between the two within one phase, so
+//! that drift in the machine's load falls on both alike.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
