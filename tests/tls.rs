@@ -69,12 +69,21 @@ fn client_config(
     client: Option<(String, String)>,
     alpn: &[&[u8]],
 ) -> Arc<rustls::ClientConfig> {
+    client_config_versions(ca, client, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+fn client_config_versions(
+    ca: &Ca,
+    client: Option<(String, String)>,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_root_certificates(roots);
     let mut config = match client {
@@ -174,6 +183,10 @@ async fn the_api_answers_over_https_with_http2_or_http11_chosen_by_alpn() {
         assert_eq!((a.status, a.version), (404, version), "{}", a.body);
         assert!(a.body.contains("resource_missing"), "{}", a.body);
     }
+    // TLS 1.2 clients are served too (rustls offers nothing older).
+    let tls12 = client_config_versions(&ca, None, &[], &[&rustls::version::TLS12]);
+    let a = https(api, tls12, "/v1/payments/x", None).await.unwrap();
+    assert_eq!(a.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread")]
