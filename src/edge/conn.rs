@@ -141,12 +141,18 @@ struct Conn {
 }
 
 impl Conn {
-    async fn run(self, stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
+    async fn run(mut self, stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
         let _ = stream.set_nodelay(true);
         let Some(acceptor) = tls else {
             return self.drive(TokioIo::new(stream), false).await;
         };
-        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
+        let handshake = tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream));
+        // A handshake still under way at shutdown carries no request: drop it.
+        let handshake = tokio::select! {
+            h = handshake => h,
+            _ = stopped(&mut self.shutdown) => return,
+        };
+        match handshake {
             Ok(Ok(tls)) => {
                 let client_cert = tls
                     .get_ref()
