@@ -623,6 +623,23 @@ proptest! {
         check_rules_error(&e, &[Path::new("deep.yaml")]);
     }
 
+    /// The `rules` fuzz target found a panic on `window: 1€`.
+    #[test]
+    fn any_velocity_window_text_loads_or_is_refused_at_its_line(
+        window in prop_oneof![".{0,6}", "[0-9]{1,20}.", "[0-9]{0,3}[smhd€ϔ]"],
+    ) {
+        let quoted = serde_json::to_string(&window).expect("a string serializes");
+        let risk = format!(
+            "risk:\n  signals:\n    - name: v\n      velocity: {{key: ip, window: {quoted}, max: 3}}\n      add: 5\n"
+        );
+        let mut texts = rule_texts();
+        texts[2].1 = risk;
+        let files: Vec<&Path> = texts.iter().map(|(p, _)| p.as_path()).collect();
+        if let Err(e) = Ruleset::from_texts(&texts, &test_env) {
+            check_rules_error(&e, &files);
+        }
+    }
+
     #[test]
     fn credential_references_expand_or_fail_naming_the_variable(
         refs in prop::collection::vec(
