@@ -848,10 +848,13 @@ proptest! {
         };
         let all_signed = sign_adyen_items(&mut doc, key);
         let body = doc.to_string();
+        // The fuzz target found that a float in a signed field need not
+        // survive a JSON round trip; then the verifier sees another value.
+        let round_trips = serde_json::from_str::<Value>(&body).is_ok_and(|back| back == doc);
         match verify_adyen_notification(body.as_bytes(), None, None, &[key]) {
             Ok(items) => check_adyen_items(&items),
             Err(e) => prop_assert!(
-                !all_signed || matches!(e, VerifyError::Malformed(_)),
+                !all_signed || !round_trips || matches!(e, VerifyError::Malformed(_)),
                 "every item signed, yet {e:?}"
             ),
         }

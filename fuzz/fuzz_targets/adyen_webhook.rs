@@ -85,11 +85,15 @@ fn signed_mode(body: &[u8]) {
         }
     }
     let body = v.to_string();
+    // serde_json's default float parsing is not exactly round-trip: a float
+    // in a signed field can come back as a neighbouring value, and then the
+    // verifier rightly sees a different signing string than was signed.
+    let round_trips = serde_json::from_str::<Value>(&body).is_ok_and(|back| back == v);
     match verify_adyen_notification(body.as_bytes(), None, None, &[KEY_HEX]) {
         Ok(items) => normalize_checked(&items),
         // Signed items can still lack the fields that identify an event.
         Err(e) => assert!(
-            !all_signed || matches!(e, VerifyError::Malformed(_)),
+            !all_signed || !round_trips || matches!(e, VerifyError::Malformed(_)),
             "every item signed, yet refused with {e:?}"
         ),
     }
