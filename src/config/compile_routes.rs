@@ -108,14 +108,16 @@ fn compile_velocity(file: &Path, v: &RawVelocity) -> Result<VelocityRule, RulesE
 /// `30s`, `10m`, `1h`, `7d`.
 pub fn parse_window(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let unit_at = s.len().checked_sub(1)?;
-    let (digits, unit) = s.split_at(unit_at);
+    // Split off the last char, not the last byte: a multi-byte unit such as
+    // `1€` would otherwise cut a char in two and panic.
+    let unit = s.chars().next_back()?;
+    let digits = &s[..s.len() - unit.len_utf8()];
     let n: u64 = digits.parse().ok().filter(|n| *n > 0)?;
     let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
         _ => return None,
     };
     n.checked_mul(secs).map(Duration::from_secs)

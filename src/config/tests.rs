@@ -354,6 +354,27 @@ fn risk_block_checks() {
     assert!(err(with(add)).message().contains("0..=100"));
 }
 
+/// Found by the `rules` fuzz target: the unit was split off by byte, so a
+/// window ending in a multi-byte character panicked instead of refusing.
+#[test]
+fn velocity_window_ending_in_a_multibyte_char_is_refused_not_a_panic() {
+    for window in ["1€", "€", "10ϔ", "5 ḿ"] {
+        assert_eq!(
+            super::compile_routes::parse_window(window),
+            None,
+            "{window}"
+        );
+        let rule = format!(
+            "risk:\n  signals:\n    - name: s\n      velocity: {{key: ip, window: \"{window}\", max: 3}}\n      add: 5\n"
+        );
+        assert_err_at(with(&rule), "extra.yaml", 4, "velocity window");
+    }
+    assert_eq!(
+        super::compile_routes::parse_window("10m"),
+        Some(std::time::Duration::from_secs(600))
+    );
+}
+
 #[test]
 fn lists_concatenate_across_files_in_given_order() {
     let rs = load(&[
