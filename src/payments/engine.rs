@@ -224,36 +224,12 @@ impl Engine {
     }
 
     pub fn facts(&self, merchant: &str, p: &NewPayment) -> PaymentFacts {
-        let (bin, network, fingerprint) = match &p.method {
-            MethodInput::Card(c) => {
-                let n = c.number.expose();
-                (
-                    Some(n[..6.min(n.len())].to_string()),
-                    Some(crate::routing::card_network(n).to_string()),
-                    Some(self.fingerprint(n)),
-                )
-            }
-            _ => (None, None, None),
-        };
-        PaymentFacts {
-            merchant: merchant.to_string(),
-            amount: p.amount,
-            currency: p.currency.code().to_string(),
-            method: Some(p.method.kind()),
-            country: p.customer.country.clone(),
-            card_network: network,
-            card_bin: bin,
-            card_fingerprint: fingerprint,
-            customer_id: p.customer.id.clone(),
-            customer_email: p.customer.email.clone(),
-            customer_ip: p.customer.ip.clone(),
-            metadata: p.metadata.clone(),
-            risk_score: p.risk_score,
-            token_gateways: match &p.method {
-                MethodInput::Tokens(t) => Some(t.keys().cloned().collect()),
-                _ => None,
-            },
+        let mut facts = crate::routing::payment_facts(merchant, p);
+        // Only the engine holds the fingerprint key.
+        if let MethodInput::Card(c) = &p.method {
+            facts.card_fingerprint = Some(self.fingerprint(c.number.expose()));
         }
+        facts
     }
 
     /// The decision for a payment, with `strategy: approval_rate` applied.
