@@ -41,7 +41,7 @@ impl BodyBudget {
 /// Budget held by a body that was read; it goes back when the request is
 /// dropped (the permit rides in the request's extensions).
 #[derive(Debug, Clone)]
-pub struct HeldBytes(#[allow(dead_code)] Arc<Option<OwnedSemaphorePermit>>);
+pub struct HeldBytes(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// Why a body was not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +93,14 @@ impl BodyRefusal {
 }
 
 /// Reads `body` whole: at most `max` bytes, before `timeout`, taking each
-/// chunk from `budget` as it arrives.
+/// chunk from `budget` as it arrives. An empty body holds no budget.
 pub async fn read<B>(
     body: B,
     declared: Option<u64>,
     max: usize,
     timeout: Duration,
     budget: &BodyBudget,
-) -> Result<(Bytes, HeldBytes), BodyRefusal>
+) -> Result<(Bytes, Option<HeldBytes>), BodyRefusal>
 where
     B: hyper::body::Body<Data = Bytes>,
 {
@@ -122,7 +122,7 @@ async fn collect<B>(
     declared: Option<u64>,
     max: usize,
     budget: &BodyBudget,
-) -> Result<(Bytes, HeldBytes), BodyRefusal>
+) -> Result<(Bytes, Option<HeldBytes>), BodyRefusal>
 where
     B: hyper::body::Body<Data = Bytes>,
 {
@@ -163,7 +163,7 @@ where
         }
         buf.extend_from_slice(&data);
     }
-    Ok((Bytes::from(buf), HeldBytes(Arc::new(held))))
+    Ok((Bytes::from(buf), held.map(|h| HeldBytes(Arc::new(h)))))
 }
 
 #[cfg(test)]

@@ -90,6 +90,9 @@ where
     H: Fn(Request<Bytes>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
+    // Shared, not cloned: the services below are cloned per connection and
+    // per request, and the config holds every metric handle.
+    let config = Arc::new(config);
     let work = Work {
         handler,
         permits: Arc::new(Semaphore::new(config.limits.max_in_flight)),
@@ -141,7 +144,7 @@ type BoxFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> +
 #[derive(Clone)]
 struct ReadBody<S> {
     inner: S,
-    config: StackConfig,
+    config: Arc<StackConfig>,
 }
 
 impl<S> Service<Request<Incoming>> for ReadBody<S>
@@ -181,7 +184,7 @@ where
 
 async fn read_then_call<S>(
     inner: S,
-    config: StackConfig,
+    config: Arc<StackConfig>,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible>
 where
@@ -197,7 +200,9 @@ where
     let timeout = config.limits.body_timeout;
     match body::read(incoming, declared, max, timeout, &config.budget).await {
         Ok((bytes, held)) => {
-            parts.extensions.insert(held);
+            if let Some(held) = held {
+                parts.extensions.insert(held);
+            }
             inner.oneshot(Request::from_parts(parts, bytes)).await
         }
         Err(refusal) => {
@@ -221,7 +226,7 @@ where
 struct Work<H> {
     handler: H,
     permits: Arc<Semaphore>,
-    config: StackConfig,
+    config: Arc<StackConfig>,
 }
 
 impl<H, Fut> Service<Request<Bytes>> for Work<H>
