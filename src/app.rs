@@ -69,15 +69,12 @@ impl AppState {
     /// A reload must not bring in what start-up would refuse: secrets that
     /// resolve to the repository's public defaults (outside the sandbox).
     fn refuse_shipped_secrets(&self, rs: Ruleset) -> Result<Ruleset, String> {
-        let found = crate::config::shipped::shipped_secrets(&rs);
-        if self.allow_shipped_secrets || found.is_empty() {
-            return Ok(rs);
+        match crate::config::shipped::check(&rs) {
+            Err(found) if !self.allow_shipped_secrets => Err(format!(
+                "secrets anyone can read in the repository: {found}"
+            )),
+            _ => Ok(rs),
         }
-        let list: Vec<String> = found.iter().map(ToString::to_string).collect();
-        Err(format!(
-            "secrets anyone can read in the repository: {}",
-            list.join("; ")
-        ))
     }
 
     async fn do_reload(&self, source: &str) -> Value {

@@ -355,23 +355,17 @@ fn load_tls(files: Option<&TlsFiles>) -> Result<Option<Arc<ServerTls>>, ServerEr
 
 /// Outside the sandbox, secrets must not be the repository's public defaults.
 fn refuse_shipped_secrets(ruleset: &Ruleset, allow: bool) -> Result<(), ServerError> {
-    let found = crate::config::shipped::shipped_secrets(ruleset);
-    if found.is_empty() {
-        return Ok(());
+    match crate::config::shipped::check(ruleset) {
+        Err(found) if allow => {
+            tracing::warn!(
+                secrets = %found,
+                "running with the repository's public test secrets: fine for the sandbox, never for real gateways"
+            );
+            Ok(())
+        }
+        Err(found) => Err(ServerError::ShippedSecrets(found.to_string())),
+        Ok(()) => Ok(()),
     }
-    let list = found
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    if allow {
-        tracing::warn!(
-            secrets = %list,
-            "running with the repository's public test secrets: fine for the sandbox, never for real gateways"
-        );
-        return Ok(());
-    }
-    Err(ServerError::ShippedSecrets(list))
 }
 
 fn check_admin_token(settings: &Settings) -> Result<(), ServerError> {

@@ -52,6 +52,22 @@ fn shipped_defaults() -> Vec<(&'static str, &'static str)> {
     found
 }
 
+/// Every secret of a ruleset that resolves to a shipped default, as one
+/// message naming each owner, setting and variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ShippedSecrets(pub Vec<ShippedSecret>);
+
+/// `Err` when any secret of `ruleset` resolves to a shipped default.
+pub fn check(ruleset: &Ruleset) -> Result<(), ShippedSecrets> {
+    let found = shipped_secrets(ruleset);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(ShippedSecrets(found))
+    }
+}
+
 /// The secrets of `ruleset` that resolve to a shipped default.
 pub fn shipped_secrets(ruleset: &Ruleset) -> Vec<ShippedSecret> {
     let defaults = shipped_defaults();
