@@ -33,19 +33,22 @@ fn serve_exit(args: &[&str], env: &[(&str, &str)], within: Duration) -> Option<(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            return Some((status.success(), err));
-        }
-        if start.elapsed() > within {
+    // stderr closes when the process exits: read it to the end on a thread
+    // and wait for that event, up to `within`.
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+        let _ = tx.send(err);
+    });
+    match rx.recv_timeout(within) {
+        Ok(err) => Some((child.wait().unwrap().success(), err)),
+        Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            return None;
+            None
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
