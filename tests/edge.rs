@@ -129,6 +129,13 @@ impl Served {
             .await
     }
 
+    /// Payment `ov-{i}` of the overload test, keyed by its reference.
+    async fn overload_payment(&self, i: usize) -> common::Reply {
+        let reference = format!("ov-{i}");
+        self.post("/v1/payments", &usd_payment(&reference), &reference)
+            .await
+    }
+
     async fn get(&self, path: &str) -> common::Reply {
         let auth = format!("Bearer {DEMO_KEY}");
         let url = format!("{}{path}", self.proc.api);
@@ -379,13 +386,7 @@ async fn load_past_capacity_gets_fast_503s_with_retry_after_and_leaves_no_paymen
         let s = s.clone();
         calls.spawn(async move {
             let t = Instant::now();
-            let r = s
-                .post(
-                    "/v1/payments",
-                    &usd_payment(&format!("ov-{i}")),
-                    &format!("ov-{i}"),
-                )
-                .await;
+            let r = s.overload_payment(i).await;
             (i, r, t.elapsed())
         });
     }
@@ -436,13 +437,7 @@ async fn load_past_capacity_gets_fast_503s_with_retry_after_and_leaves_no_paymen
     // A shed request took no idempotency claim: its retry runs now.
     s.sandbox(Method::DELETE, "/__sandbox/faults", None).await;
     for i in &shed {
-        let r = s
-            .post(
-                "/v1/payments",
-                &usd_payment(&format!("ov-{i}")),
-                &format!("ov-{i}"),
-            )
-            .await;
+        let r = s.overload_payment(*i).await;
         assert_eq!(r.status, 201, "retry of shed request {i}: {}", r.text());
     }
     assert_eq!(
