@@ -60,15 +60,7 @@ async fn a_merchant_endpoint_that_is_down_then_up_receives_every_event_with_a_st
     let h = start(&receiver).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let p = h
-            .manual_payment(1000 + i, "USD", "4242424242424242", &format!("o-wh-{i}"))
-            .await;
-        let id = p["id"].as_str().unwrap().to_string();
-        let cap = h
-            .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
-            .await;
-        assert_eq!(cap.status, 200, "{}", cap.text());
-        ids.push(id);
+        ids.push(captured_payment(&h, 1000 + i, &format!("o-wh-{i}")).await);
     }
     h.settle().await;
     eventually(10, "every event tried while down", || async {
@@ -258,14 +250,7 @@ async fn the_shipped_demo_merchant_gets_signed_events_at_the_sandboxs_receiver()
     // The shipped webhook_url, pointed at this test's sandbox like the
     // gateways: what `serve --sandbox` does on the default port.
     let h = Harness::start().await;
-    let p = h
-        .manual_payment(1234, "USD", "4242424242424242", "o-wh-demo")
-        .await;
-    let id = p["id"].as_str().unwrap().to_string();
-    let cap = h
-        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
-        .await;
-    assert_eq!(cap.status, 200, "{}", cap.text());
+    let id = captured_payment(&h, 1234, "o-wh-demo").await;
     let captured_for = |e: &Value| {
         e["event"]["type"] == "payment.captured" && e["event"]["data"]["id"] == id.as_str()
     };
@@ -288,4 +273,17 @@ async fn the_shipped_demo_merchant_gets_signed_events_at_the_sandboxs_receiver()
     .await;
     assert!(deliveries(&h, "failed").await.is_empty());
     h.shutdown().await;
+}
+
+/// A USD card payment authorized, then captured; its id.
+async fn captured_payment(h: &Harness, amount: i64, reference: &str) -> String {
+    let p = h
+        .manual_payment(amount, "USD", "4242424242424242", reference)
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    id
 }
