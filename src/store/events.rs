@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::payments::model::{Payment, Refund};
+use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
 
 /// Processing state of an inbound gateway event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,20 +148,57 @@ pub struct Delivery {
     pub updated_at: String,
 }
 
-/// State changes written atomically: the payment, refunds and disputes they
-/// touch, the merchant events they cause, the inbound event they settle and
-/// an audit entry.
+/// A unit of work: everything one step of an operation must make durable
+/// together, written in one transaction, all or nothing. Before a gateway
+/// call that is the new payment (or refund) and its `started` attempt
+/// (with the idempotency claim, see [`super::Store::claim_and_commit`]);
+/// after it, the attempt's outcome, the payment's new state, the stored
+/// idempotent response and the merchant events; for a webhook, the state
+/// change, its events, the settling of the inbound event and the audit.
 #[derive(Debug, Clone, Default)]
 pub struct Commit {
+    /// Inserted (its refunds list is ignored); written first.
+    pub new_payment: Option<Payment>,
     /// Updated in place (must exist).
     pub payment: Option<Payment>,
     /// Inserted or updated by id.
     pub refunds: Vec<Refund>,
+    /// Outcomes of attempts inserted earlier (`NotFound` if one is missing).
+    pub finished_attempts: Vec<AttemptFinish>,
+    /// Inserted `started`, after the finished ones: durable before their
+    /// gateway call (design §5).
+    pub new_attempts: Vec<Attempt>,
     /// Inserted or updated by id.
     pub disputes: Vec<Dispute>,
     /// Enqueued.
     pub deliveries: Vec<Delivery>,
     /// Marks an inbound event processed: (event id, new status, note).
     pub inbound: Option<(String, InboundStatus, Option<String>)>,
+    /// Stores the response of an Idempotency-Key claimed earlier or in this
+    /// same unit. A key no longer in flight (released, or expired and
+    /// claimed again) is left as it is: the state change still commits, as
+    /// the money outcome matters more than one replay.
+    pub response: Option<IdemResponse>,
     pub audit: Option<super::AuditEntry>,
+}
+
+/// The result of one gateway call, for an attempt inserted earlier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptFinish {
+    pub id: String,
+    pub outcome: AttemptOutcome,
+    /// Kept as it was when `None` (a reference learnt on an earlier try).
+    pub provider_reference: Option<String>,
+    pub error_code: Option<String>,
+    pub latency_ms: u64,
+}
+
+/// The final answer to a request under an Idempotency-Key, replayed to
+/// its retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemResponse {
+    pub merchant_id: String,
+    pub key: String,
+    pub status: u16,
+    pub body: Vec<u8>,
 }

@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 
 pub use events::{
-    Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, InboundEvent, InboundStatus,
+    AttemptFinish, Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, IdemResponse,
+    InboundEvent, InboundStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,13 @@ pub trait Store: Send + Sync + 'static {
     /// `Received`, so an event is applied at most once) and appends the
     /// audit entry.
     async fn commit(&self, c: &Commit) -> Result<(), StoreError>;
+    /// Claims `key` and, when the claim is [`IdemClaim::Claimed`], applies
+    /// `c` in the same transaction: the claim, a new payment and its first
+    /// attempt are durable together or not at all. Any other claim writes
+    /// nothing and is returned as it is; a failing `c` also rolls back the
+    /// claim.
+    async fn claim_and_commit(&self, key: IdemKey<'_>, c: &Commit)
+    -> Result<IdemClaim, StoreError>;
     /// A payment with its refunds, by id alone: a webhook does not know the
     /// merchant yet.
     async fn get_payment_by_id(&self, id: &str) -> Result<Option<Payment>, StoreError>;

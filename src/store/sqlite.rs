@@ -318,7 +318,7 @@ impl Store for SqliteStore {
         error_code: Option<&str>,
         latency_ms: u64,
     ) -> Result<(), StoreError> {
-        let finish = journal::AttemptFinish {
+        let finish = super::AttemptFinish {
             id: attempt_id.to_owned(),
             outcome,
             provider_reference: provider_reference.map(str::to_owned),
@@ -392,6 +392,19 @@ impl Store for SqliteStore {
         let commit = c.clone();
         self.write(move |conn| commit::apply(conn, &commit, idempotency::now_unix()))
             .await
+    }
+
+    async fn claim_and_commit(
+        &self,
+        key: IdemKey<'_>,
+        c: &Commit,
+    ) -> Result<IdemClaim, StoreError> {
+        let key = idempotency::OwnedKey::from(&key);
+        let commit = c.clone();
+        self.write(move |conn| {
+            commit::claim_and_apply(conn, &key, &commit, idempotency::now_unix())
+        })
+        .await
     }
 
     async fn get_payment_by_id(&self, id: &str) -> Result<Option<Payment>, StoreError> {

@@ -25,6 +25,17 @@ pub(super) async fn claim(
     now: i64,
 ) -> Result<IdemClaim, StoreError> {
     let tx = c.transaction().await?;
+    let claim = claim_in(&tx, k, now).await?;
+    tx.commit().await?;
+    Ok(claim)
+}
+
+/// The claim inside a transaction the caller owns.
+pub(super) async fn claim_in(
+    tx: &impl GenericClient,
+    k: &IdemKey<'_>,
+    now: i64,
+) -> Result<IdemClaim, StoreError> {
     // New, or older than the TTL: a pruned key starts a new request. When
     // the WHERE is false the conflicting row is still locked by this
     // statement, so the SELECT below sees it as it stays until commit.
@@ -66,7 +77,6 @@ pub(super) async fn claim(
             k.fingerprint,
         )?
     };
-    tx.commit().await?;
     Ok(claim)
 }
 
@@ -98,7 +108,7 @@ fn judge(row: Existing, fingerprint: &str) -> Result<IdemClaim, StoreError> {
 /// Records the response of a claimed key; `NotFound` means the claim no
 /// longer exists (released, or expired and claimed again).
 pub(super) async fn complete(
-    c: &Client,
+    c: &impl GenericClient,
     merchant_id: &str,
     key: &str,
     status: u16,

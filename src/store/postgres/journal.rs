@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::codec::{Param, big, col, int_opt, json, text_enum, to_json};
 use crate::payments::model::{Attempt, AttemptOutcome};
-use crate::store::{AuditEntry, StoreError};
+use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
      outcome, provider_reference, error_code, latency_ms, created_at, updated_at";
@@ -17,17 +17,8 @@ const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempote
 /// for the rows whose trait methods carry no timestamp.
 const NOW: &str = r#"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#;
 
-/// The result of one gateway call, as [`crate::store::Store::finish_attempt`] takes it.
-pub(super) struct AttemptFinish<'a> {
-    pub id: &'a str,
-    pub outcome: AttemptOutcome,
-    pub provider_reference: Option<&'a str>,
-    pub error_code: Option<&'a str>,
-    pub latency_ms: u64,
-}
-
 /// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
-pub(super) async fn insert_attempt(c: &Client, a: &Attempt) -> Result<(), StoreError> {
+pub(super) async fn insert_attempt(c: &impl GenericClient, a: &Attempt) -> Result<(), StoreError> {
     let stmt = c
         .prepare_cached(&format!(
             "INSERT INTO attempts ({ATTEMPT_COLS}) VALUES \
@@ -55,7 +46,10 @@ pub(super) async fn insert_attempt(c: &Client, a: &Attempt) -> Result<(), StoreE
 
 /// A provider reference learnt earlier (say, on a first ambiguous try) is
 /// kept when this call did not return one.
-pub(super) async fn finish_attempt(c: &Client, f: &AttemptFinish<'_>) -> Result<(), StoreError> {
+pub(super) async fn finish_attempt(
+    c: &impl GenericClient,
+    f: &AttemptFinish,
+) -> Result<(), StoreError> {
     let stmt = c
         .prepare_cached(&format!(
             "UPDATE attempts SET outcome = $2,

@@ -43,7 +43,7 @@ impl PaymentJson {
     }
 }
 
-pub(super) async fn insert_payment(c: &Client, p: &Payment) -> Result<(), StoreError> {
+pub(super) async fn insert_payment(c: &impl GenericClient, p: &Payment) -> Result<(), StoreError> {
     let j = PaymentJson::encode(p)?;
     let stmt = c
         .prepare_cached(&format!(

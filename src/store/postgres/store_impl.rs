@@ -133,11 +133,11 @@ impl Store for PostgresStore {
         error_code: Option<&str>,
         latency_ms: u64,
     ) -> Result<(), StoreError> {
-        let finish = journal::AttemptFinish {
-            id: attempt_id,
+        let finish = crate::store::AttemptFinish {
+            id: attempt_id.to_owned(),
             outcome,
-            provider_reference,
-            error_code,
+            provider_reference: provider_reference.map(str::to_owned),
+            error_code: error_code.map(str::to_owned),
             latency_ms,
         };
         self.run(async |c| journal::finish_attempt(c, &finish).await)
@@ -206,6 +206,15 @@ impl Store for PostgresStore {
 
     async fn commit(&self, c: &Commit) -> Result<(), StoreError> {
         self.run(async |conn| commit::apply(conn, c, now_unix()).await)
+            .await
+    }
+
+    async fn claim_and_commit(
+        &self,
+        key: IdemKey<'_>,
+        c: &Commit,
+    ) -> Result<IdemClaim, StoreError> {
+        self.run(async |conn| commit::claim_and_apply(conn, &key, c, now_unix()).await)
             .await
     }
 

@@ -52,6 +52,13 @@ pub(super) fn claim(
     now: i64,
 ) -> Result<IdemClaim, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claim = claim_in(&tx, k, now)?;
+    tx.commit()?;
+    Ok(claim)
+}
+
+/// The claim inside a write transaction the caller owns.
+pub(super) fn claim_in(tx: &Connection, k: &OwnedKey, now: i64) -> Result<IdemClaim, StoreError> {
     let existing = tx
         .query_row(
             "SELECT fingerprint, status, response_status, response_body, created_at
@@ -83,7 +90,6 @@ pub(super) fn claim(
             IdemClaim::Claimed
         }
     };
-    tx.commit()?;
     Ok(claim)
 }
 
@@ -116,7 +122,7 @@ fn judge(row: Existing, fingerprint: &str) -> Result<IdemClaim, StoreError> {
 /// claim no longer exists (released, or expired and claimed again), so the
 /// response was not recorded.
 pub(super) fn complete(
-    conn: &mut Connection,
+    conn: &Connection,
     merchant_id: &str,
     key: &str,
     status: u16,

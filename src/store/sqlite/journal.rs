@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::codec::{latency_from_sql, latency_to_sql, text_enum};
 use crate::payments::model::{Attempt, AttemptOutcome};
-use crate::store::{AuditEntry, StoreError};
+use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
      outcome, provider_reference, error_code, latency_ms, created_at, updated_at";
@@ -16,17 +16,8 @@ const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempote
 /// for the rows whose trait methods carry no timestamp.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
-/// The result of one gateway call, as [`super::Store::finish_attempt`] takes it.
-pub(super) struct AttemptFinish {
-    pub id: String,
-    pub outcome: AttemptOutcome,
-    pub provider_reference: Option<String>,
-    pub error_code: Option<String>,
-    pub latency_ms: u64,
-}
-
 /// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
-pub(super) fn insert_attempt(conn: &mut Connection, a: &Attempt) -> Result<(), StoreError> {
+pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> Result<(), StoreError> {
     conn.execute(
         &format!(
             "INSERT INTO attempts ({ATTEMPT_COLS}) VALUES \
@@ -52,7 +43,7 @@ pub(super) fn insert_attempt(conn: &mut Connection, a: &Attempt) -> Result<(), S
 
 /// A provider reference learnt earlier (say, on a first ambiguous try) is
 /// kept when this call did not return one.
-pub(super) fn finish_attempt(conn: &mut Connection, f: &AttemptFinish) -> Result<(), StoreError> {
+pub(super) fn finish_attempt(conn: &Connection, f: &AttemptFinish) -> Result<(), StoreError> {
     let changed = conn.execute(
         &format!(
             "UPDATE attempts SET outcome = ?2,

@@ -42,7 +42,7 @@ impl PaymentJson {
     }
 }
 
-pub(super) fn insert_payment(conn: &mut Connection, p: &Payment) -> Result<(), StoreError> {
+pub(super) fn insert_payment(conn: &Connection, p: &Payment) -> Result<(), StoreError> {
     let j = PaymentJson::encode(p)?;
     conn.execute(
         &format!(
