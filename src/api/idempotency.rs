@@ -9,34 +9,41 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::{HttpResponse, bytes_response};
 use crate::app::AppState;
-use crate::store::{IdemClaim, IdemKey};
+use crate::payments::Ticket;
+use crate::store::{Commit, IdemClaim, IdemResponse};
 
 pub const HEADER: &str = "idempotency-key";
 pub const TTL_SECS: i64 = 24 * 3600;
 
 /// What an answer means for its Idempotency-Key. The handler knows, so it
 /// says; nothing here reads the answer back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
-    /// The answer is final: stored and replayed to every retry.
+    /// Final, and already stored under the key by the handler, in the same
+    /// commit as the outcome it answers about.
+    Stored,
+    /// Final but written nowhere yet (a route nobody can take, an
+    /// explanation): stored here, claiming the key in the same commit.
     Final,
     /// Refused before anything a retry could repeat (a bad body, an unknown
     /// payment, one busy or in the wrong state, the store down before any
-    /// gateway call): like Stripe, the key is given back, so the client may
-    /// fix the request and reuse it.
+    /// gateway call), and nothing was written under the key: like Stripe,
+    /// the key stays free, so the client may fix the request and reuse it.
     Release,
     /// A gateway was called but its outcome could not be recorded: the key
     /// stays in flight (409 to retries) until the reconciler has settled the
     /// payment and the stale-claim takeover answers with it; never a second
     /// call.
     Unrecorded,
+    /// The handler's claim, taken with its first write, found the key
+    /// already used; nothing was written.
+    Taken(IdemClaim),
 }
 
 /// A handler's answer and its [`Fate`].
@@ -45,36 +52,43 @@ pub struct Outcome {
     pub fate: Fate,
 }
 
-/// Runs `handler` on the parsed `request` under the request's idempotency
-/// key, if it has one. `request` is fingerprinted by its canonical
-/// serialization.
-pub async fn run<R, F, Fut>(
+/// Runs `handler` on the request `parse` reads, under the request's
+/// idempotency key if it has one. The handler claims the key with its first
+/// write (a [`Ticket`]), so a payment costs no commit of its own for the
+/// claim; `parse` runs again only when a crashed request's key is taken
+/// over. The request is fingerprinted by its canonical serialization.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<R, P, F, Fut>(
     state: &AppState,
     merchant_id: &str,
     headers: &HeaderMap,
     route: &str,
     path: &str,
-    request: R,
+    parse: P,
     handler: F,
 ) -> Result<HttpResponse, ApiError>
 where
     R: Serialize,
-    F: FnOnce(R) -> Fut,
+    P: Fn() -> Result<R, ApiError>,
+    F: Fn(R, Option<Ticket>) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    let request = parse()?;
     let Some(key) = key(headers)? else {
-        return Ok(handler(request).await.response);
+        return Ok(handler(request, None).await.response);
     };
-    let fingerprint = fingerprint(route, path, &request)?;
-    let store = &state.engine.store;
-    let claim = store
-        .claim_idempotency(IdemKey {
-            merchant_id,
-            key: &key,
-            fingerprint: &fingerprint,
-            ttl_secs: TTL_SECS,
-        })
-        .await?;
+    let ticket = Ticket {
+        merchant_id: merchant_id.to_string(),
+        key,
+        fingerprint: fingerprint(route, path, &request)?,
+        ttl_secs: TTL_SECS,
+        owned: false,
+    };
+    let outcome = handler(request, Some(ticket.clone())).await;
+    let claim = match settle(state, &ticket, outcome).await {
+        Settled::Answer(response) => return Ok(response),
+        Settled::Taken(claim) => claim,
+    };
     match claim {
         IdemClaim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -87,7 +101,8 @@ where
             let stale = crate::payments::ids::now_unix() - since
                 >= state.idempotency_stale.as_secs() as i64;
             if stale && route == "payments.create" {
-                return take_over_create(state, merchant_id, &key, since, request, handler).await;
+                let request = parse()?;
+                return take_over_create(state, ticket, since, request, handler).await;
             }
             Err(in_use())
         }
@@ -97,66 +112,84 @@ where
             "idempotency_key_reused",
             "this Idempotency-Key was used with a different request; use a new key",
         )),
-        IdemClaim::Claimed => {
-            let outcome = handler(request).await;
-            settle(state, merchant_id, &key, outcome).await
-        }
+        // Never a refusal; kept apart so that a bug cannot run twice.
+        IdemClaim::Claimed => Err(in_use()),
     }
 }
 
+/// The answer to send, or the claim that found the key taken.
+enum Settled {
+    Answer(HttpResponse),
+    Taken(IdemClaim),
+}
+
 /// Stores, gives back or keeps the key as the outcome's [`Fate`] says.
-async fn settle(
-    state: &AppState,
-    merchant_id: &str,
-    key: &str,
-    outcome: Outcome,
-) -> Result<HttpResponse, ApiError> {
+async fn settle(state: &AppState, ticket: &Ticket, outcome: Outcome) -> Settled {
     let Outcome { response, fate } = outcome;
+    let store = &state.engine.store;
     match fate {
-        Fate::Final => store_final(state, merchant_id, key, response).await,
-        Fate::Release => {
-            if let Err(e) = state
-                .engine
-                .store
-                .release_idempotency(merchant_id, key)
+        Fate::Stored | Fate::Unrecorded => Settled::Answer(response),
+        Fate::Taken(claim) => Settled::Taken(claim),
+        Fate::Final => {
+            let (response, answer) = split(response, ticket).await;
+            let commit = Commit {
+                response: Some(answer),
+                ..Commit::default()
+            };
+            let stored = if ticket.owned {
+                store.commit(&commit).await.map(|()| IdemClaim::Claimed)
+            } else {
+                store.claim_and_commit(ticket.idem_key(), &commit).await
+            };
+            match stored {
+                Ok(IdemClaim::Claimed) => Settled::Answer(response),
+                Ok(taken) => Settled::Taken(taken),
+                Err(e) => {
+                    // The answer is true and no gateway was called: a retry
+                    // runs again and comes to the same answer.
+                    tracing::error!(error = %e, "could not store the idempotent response");
+                    Settled::Answer(response)
+                }
+            }
+        }
+        Fate::Release if ticket.owned => {
+            if let Err(e) = store
+                .release_idempotency(&ticket.merchant_id, &ticket.key)
                 .await
             {
                 // Only the key's reuse is lost: it stays in flight, and a
                 // retry gets 409, never a second run.
                 tracing::error!(error = %e, "could not release the Idempotency-Key");
             }
-            Ok(response)
+            Settled::Answer(response)
         }
-        Fate::Unrecorded => Ok(response),
+        // A request refused before any write still owes an earlier one
+        // with its key that request's answer.
+        Fate::Release => match store.peek_idempotency(ticket.idem_key()).await {
+            Ok(IdemClaim::Claimed) | Err(_) => Settled::Answer(response),
+            Ok(taken) => Settled::Taken(taken),
+        },
     }
 }
 
-async fn store_final(
-    state: &AppState,
-    merchant_id: &str,
-    key: &str,
-    response: HttpResponse,
-) -> Result<HttpResponse, ApiError> {
+/// The response rebuilt around its collected body, and that body as the
+/// key's stored answer.
+async fn split(response: HttpResponse, ticket: &Ticket) -> (HttpResponse, IdemResponse) {
+    use http_body_util::BodyExt;
     let (parts, body) = response.into_parts();
     let bytes = body
         .collect()
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let saved = state
-        .engine
-        .store
-        .complete_idempotency(merchant_id, key, parts.status.as_u16(), &bytes)
-        .await;
-    if let Err(e) = saved {
-        // The response is true; only its replay is lost. The key stays
-        // in flight, so a retry gets 409 rather than a second charge.
-        tracing::error!(error = %e, "could not store the idempotent response");
-    }
-    Ok(http::Response::from_parts(
-        parts,
-        http_body_util::Full::new(bytes),
-    ))
+    let answer = IdemResponse {
+        merchant_id: ticket.merchant_id.clone(),
+        key: ticket.key.clone(),
+        status: parts.status.as_u16(),
+        body: bytes.to_vec(),
+    };
+    let response = http::Response::from_parts(parts, http_body_util::Full::new(bytes));
+    (response, answer)
 }
 
 fn in_use() -> ApiError {
@@ -174,29 +207,43 @@ fn in_use() -> ApiError {
 /// retry runs in its place.
 async fn take_over_create<R, F, Fut>(
     state: &AppState,
-    merchant_id: &str,
-    key: &str,
+    mut ticket: Ticket,
     since: i64,
     request: R,
     handler: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(R) -> Fut,
+    F: Fn(R, Option<Ticket>) -> Fut,
     Fut: Future<Output = Outcome>,
 {
     let store = &state.engine.store;
+    let (merchant_id, key) = (&ticket.merchant_id, &ticket.key);
     match store
         .find_payment_by_idempotency_key(merchant_id, key)
         .await?
     {
         Some(p) if p.status == crate::payments::model::PaymentStatus::Processing => Err(in_use()),
         Some(p) => {
-            let response = super::created_response(&p);
-            store_final(state, merchant_id, key, response).await
+            let (response, answer) = split(super::created_response(&p), &ticket).await;
+            if let Err(e) = store
+                .complete_idempotency(merchant_id, key, answer.status, &answer.body)
+                .await
+            {
+                // The response is true; only its replay is lost. The key
+                // stays in flight, so a retry gets 409 rather than a second
+                // charge.
+                tracing::error!(error = %e, "could not store the idempotent response");
+            }
+            Ok(response)
         }
         None if store.retake_idempotency(merchant_id, key, since).await? => {
-            let outcome = handler(request).await;
-            settle(state, merchant_id, key, outcome).await
+            ticket.owned = true;
+            let outcome = handler(request, Some(ticket.clone())).await;
+            match settle(state, &ticket, outcome).await {
+                Settled::Answer(response) => Ok(response),
+                // An owned key is never claimed again.
+                Settled::Taken(_) => Err(in_use()),
+            }
         }
         None => Err(in_use()),
     }
@@ -225,15 +272,28 @@ fn bad_key() -> ApiError {
 /// `request::wire`), so whitespace or key order do not make the same
 /// request look different.
 fn fingerprint<R: Serialize>(route: &str, path: &str, request: &R) -> Result<String, ApiError> {
-    let body = serde_json::to_vec(request)
+    let mut h = HashWriter(Sha256::new());
+    h.0.update(route.as_bytes());
+    h.0.update(b"\n");
+    h.0.update(path.as_bytes());
+    h.0.update(b"\n");
+    // Serialized straight into the hash: no copy of the body is built.
+    serde_json::to_writer(&mut h, request)
         .map_err(|e| ApiError::internal(format!("cannot fingerprint the request: {e}")))?;
-    let mut h = Sha256::new();
-    h.update(route.as_bytes());
-    h.update(b"\n");
-    h.update(path.as_bytes());
-    h.update(b"\n");
-    h.update(&body);
-    Ok(hex::encode(h.finalize()))
+    Ok(hex::encode(h.0.finalize()))
+}
+
+/// Feeds what is written into a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

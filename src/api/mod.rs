@@ -84,11 +84,6 @@ async fn dispatch(
             merchant: &merchant,
             segs: &segs,
             query: parts.uri.query().unwrap_or(""),
-            idempotency_key: parts
-                .headers
-                .get(idempotency::HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string()),
         };
         if parts.method == Method::POST {
             idempotency::run(
@@ -97,8 +92,8 @@ async fn dispatch(
                 &parts.headers,
                 route,
                 &path,
-                payments::Post::parse(route, &body)?,
-                |request| call.post(request),
+                || payments::Post::parse(route, &body),
+                |request, ticket| call.post(request, ticket),
             )
             .await
         } else {

@@ -12,10 +12,10 @@ use super::request::{CancelBody, CaptureBody, CreateBody, RefundBody};
 use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
 use crate::config::MerchantConfig;
-use crate::payments::EngineError;
 use crate::payments::model::{Payment, PaymentStatus};
 use crate::payments::money::Currency;
 use crate::payments::operations::OpResult;
+use crate::payments::{EngineError, Pending, Ticket};
 use crate::store::{Dispute, StoreError};
 
 /// One authenticated request, ready for its handler.
@@ -24,7 +24,6 @@ pub(super) struct Call<'a> {
     pub(super) merchant: &'a MerchantConfig,
     pub(super) segs: &'a [&'a str],
     pub(super) query: &'a str,
-    pub(super) idempotency_key: Option<String>,
 }
 
 /// A POST body read for its route before any idempotency claim, so that a
@@ -110,70 +109,77 @@ impl Call<'_> {
         }
     }
 
-    pub(super) async fn post(&self, request: Post) -> Outcome {
+    pub(super) async fn post(&self, request: Post, ticket: Option<Ticket>) -> Outcome {
         let answer = match request {
-            Post::Create(body) => self.create(*body).await,
-            Post::Capture(body) => self.capture(body).await,
-            Post::Cancel(body) => self.cancel(body).await,
-            Post::Refund(body) => self.refund(body).await,
-            Post::Explain(body) => self.explain(*body),
-        };
-        match answer {
-            Ok(response) => Outcome {
+            Post::Create(body) => self.create(*body, ticket).await,
+            Post::Capture(body) => self.capture(body, ticket).await,
+            Post::Cancel(body) => self.cancel(body, ticket).await,
+            Post::Refund(body) => self.refund(body, ticket).await,
+            Post::Explain(body) => self.explain(*body).map(|response| Outcome {
                 response,
                 fate: Fate::Final,
-            },
-            Err(f) => Outcome {
-                response: error_response(&f.error),
-                fate: f.fate,
-            },
-        }
+            }),
+        };
+        answer.unwrap_or_else(|f| Outcome {
+            response: error_response(&f.error),
+            fate: f.fate,
+        })
     }
 
-    async fn create(&self, body: CreateBody) -> Result<HttpResponse, Failure> {
+    async fn create(&self, body: CreateBody, ticket: Option<Ticket>) -> Result<Outcome, Failure> {
         let mut input = body.into_payment()?;
-        input.idempotency_key = self.idempotency_key.clone();
+        input.idempotency_key = ticket.as_ref().map(|t| t.key.clone());
         let engine = &self.state.engine;
-        let p = engine
-            .create(&self.merchant.id, input)
+        let pending = engine
+            .create(&self.merchant.id, input, ticket)
             .await
             .map_err(engine_failure)?;
-        Ok(created_response(&p))
+        let response = created_response(pending.value());
+        commit(pending, response).await
     }
 
-    async fn capture(&self, body: CaptureBody) -> Result<HttpResponse, Failure> {
+    async fn capture(&self, body: CaptureBody, ticket: Option<Ticket>) -> Result<Outcome, Failure> {
         let amount = body.into_amount(self.payment_currency().await?)?;
         let engine = &self.state.engine;
-        let r = engine
-            .capture(&self.merchant.id, self.segs[2], amount)
+        let pending = engine
+            .capture(&self.merchant.id, self.segs[2], amount, ticket)
             .await
             .map_err(engine_failure)?;
-        Ok(self.payment_answer(r).await)
+        let response = self.payment_answer(pending.value()).await;
+        commit(pending, response).await
     }
 
-    async fn cancel(&self, body: CancelBody) -> Result<HttpResponse, Failure> {
+    async fn cancel(&self, body: CancelBody, ticket: Option<Ticket>) -> Result<Outcome, Failure> {
         // `reason` is read so that a typo is refused, but the gateways'
         // voids take none and payroute records none.
         let CancelBody { reason: _ } = body;
         let engine = &self.state.engine;
-        let r = engine
-            .cancel(&self.merchant.id, self.segs[2])
+        let pending = engine
+            .cancel(&self.merchant.id, self.segs[2], ticket)
             .await
             .map_err(engine_failure)?;
-        Ok(self.payment_answer(r).await)
+        let response = self.payment_answer(pending.value()).await;
+        commit(pending, response).await
     }
 
-    async fn refund(&self, body: RefundBody) -> Result<HttpResponse, Failure> {
+    async fn refund(&self, body: RefundBody, ticket: Option<Ticket>) -> Result<Outcome, Failure> {
         let input = body.into_refund(self.payment_currency().await?)?;
         let engine = &self.state.engine;
-        let r = engine
-            .refund(&self.merchant.id, self.segs[2], input.amount, input.reason)
+        let pending = engine
+            .refund(
+                &self.merchant.id,
+                self.segs[2],
+                input.amount,
+                input.reason,
+                ticket,
+            )
             .await
             .map_err(engine_failure)?;
-        Ok(match done(r) {
+        let response = match done(pending.value()) {
             Ok(refund) => json_response(StatusCode::CREATED, &json!(refund)),
             Err(refused) => *refused,
-        })
+        };
+        commit(pending, response).await
     }
 
     /// The decision create would take, from the facts create would see.
@@ -205,7 +211,7 @@ impl Call<'_> {
     }
 
     /// A capture's or cancel's answer: the payment as GET shows it.
-    async fn payment_answer(&self, r: OpResult<Payment>) -> HttpResponse {
+    async fn payment_answer(&self, r: &OpResult<Payment>) -> HttpResponse {
         let p = match done(r) {
             Ok(p) => p,
             Err(refused) => return *refused,
@@ -224,11 +230,32 @@ impl Call<'_> {
     }
 }
 
+/// Commits the operation's last unit with `response` stored under its key.
+async fn commit<T>(pending: Pending<'_, T>, response: HttpResponse) -> Result<Outcome, Failure> {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    pending
+        .commit((parts.status.as_u16(), bytes.to_vec()))
+        .await
+        .map_err(engine_failure)?;
+    Ok(Outcome {
+        response: http::Response::from_parts(parts, http_body_util::Full::new(bytes)),
+        fate: Fate::Stored,
+    })
+}
+
 /// The API's answer to an engine error and the fate of its key: only a
 /// route nobody can take is final; an unrecorded gateway call keeps its key
-/// in flight; everything else came before any gateway call.
+/// in flight; a key found taken answers as the key says; everything else
+/// came before any gateway call.
 fn engine_failure(e: EngineError) -> Failure {
     let fate = match &e {
+        EngineError::Claim(claim) => Fate::Taken(claim.clone()),
         EngineError::NoRoute { .. } => Fate::Final,
         EngineError::Unrecorded(_) => Fate::Unrecorded,
         EngineError::NotFound
@@ -279,6 +306,14 @@ fn engine_error(e: EngineError) -> ApiError {
             "another operation on this payment is in progress; retry shortly",
         ),
         EngineError::Store(e) => e.into(),
+        // Answered from the claim by the idempotency layer; this body is
+        // never sent.
+        EngineError::Claim(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_error",
+            "idempotency_key_in_use",
+            "this Idempotency-Key is already used",
+        ),
         EngineError::Unrecorded(e) => {
             tracing::error!(error = %e, "store failed after a gateway call");
             ApiError::new(
@@ -338,7 +373,7 @@ fn payment_view(p: &Payment, disputes: &[Dispute]) -> Value {
 
 /// A done operation's new state, or the answer to a gateway's refusal or
 /// unavailability (nothing changed either way).
-fn done<T>(r: OpResult<T>) -> Result<T, Box<HttpResponse>> {
+fn done<T>(r: &OpResult<T>) -> Result<&T, Box<HttpResponse>> {
     match r {
         OpResult::Done(t) => Ok(t),
         OpResult::Refused(_, code, message) => Err(Box::new(json_response(

@@ -19,6 +19,7 @@ use super::money::Currency;
 use super::records::{
     apply_authorization, attempt_fields, failure_of, new_attempt, new_payment_record,
 };
+use super::unit::{Pending, Ticket, Unit};
 use crate::config::Ruleset;
 use crate::connectors::{
     AuthorizeRequest, CardData, Connector, HttpClient, MethodData, Outcome, Sensitive,
@@ -27,7 +28,7 @@ use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBu
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
 use crate::routing::{Decision, MethodKind, PaymentFacts, Strategy};
-use crate::store::{Store, StoreError};
+use crate::store::{AttemptFinish, Store, StoreError};
 
 /// The active ruleset with a connector per configured gateway. Swapped whole;
 /// a payment holds its own `Arc<Live>` and finishes on the ruleset it began with.
@@ -133,16 +134,11 @@ pub enum EngineError {
     /// its idempotency key must not be given back for a second call.
     #[error("the gateway may have acted; recording its outcome failed: {0}")]
     Unrecorded(StoreError),
-}
-
-impl EngineError {
-    /// A store failure from here on happened after a gateway call.
-    pub fn after_gateway(self) -> EngineError {
-        match self {
-            EngineError::Store(e) => EngineError::Unrecorded(e),
-            other => other,
-        }
-    }
+    /// The request's Idempotency-Key, claimed with the first write, was
+    /// already taken (replay, in flight, or another request): nothing was
+    /// written.
+    #[error("the Idempotency-Key is taken")]
+    Claim(crate::store::IdemClaim),
 }
 
 pub struct Engine {
@@ -242,11 +238,18 @@ impl Engine {
         d
     }
 
-    /// Creates, routes and authorizes a payment. Returns it in its recorded
-    /// state: `authorized`/`captured`/`requires_action` on success, `failed`
-    /// on a decline or when every gateway was unavailable, `processing` when
-    /// a gateway may have charged but did not say.
-    pub async fn create(&self, merchant: &str, input: NewPayment) -> Result<Payment, EngineError> {
+    /// Creates, routes and authorizes a payment, claiming `ticket`'s
+    /// Idempotency-Key with the payment's first write. Returns it in its
+    /// final state, to be committed with the caller's answer:
+    /// `authorized`/`captured`/`requires_action` on success, `failed` on a
+    /// decline, a risk block or when every gateway was unavailable,
+    /// `processing` when a gateway may have charged but did not say.
+    pub async fn create(
+        &self,
+        merchant: &str,
+        input: NewPayment,
+        ticket: Option<Ticket>,
+    ) -> Result<Pending<'_, Payment>, EngineError> {
         let live = self.live.load_full();
         let facts = self.facts(merchant, &input);
         let decision = self.decide(&live, &facts);
@@ -257,6 +260,7 @@ impl Engine {
         }
         self.velocity.record(&facts);
         let mut payment = new_payment_record(merchant, &input, &facts, &decision);
+        let mut unit = Unit::new(ticket);
         if decision.risk.blocked {
             payment.status = PaymentStatus::Failed;
             payment.failure = Some(Failure {
@@ -267,17 +271,21 @@ impl Engine {
                 ),
                 decline_code: None,
             });
-            self.store.insert_payment(&payment).await?;
-            return Ok(payment);
+            unit.commit.new_payment = Some(payment.clone());
+            return Ok(Pending::new(payment, unit, Arc::clone(&self.store), None));
         }
-        // Held while authorizing: a webhook for this payment waits for the
-        // outcome to be recorded instead of racing it.
-        let _guard = self.claim(&payment.id).await?;
-        self.store.insert_payment(&payment).await?;
-        self.authorize_with_failover(&live, &decision, &input, &mut payment)
-            .await
-            .map_err(EngineError::after_gateway)?;
-        Ok(payment)
+        // Held until the outcome is committed: a webhook for this payment
+        // waits for it instead of racing it.
+        let guard = self.claim(&payment.id).await?;
+        unit.commit.new_payment = Some(payment.clone());
+        self.authorize_with_failover(&live, &decision, &input, &mut payment, &mut unit)
+            .await?;
+        Ok(Pending::new(
+            payment,
+            unit,
+            Arc::clone(&self.store),
+            Some(guard),
+        ))
     }
 
     async fn authorize_with_failover(
@@ -286,6 +294,7 @@ impl Engine {
         decision: &Decision,
         input: &NewPayment,
         payment: &mut Payment,
+        unit: &mut Unit,
     ) -> Result<(), EngineError> {
         let mut last_failure = None;
         let mut called = 0;
@@ -302,7 +311,7 @@ impl Engine {
                 Ok(()) => {
                     called += 1;
                     let o = self
-                        .authorize_once(conn, gateway, method, input, payment)
+                        .authorize_once(conn, gateway, method, input, payment, unit)
                         .await?;
                     let state = self.breakers.record(gateway, Signal::from_outcome(&o));
                     self.metrics
@@ -321,7 +330,8 @@ impl Engine {
                 }
                 _ => {
                     apply_authorization(payment, gateway, outcome, input.capture);
-                    return self.save(payment).await;
+                    stage(payment, unit);
+                    return Ok(());
                 }
             };
             last_failure = Some(failure_of(&outcome));
@@ -339,7 +349,8 @@ impl Engine {
             message: "no candidate gateway could take this payment".into(),
             decline_code: None,
         }));
-        self.save(payment).await
+        stage(payment, unit);
+        Ok(())
     }
 
     /// May this payment call `gateway` now? The first call draws on nothing;
@@ -363,7 +374,8 @@ impl Engine {
         }
     }
 
-    /// One attempt on one gateway: the attempt row is durable before the call.
+    /// One attempt on one gateway: the attempt row is durable before the
+    /// call (with the payment and the key's claim, for the first).
     async fn authorize_once(
         &self,
         conn: &Connector,
@@ -371,9 +383,12 @@ impl Engine {
         method: MethodData,
         input: &NewPayment,
         payment: &mut Payment,
+        unit: &mut Unit,
     ) -> Result<Outcome, EngineError> {
         let attempt = new_attempt(&payment.id, gateway, "authorize", payment.amount);
-        self.store.insert_attempt(&attempt).await?;
+        unit.commit.new_attempts.push(attempt.clone());
+        unit.flush(&*self.store).await?;
+        unit.calling();
         let req = AuthorizeRequest {
             payment_id: payment.id.clone(),
             reference: payment.reference.clone(),
@@ -396,9 +411,8 @@ impl Engine {
         let outcome = self.authorize_resolving(conn, &req).await;
         let latency = started.elapsed();
         self.metrics.payments_in_flight.dec();
-        let view = self
-            .record_attempt(&attempt, &outcome, latency, "authorize")
-            .await;
+        let (view, finish) = self.record_attempt(&attempt, &outcome, latency, "authorize");
+        unit.commit.finished_attempts.push(finish);
         self.metrics
             .payment_attempts
             .with_label_values(&[
@@ -457,54 +471,50 @@ impl Engine {
         }
     }
 
-    /// Writes an attempt's outcome. A store failure here is logged, not
-    /// returned: the gateway has answered and the merchant must hear the
-    /// truth; the attempt stays `started` for reconciliation.
-    pub(super) async fn record_attempt(
+    /// An attempt's outcome, to be written with the unit that follows the
+    /// call; observed in the metrics and the log at once.
+    pub(super) fn record_attempt(
         &self,
         attempt: &Attempt,
         outcome: &Outcome,
         latency: std::time::Duration,
         operation: &str,
-    ) -> AttemptView {
+    ) -> (AttemptView, AttemptFinish) {
         let latency_ms = latency.as_millis() as u64;
         self.metrics
             .gateway_duration
             .with_label_values(&[attempt.gateway.as_str(), operation])
             .observe(latency.as_secs_f64());
-        let (label, provider_ref, code) = attempt_fields(outcome);
-        if let Err(e) = self
-            .store
-            .finish_attempt(
-                &attempt.id,
-                label,
-                provider_ref.as_deref(),
-                code.as_deref(),
-                latency_ms,
-            )
-            .await
-        {
-            tracing::error!(attempt_id = %attempt.id, error = %e, "could not record attempt outcome; left for reconciliation");
-        }
+        let (label, provider_reference, code) = attempt_fields(outcome);
         tracing::info!(
             payment_id = %attempt.payment_id, gateway = %attempt.gateway, operation,
             outcome = label.as_str(), latency_ms, "gateway call"
         );
-        AttemptView {
+        let view = AttemptView {
             id: attempt.id.clone(),
             gateway: attempt.gateway.clone(),
             outcome: label,
-            error_code: code,
+            error_code: code.clone(),
             latency_ms: Some(latency_ms),
-        }
+        };
+        let finish = AttemptFinish {
+            id: attempt.id.clone(),
+            outcome: label,
+            provider_reference,
+            error_code: code,
+            latency_ms,
+        };
+        (view, finish)
     }
+}
 
-    pub(super) async fn save(&self, payment: &mut Payment) -> Result<(), EngineError> {
-        payment.updated_at = now_rfc3339();
-        // Every save follows a gateway call.
-        self.store
-            .update_payment(payment)
-            .await
-            .map_err(|e| EngineError::Store(e).after_gateway())
+/// Stages a payment's new state in the unit: inserted whole when no unit
+/// has written it yet (no gateway was called), else updated.
+pub(super) fn stage(payment: &mut Payment, unit: &mut Unit) {
+    payment.updated_at = now_rfc3339();
+    if unit.commit.new_payment.is_some() {
+        unit.commit.new_payment = Some(payment.clone());
+    } else {
+        unit.commit.payment = Some(payment.clone());
     }
 }

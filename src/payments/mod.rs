@@ -8,5 +8,7 @@ pub mod money;
 pub mod operations;
 pub mod records;
 pub mod transitions;
+pub mod unit;
 
 pub use engine::{Engine, EngineError, Live, NewPayment};
+pub use unit::{Pending, Ticket};

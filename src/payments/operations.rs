@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::engine::{Engine, EngineError};
+use super::engine::{Engine, EngineError, stage};
 use super::ids::{new_id, now_rfc3339};
 use super::model::*;
 use super::records::{failure_of, new_attempt};
+use super::unit::{Pending, Ticket, Unit};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
 
 /// How long an API operation waits for another writer of the same payment
@@ -144,17 +145,22 @@ impl Engine {
         Ok((conn, gateway.clone(), reference.clone()))
     }
 
+    /// Writes the unit staged so far with the `started` attempt (claiming
+    /// the key), calls the gateway and stages the attempt's outcome.
     async fn run_attempt(
         &self,
+        unit: &mut Unit,
         attempt: &Attempt,
         operation: &str,
         call: impl std::future::Future<Output = Outcome>,
     ) -> Result<Outcome, EngineError> {
-        self.store.insert_attempt(attempt).await?;
+        unit.commit.new_attempts.push(attempt.clone());
+        unit.flush(&*self.store).await?;
+        unit.calling();
         let started = Instant::now();
         let outcome = call.await;
-        self.record_attempt(attempt, &outcome, started.elapsed(), operation)
-            .await;
+        let (_, finish) = self.record_attempt(attempt, &outcome, started.elapsed(), operation);
+        unit.commit.finished_attempts.push(finish);
         Ok(outcome)
     }
 
@@ -163,8 +169,9 @@ impl Engine {
         merchant: &str,
         id: &str,
         amount: Option<i64>,
-    ) -> Result<OpResult<Payment>, EngineError> {
-        let _guard = self.claim_wait(id, OP_WAIT).await?;
+        ticket: Option<Ticket>,
+    ) -> Result<Pending<'_, OpResult<Payment>>, EngineError> {
+        let guard = self.claim_wait(id, OP_WAIT).await?;
         let mut p = self.load(merchant, id).await?;
         if p.status != PaymentStatus::Authorized {
             return Err(EngineError::InvalidState(format!(
@@ -188,8 +195,9 @@ impl Engine {
             payment_id: p.id.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
+        let mut unit = Unit::new(ticket);
         let outcome = self
-            .run_attempt(&attempt, "capture", conn.capture(&req))
+            .run_attempt(&mut unit, &attempt, "capture", conn.capture(&req))
             .await?;
         let result = match outcome {
             Outcome::Succeeded {
@@ -208,11 +216,16 @@ impl Engine {
             }
             other => refused_or_unavailable(&other),
         };
-        self.finish(p, result).await
+        Ok(self.finish(p, result, unit, guard))
     }
 
-    pub async fn cancel(&self, merchant: &str, id: &str) -> Result<OpResult<Payment>, EngineError> {
-        let _guard = self.claim_wait(id, OP_WAIT).await?;
+    pub async fn cancel(
+        &self,
+        merchant: &str,
+        id: &str,
+        ticket: Option<Ticket>,
+    ) -> Result<Pending<'_, OpResult<Payment>>, EngineError> {
+        let guard = self.claim_wait(id, OP_WAIT).await?;
         let mut p = self.load(merchant, id).await?;
         if p.status != PaymentStatus::Authorized {
             return Err(EngineError::InvalidState(format!(
@@ -227,8 +240,9 @@ impl Engine {
             payment_id: p.id.clone(),
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
+        let mut unit = Unit::new(ticket);
         let outcome = self
-            .run_attempt(&attempt, "cancel", conn.cancel(&req))
+            .run_attempt(&mut unit, &attempt, "cancel", conn.cancel(&req))
             .await?;
         let result = match outcome {
             Outcome::Succeeded {
@@ -244,22 +258,27 @@ impl Engine {
             }
             other => refused_or_unavailable(&other),
         };
-        self.finish(p, result).await
+        Ok(self.finish(p, result, unit, guard))
     }
 
-    async fn finish(
+    /// Stages the payment's new state when the operation is done; a refused
+    /// or unavailable one changed nothing but its attempt.
+    fn finish<'e>(
         &self,
         mut p: Payment,
         result: OpResult<()>,
-    ) -> Result<OpResult<Payment>, EngineError> {
+        mut unit: Unit,
+        guard: BusyGuard<'e>,
+    ) -> Pending<'e, OpResult<Payment>> {
         if matches!(result, OpResult::Done(())) {
-            self.save(&mut p).await?;
+            stage(&mut p, &mut unit);
         }
-        Ok(match result {
+        let result = match result {
             OpResult::Done(()) => OpResult::Done(p),
             OpResult::Refused((), c, m) => OpResult::Refused(p, c, m),
             OpResult::Unavailable((), m) => OpResult::Unavailable(p, m),
-        })
+        };
+        Pending::new(result, unit, Arc::clone(&self.store), Some(guard))
     }
 
     pub async fn refund(
@@ -268,8 +287,9 @@ impl Engine {
         id: &str,
         amount: Option<i64>,
         reason: Option<String>,
-    ) -> Result<OpResult<Refund>, EngineError> {
-        let _guard = self.claim_wait(id, OP_WAIT).await?;
+        ticket: Option<Ticket>,
+    ) -> Result<Pending<'_, OpResult<Refund>>, EngineError> {
+        let guard = self.claim_wait(id, OP_WAIT).await?;
         let mut p = self.load(merchant, id).await?;
         if !matches!(
             p.status,
@@ -309,7 +329,8 @@ impl Engine {
             created_at: now.clone(),
             updated_at: now,
         };
-        self.store.insert_refund(&refund).await?;
+        let mut unit = Unit::new(ticket);
+        unit.commit.refunds.push(refund.clone());
         let attempt = new_attempt(&p.id, &gateway, "refund", amount);
         let req = RefundRequest {
             provider_reference: reference,
@@ -320,7 +341,7 @@ impl Engine {
             idempotency_key: attempt.gateway_idempotency_key.clone(),
         };
         let outcome = self
-            .run_attempt(&attempt, "refund", conn.refund(&req))
+            .run_attempt(&mut unit, &attempt, "refund", conn.refund(&req))
             .await?;
         let result = match &outcome {
             Outcome::Succeeded {
@@ -334,7 +355,7 @@ impl Engine {
                 } else {
                     PaymentStatus::PartiallyRefunded
                 };
-                self.save(&mut p).await?;
+                stage(&mut p, &mut unit);
                 OpResult::Done(())
             }
             Outcome::Pending { provider_reference } => {
@@ -350,15 +371,18 @@ impl Engine {
             }
         };
         refund.updated_at = now_rfc3339();
-        self.store
-            .update_refund(&refund)
-            .await
-            .map_err(|e| EngineError::Store(e).after_gateway())?;
-        Ok(match result {
+        unit.commit.refunds.push(refund.clone());
+        let result = match result {
             OpResult::Done(()) => OpResult::Done(refund),
             OpResult::Refused((), c, m) => OpResult::Refused(refund, c, m),
             OpResult::Unavailable((), m) => OpResult::Unavailable(refund, m),
-        })
+        };
+        Ok(Pending::new(
+            result,
+            unit,
+            Arc::clone(&self.store),
+            Some(guard),
+        ))
     }
 }
 

@@ -182,6 +182,22 @@ pub struct Commit {
     pub audit: Option<super::AuditEntry>,
 }
 
+impl Commit {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.new_payment.is_none()
+            && self.payment.is_none()
+            && self.refunds.is_empty()
+            && self.finished_attempts.is_empty()
+            && self.new_attempts.is_empty()
+            && self.disputes.is_empty()
+            && self.deliveries.is_empty()
+            && self.inbound.is_none()
+            && self.response.is_none()
+            && self.audit.is_none()
+    }
+}
+
 /// The result of one gateway call, for an attempt inserted earlier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptFinish {

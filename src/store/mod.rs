@@ -77,6 +77,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     async fn claim_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError>;
+    /// What [`Store::claim_idempotency`] would answer now, without claiming
+    /// or writing anything: `Claimed` for a free (or expired) key. For
+    /// requests refused before any write, which must still replay a stored
+    /// answer, wait for one in flight, or refuse a reused key.
+    async fn peek_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError>;
     async fn complete_idempotency(
         &self,
         merchant_id: &str,

@@ -209,6 +209,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn peek_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError> {
+        let key = idempotency::OwnedKey::from(&key);
+        self.read(move |c| idempotency::peek(c, &key, idempotency::now_unix()))
+            .await
+    }
+
     async fn complete_idempotency(
         &self,
         merchant_id: &str,

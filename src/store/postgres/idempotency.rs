@@ -164,3 +164,28 @@ pub(super) async fn retake(
         .await?;
     Ok(changed == 1)
 }
+
+/// The claim's answer for a live key, without writing: `Claimed` when the
+/// key is free or expired.
+pub(super) async fn peek(c: &Client, k: &IdemKey<'_>, now: i64) -> Result<IdemClaim, StoreError> {
+    let select = c
+        .prepare_cached(
+            "SELECT fingerprint, status, response_status, response_body, created_at
+             FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
+        )
+        .await?;
+    let Some(row) = c.query_opt(&select, &[&k.merchant_id, &k.key]).await? else {
+        return Ok(IdemClaim::Claimed);
+    };
+    let existing = Existing {
+        fingerprint: col(&row, 0)?,
+        status: col(&row, 1)?,
+        response_status: col(&row, 2)?,
+        response_body: col(&row, 3)?,
+        created_at: col(&row, 4)?,
+    };
+    if now.saturating_sub(existing.created_at) > k.ttl_secs {
+        return Ok(IdemClaim::Claimed);
+    }
+    judge(existing, k.fingerprint)
+}

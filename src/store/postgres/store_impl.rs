@@ -30,6 +30,11 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn peek_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError> {
+        self.run(async |c| idempotency::peek(c, &key, now_unix()).await)
+            .await
+    }
+
     async fn complete_idempotency(
         &self,
         merchant_id: &str,

@@ -59,22 +59,7 @@ pub(super) fn claim(
 
 /// The claim inside a write transaction the caller owns.
 pub(super) fn claim_in(tx: &Connection, k: &OwnedKey, now: i64) -> Result<IdemClaim, StoreError> {
-    let existing = tx
-        .query_row(
-            "SELECT fingerprint, status, response_status, response_body, created_at
-             FROM idempotency_keys WHERE merchant_id = ?1 AND key = ?2",
-            params![k.merchant_id, k.key],
-            |r| {
-                Ok(Existing {
-                    fingerprint: r.get(0)?,
-                    status: r.get(1)?,
-                    response_status: r.get(2)?,
-                    response_body: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            },
-        )
-        .optional()?;
+    let existing = existing(tx, k)?;
     let claim = match existing {
         Some(row) if now.saturating_sub(row.created_at) <= k.ttl_secs => {
             judge(row, &k.fingerprint)?
@@ -91,6 +76,25 @@ pub(super) fn claim_in(tx: &Connection, k: &OwnedKey, now: i64) -> Result<IdemCl
         }
     };
     Ok(claim)
+}
+
+fn existing(conn: &Connection, k: &OwnedKey) -> Result<Option<Existing>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT fingerprint, status, response_status, response_body, created_at
+         FROM idempotency_keys WHERE merchant_id = ?1 AND key = ?2",
+    )?;
+    let row = stmt
+        .query_row(params![k.merchant_id, k.key], |r| {
+            Ok(Existing {
+                fingerprint: r.get(0)?,
+                status: r.get(1)?,
+                response_status: r.get(2)?,
+                response_body: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })
+        .optional()?;
+    Ok(row)
 }
 
 /// What a live key means for a request with `fingerprint`. The fingerprint
@@ -169,4 +173,13 @@ pub(super) fn retake(
         params![merchant_id, key, since, now],
     )?;
     Ok(changed == 1)
+}
+
+/// The claim's answer for a live key, without writing: `Claimed` when the
+/// key is free or expired.
+pub(super) fn peek(conn: &Connection, k: &OwnedKey, now: i64) -> Result<IdemClaim, StoreError> {
+    match existing(conn, k)? {
+        Some(row) if now.saturating_sub(row.created_at) <= k.ttl_secs => judge(row, &k.fingerprint),
+        _ => Ok(IdemClaim::Claimed),
+    }
 }
