@@ -226,7 +226,7 @@ impl Call<'_> {
                 Vec::new()
             }
         };
-        json_response(StatusCode::OK, &payment_view(&p, &disputes))
+        json_response(StatusCode::OK, &payment_view(p, &disputes))
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod fixtures;
 mod records;
+mod units;
 mod webhooks;
 
 pub(crate) use fixtures::*;
