@@ -1,8 +1,9 @@
 //! The SQLite [`Store`]: the embedded, single-node default. Owns the
-//! connections (one writer behind a mutex, a few WAL readers), pragmas,
-//! migrations and the mapping of rusqlite errors to [`StoreError`]. Every
-//! database call runs on the blocking pool, so async callers never stall a
-//! runtime thread and no lock is ever held across an `.await`.
+//! connections (handed to their own threads in [`threads`]: one writer
+//! committing units of work in groups, a few WAL readers, a checkpointer),
+//! pragmas, migrations and the mapping of rusqlite errors to
+//! [`StoreError`]. Async callers never stall a runtime thread, no lock is
+//! held across an `.await`, and no call takes a blocking-pool thread.
 
 mod codec;
 mod commit;
@@ -15,10 +16,9 @@ mod records;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod threads;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,19 +27,18 @@ use rusqlite::{Connection, ErrorCode};
 use super::events::{Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus};
 use super::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
 use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
+use threads::Threads;
 
 /// Readers only help file databases in WAL mode; two matches the small
 /// hosts this runs on and still lets a `/readyz` ping pass a long read.
 const READERS: usize = 2;
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 const MEMORY: &str = ":memory:";
+/// Every statement payroute runs fits, so none is parsed twice.
+const STATEMENT_CACHE: usize = 128;
 
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
-    /// Empty for `:memory:`, where every connection would be its own
-    /// database: reads then go to the writer.
-    readers: Arc<[Mutex<Connection>]>,
-    next_reader: AtomicUsize,
+    threads: Threads,
 }
 
 impl SqliteStore {
@@ -49,31 +48,27 @@ impl SqliteStore {
     /// crashes but may lose the last commits on power loss).
     pub async fn open(path: &str, synchronous_full: bool) -> Result<SqliteStore, StoreError> {
         let path = path.to_owned();
-        blocking(move || open_blocking(&path, synchronous_full)).await
+        tokio::task::spawn_blocking(move || open_blocking(&path, synchronous_full))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("opening the store: {e}")))?
     }
 
-    /// Runs `f` with the writer connection on the blocking pool.
+    /// Runs `f` as one unit of work on the writer; answers once durable.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = Arc::clone(&self.writer);
-        blocking(move || f(&mut lock(&writer))).await
+        self.threads.write(f).await
     }
 
-    /// Runs `f` with a free reader (or the writer for `:memory:`).
+    /// Runs `f` on a reader (or the writer for `:memory:`).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.readers.is_empty() {
-            return self.write(f).await;
-        }
-        let readers = Arc::clone(&self.readers);
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        blocking(move || with_reader(&readers, start, f)).await
+        self.threads.read(f).await
     }
 }
 
@@ -82,24 +77,19 @@ fn open_blocking(path: &str, synchronous_full: bool) -> Result<SqliteStore, Stor
         let mut conn = Connection::open_in_memory()?;
         configure_writer(&conn, synchronous_full, false)?;
         schema::migrate(&mut conn)?;
-        return Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(conn)),
-            readers: Arc::from(Vec::new()),
-            next_reader: AtomicUsize::new(0),
-        });
+        let threads = Threads::start(conn, Vec::new(), None)?;
+        return Ok(SqliteStore { threads });
     }
     create_parent_dir(path)?;
     let mut writer = Connection::open(path)?;
     configure_writer(&writer, synchronous_full, true)?;
     schema::migrate(&mut writer)?;
     let readers = (0..READERS)
-        .map(|_| open_reader(path).map(Mutex::new))
+        .map(|_| open_reader(path))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(SqliteStore {
-        writer: Arc::new(Mutex::new(writer)),
-        readers: Arc::from(readers),
-        next_reader: AtomicUsize::new(0),
-    })
+    let checkpointer = Connection::open(path)?;
+    let threads = Threads::start(writer, readers, Some(checkpointer))?;
+    Ok(SqliteStore { threads })
 }
 
 fn create_parent_dir(path: &str) -> Result<(), StoreError> {
@@ -116,6 +106,7 @@ fn configure_writer(
     wal: bool,
 ) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if wal {
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -126,6 +117,9 @@ fn configure_writer(
                 "journal_mode=WAL refused (got {mode})"
             )));
         }
+        // The checkpoint thread does this off the request path; left on,
+        // whichever commit crossed the threshold would pay for it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     let sync = if synchronous_full { "FULL" } else { "NORMAL" };
     conn.pragma_update(None, "synchronous", sync)?;
@@ -136,43 +130,16 @@ fn configure_writer(
 fn open_reader(path: &str) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Guards against a read path ever writing outside the writer's mutex.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Guards against a read path ever writing outside the writer.
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
 }
 
-/// Locks a connection, recovering from poisoning: a panic while the lock was
-/// held unwound through any open rusqlite `Transaction`, whose `Drop` rolled
-/// it back, so the connection is still consistent.
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Takes the first idle reader from `start` round-robin, else waits on one.
-fn with_reader<T>(
-    readers: &[Mutex<Connection>],
-    start: usize,
-    f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let n = readers.len();
-    for i in 0..n {
-        match readers[(start + i) % n].try_lock() {
-            Ok(mut conn) => return f(&mut conn),
-            Err(TryLockError::Poisoned(p)) => return f(&mut p.into_inner()),
-            Err(TryLockError::WouldBlock) => {}
-        }
-    }
-    f(&mut lock(&readers[start % n]))
-}
-
-async fn blocking<T, F>(f: F) -> Result<T, StoreError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+/// Runs `sql` through the connection's statement cache, so that it is
+/// parsed once per connection rather than once per call.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    Ok(conn.prepare_cached(sql)?.execute(params)?)
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -377,7 +344,13 @@ impl Store for SqliteStore {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<InboundEvent>, StoreError> {
-        self.write(move |c| inbound::claim(c, idempotency::now_unix(), limit, lease_secs))
+        let now = idempotency::now_unix();
+        // Idle loops call this every tick: with nothing to take, a reader
+        // says so and the writer is not asked.
+        if !self.read(move |c| inbound::any_claimable(c, now)).await? {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| inbound::claim(c, now, limit, lease_secs))
             .await
     }
 
@@ -390,6 +363,12 @@ impl Store for SqliteStore {
     }
 
     async fn requeue_orphans(&self, older_than_unix: i64) -> Result<usize, StoreError> {
+        if !self
+            .read(move |c| inbound::any_orphans(c, older_than_unix))
+            .await?
+        {
+            return Ok(0);
+        }
         self.write(move |c| inbound::requeue_orphans(c, older_than_unix))
             .await
     }
@@ -454,6 +433,9 @@ impl Store for SqliteStore {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
+        if !self.read(move |c| deliveries::any_due(c, now)).await? {
+            return Ok(Vec::new());
+        }
         self.write(move |c| deliveries::claim_due(c, now, limit, lease_secs))
             .await
     }

@@ -81,7 +81,7 @@ impl Backend {
     /// a row; the statements used are valid on both backends.
     pub async fn exec(&self, sql: &str) {
         match &self.kind {
-            Kind::Sqlite(s, _) => s.exec_for_tests(sql),
+            Kind::Sqlite(s, _) => s.exec_for_tests(sql).await,
             Kind::Postgres(s, _) => s.exec_for_tests(sql).await,
         }
     }

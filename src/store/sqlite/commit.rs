@@ -1,44 +1,36 @@
-//! Applies a [`Commit`] in one IMMEDIATE transaction: a webhook's state
-//! change, the merchant events it causes and the settling of the inbound
-//! event that carried it land together or not at all, so a crash can
-//! neither lose a merchant event nor apply an inbound one twice.
+//! Applies a [`Commit`] as one unit of work (the writer runs each unit
+//! under its own savepoint in an IMMEDIATE transaction): a payment's
+//! started attempt and its idempotency claim, or a webhook's state change,
+//! the merchant events it causes and the settling of the inbound event
+//! that carried it, land together or not at all, so a crash can neither
+//! lose a merchant event nor apply an inbound one twice.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use super::{deliveries, disputes, idempotency, inbound, journal, records};
 use crate::store::events::Commit;
 use crate::store::{IdemClaim, StoreError};
 
-/// Any failing part (a missing payment, an event already settled, a
-/// duplicate delivery id) rolls back every part, as the transaction drops
-/// uncommitted on the early return.
-pub(super) fn apply(conn: &mut Connection, c: &Commit, now: i64) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    apply_in(&tx, c, now)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// The claim, then (only when it is `Claimed`) the commit, in one
-/// transaction: any other claim returns with nothing written.
+/// The claim, then (only when it is `Claimed`) the commit, in one unit:
+/// any other claim returns with nothing written, and a failing part of the
+/// commit rolls the claim back with it.
 pub(super) fn claim_and_apply(
-    conn: &mut Connection,
+    conn: &Connection,
     key: &idempotency::OwnedKey,
     c: &Commit,
     now: i64,
 ) -> Result<IdemClaim, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let claim = idempotency::claim_in(&tx, key, now)?;
-    if claim != IdemClaim::Claimed {
-        return Ok(claim);
+    let claim = idempotency::claim_in(conn, key, now)?;
+    if claim == IdemClaim::Claimed {
+        apply(conn, c, now)?;
     }
-    apply_in(&tx, c, now)?;
-    tx.commit()?;
     Ok(claim)
 }
 
-/// Every part of `c` inside a write transaction the caller owns.
-pub(super) fn apply_in(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreError> {
+/// Every part of `c`. Any failing part (a missing payment, an event
+/// already settled, a duplicate delivery id) fails the unit, whose
+/// savepoint then rolls back every part.
+pub(super) fn apply(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreError> {
     if let Some(p) = &c.new_payment {
         records::insert_payment(tx, p)?;
     }

@@ -5,7 +5,9 @@
 //! that crashes mid-send leaves the row due again when the lease ends
 //! (at least once), and no two senders hold it at the same time.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::exec;
 
 use super::codec::text_enum;
 use crate::store::StoreError;
@@ -37,7 +39,8 @@ fn sql_limit(limit: usize) -> i64 {
 
 /// A duplicate id is `Conflict`.
 pub(super) fn insert(conn: &Connection, d: &Delivery) -> Result<(), StoreError> {
-    conn.execute(
+    exec(
+        conn,
         &format!(
             "INSERT INTO outbound_deliveries ({COLS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -60,17 +63,26 @@ pub(super) fn insert(conn: &Connection, d: &Delivery) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Whether [`claim_due`] at `now` would find a delivery: a read, so that
+/// an idle loop asks the writer for nothing.
+pub(super) fn any_due(conn: &Connection, now: i64) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM outbound_deliveries
+         WHERE status = 'pending' AND next_attempt_at <= ?1)",
+    )?;
+    Ok(stmt.query_row([now], |r| r.get(0))?)
+}
+
 /// Most overdue first. The returned deliveries carry the leased
 /// `next_attempt_at`, as stored.
 pub(super) fn claim_due(
-    conn: &mut Connection,
+    conn: &Connection,
     now: i64,
     limit: usize,
     lease_secs: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut due = {
-        let mut stmt = tx.prepare_cached(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLS} FROM outbound_deliveries
              WHERE status = 'pending' AND next_attempt_at <= ?1
              ORDER BY next_attempt_at, created_at, rowid LIMIT ?2"
@@ -80,21 +92,21 @@ pub(super) fn claim_due(
     };
     let until = now.saturating_add(lease_secs);
     {
-        let mut lease =
-            tx.prepare_cached("UPDATE outbound_deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
+        let mut lease = conn
+            .prepare_cached("UPDATE outbound_deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
         for d in &mut due {
             lease.execute(params![d.id, until])?;
             d.next_attempt_at = until;
         }
     }
-    tx.commit()?;
     Ok(due)
 }
 
 /// Writes the outcome of a try: status, attempts, next try, last error and
 /// HTTP status, updated_at. The event itself (ids, type, payload) is fixed.
-pub(super) fn update(conn: &mut Connection, d: &Delivery) -> Result<(), StoreError> {
-    let changed = conn.execute(
+pub(super) fn update(conn: &Connection, d: &Delivery) -> Result<(), StoreError> {
+    let changed = exec(
+        conn,
         "UPDATE outbound_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4,
              last_error = ?5, last_status = ?6, updated_at = ?7
          WHERE id = ?1",
@@ -114,7 +126,7 @@ pub(super) fn update(conn: &mut Connection, d: &Delivery) -> Result<(), StoreErr
     Ok(())
 }
 
-pub(super) fn get(conn: &mut Connection, id: &str) -> Result<Option<Delivery>, StoreError> {
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<Delivery>, StoreError> {
     let found = conn
         .query_row(
             &format!("SELECT {COLS} FROM outbound_deliveries WHERE id = ?1"),
@@ -127,7 +139,7 @@ pub(super) fn get(conn: &mut Connection, id: &str) -> Result<Option<Delivery>, S
 
 /// Newest first, optionally of one status.
 pub(super) fn list(
-    conn: &mut Connection,
+    conn: &Connection,
     status: Option<DeliveryStatus>,
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {

@@ -5,6 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::codec::text_enum;
+use super::exec;
 use crate::store::StoreError;
 use crate::store::events::{Dispute, DisputeStatus};
 
@@ -32,7 +33,8 @@ fn dispute_row(r: &Row<'_>) -> rusqlite::Result<Dispute> {
 /// for one `(gateway, provider_reference)` is `Conflict`.
 pub(super) fn upsert(conn: &Connection, d: &Dispute) -> Result<(), StoreError> {
     // The WHERE keeps SQLite from reading `ON CONFLICT` as a join constraint.
-    let written = conn.execute(
+    let written = exec(
+        conn,
         &format!(
             "INSERT INTO disputes ({COLS}, merchant_id)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, merchant_id
@@ -61,7 +63,7 @@ pub(super) fn upsert(conn: &Connection, d: &Dispute) -> Result<(), StoreError> {
 }
 
 /// Oldest first.
-pub(super) fn list(conn: &mut Connection, payment_id: &str) -> Result<Vec<Dispute>, StoreError> {
+pub(super) fn list(conn: &Connection, payment_id: &str) -> Result<Vec<Dispute>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM disputes WHERE payment_id = ?1 ORDER BY created_at, rowid"
     ))?;
@@ -70,7 +72,7 @@ pub(super) fn list(conn: &mut Connection, payment_id: &str) -> Result<Vec<Disput
 }
 
 pub(super) fn find_by_provider_reference(
-    conn: &mut Connection,
+    conn: &Connection,
     gateway: &str,
     provider_reference: &str,
 ) -> Result<Option<Dispute>, StoreError> {

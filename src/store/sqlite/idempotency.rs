@@ -9,7 +9,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::exec;
 
 use crate::store::{IdemClaim, IdemKey, StoreError};
 
@@ -46,18 +48,12 @@ pub(super) fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-pub(super) fn claim(
-    conn: &mut Connection,
-    k: &OwnedKey,
-    now: i64,
-) -> Result<IdemClaim, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let claim = claim_in(&tx, k, now)?;
-    tx.commit()?;
-    Ok(claim)
+pub(super) fn claim(conn: &Connection, k: &OwnedKey, now: i64) -> Result<IdemClaim, StoreError> {
+    claim_in(conn, k, now)
 }
 
-/// The claim inside a write transaction the caller owns.
+/// The claim inside the unit of work (an IMMEDIATE transaction) the
+/// caller runs.
 pub(super) fn claim_in(tx: &Connection, k: &OwnedKey, now: i64) -> Result<IdemClaim, StoreError> {
     let existing = existing(tx, k)?;
     let claim = match existing {
@@ -66,7 +62,8 @@ pub(super) fn claim_in(tx: &Connection, k: &OwnedKey, now: i64) -> Result<IdemCl
         }
         // New, or older than the TTL: a pruned key starts a new request.
         _ => {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR REPLACE INTO idempotency_keys
                      (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
                  VALUES (?1, ?2, ?3, 'in_flight', NULL, NULL, ?4)",
@@ -132,7 +129,8 @@ pub(super) fn complete(
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE idempotency_keys
          SET status = 'done', response_status = ?3, response_body = ?4
          WHERE merchant_id = ?1 AND key = ?2 AND status = 'in_flight'",
@@ -145,12 +143,9 @@ pub(super) fn complete(
 }
 
 /// Drops an unfinished claim; a finished key is kept so it still replays.
-pub(super) fn release(
-    conn: &mut Connection,
-    merchant_id: &str,
-    key: &str,
-) -> Result<(), StoreError> {
-    conn.execute(
+pub(super) fn release(conn: &Connection, merchant_id: &str, key: &str) -> Result<(), StoreError> {
+    exec(
+        conn,
         "DELETE FROM idempotency_keys
          WHERE merchant_id = ?1 AND key = ?2 AND status = 'in_flight'",
         params![merchant_id, key],
@@ -161,13 +156,14 @@ pub(super) fn release(
 /// Compare-and-set on the claim's start time, so only one retaker wins; the
 /// new start is always later than `since`, even within the same second.
 pub(super) fn retake(
-    conn: &mut Connection,
+    conn: &Connection,
     merchant_id: &str,
     key: &str,
     since: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE idempotency_keys SET created_at = MAX(?4, ?3 + 1)
          WHERE merchant_id = ?1 AND key = ?2 AND status = 'in_flight' AND created_at = ?3",
         params![merchant_id, key, since, now],

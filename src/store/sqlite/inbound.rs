@@ -4,7 +4,9 @@
 //! so it holds across connections and processes, and a worker that dies
 //! mid-apply only delays its events until the lease runs out.
 
-use rusqlite::{Connection, Row, TransactionBehavior, params};
+use rusqlite::{Connection, Row, params};
+
+use super::exec;
 
 use super::codec::text_enum;
 use crate::store::StoreError;
@@ -28,18 +30,14 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// One transaction for the batch (an Adyen request carries several items):
+/// One unit of work for the batch (an Adyen request carries several items):
 /// the ack then covers all of them or none. A repeated
 /// `(gateway_id, provider_event_id)`, in the batch or already stored, is
 /// `false`; a clash on `id` alone is a caller bug and surfaces as `Conflict`.
-pub(super) fn insert(
-    conn: &mut Connection,
-    events: &[InboundEvent],
-) -> Result<Vec<bool>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+pub(super) fn insert(conn: &Connection, events: &[InboundEvent]) -> Result<Vec<bool>, StoreError> {
     let mut fresh = Vec::with_capacity(events.len());
     {
-        let mut stmt = tx.prepare_cached(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "INSERT INTO inbound_events ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (gateway_id, provider_event_id) DO NOTHING"
         ))?;
@@ -56,21 +54,19 @@ pub(super) fn insert(
             fresh.push(n == 1);
         }
     }
-    tx.commit()?;
     Ok(fresh)
 }
 
-/// Selects and leases in one IMMEDIATE transaction, so two claimers (even
+/// Selects and leases in one unit of work (an IMMEDIATE transaction), so two claimers (even
 /// in two processes) never both take an event while its lease runs.
 pub(super) fn claim(
-    conn: &mut Connection,
+    conn: &Connection,
     now: i64,
     limit: usize,
     lease_secs: i64,
 ) -> Result<Vec<InboundEvent>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let events = {
-        let mut stmt = tx.prepare_cached(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLS} FROM inbound_events
              WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?1)
              ORDER BY received_at, rowid LIMIT ?2"
@@ -80,18 +76,17 @@ pub(super) fn claim(
     };
     {
         let mut lease =
-            tx.prepare_cached("UPDATE inbound_events SET lease_until = ?2 WHERE id = ?1")?;
+            conn.prepare_cached("UPDATE inbound_events SET lease_until = ?2 WHERE id = ?1")?;
         for e in &events {
             lease.execute(params![e.id, now.saturating_add(lease_secs)])?;
         }
     }
-    tx.commit()?;
     Ok(events)
 }
 
 /// Oldest first, leased or not.
 pub(super) fn list(
-    conn: &mut Connection,
+    conn: &Connection,
     status: InboundStatus,
     limit: usize,
 ) -> Result<Vec<InboundEvent>, StoreError> {
@@ -103,12 +98,32 @@ pub(super) fn list(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Whether [`claim`] at `now` would find an event: a read, so that an idle
+/// loop asks the writer for nothing.
+pub(super) fn any_claimable(conn: &Connection, now: i64) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM inbound_events
+         WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?1))",
+    )?;
+    Ok(stmt.query_row([now], |r| r.get(0))?)
+}
+
+/// Whether [`requeue_orphans`] would move anything.
+pub(super) fn any_orphans(conn: &Connection, older_than: i64) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM inbound_events
+         WHERE status = 'orphan' AND COALESCE(processed_at, received_at) < ?1)",
+    )?;
+    Ok(stmt.query_row([older_than], |r| r.get(0))?)
+}
+
 /// Orphans judged before `older_than` (by `processed_at`; `received_at` for
 /// one stored as an orphan outright) go back to
 /// `received`, so a payment that got its provider reference since is found
 /// on the next pass, while a fresh orphan is not retried at once.
-pub(super) fn requeue_orphans(conn: &mut Connection, older_than: i64) -> Result<usize, StoreError> {
-    let n = conn.execute(
+pub(super) fn requeue_orphans(conn: &Connection, older_than: i64) -> Result<usize, StoreError> {
+    let n = exec(
+        conn,
         "UPDATE inbound_events SET status = 'received', lease_until = NULL
          WHERE status = 'orphan' AND COALESCE(processed_at, received_at) < ?1",
         [older_than],
@@ -126,7 +141,8 @@ pub(super) fn mark(
     note: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE inbound_events SET status = ?2, note = ?3, processed_at = ?4, lease_until = NULL
          WHERE id = ?1 AND status = 'received'",
         params![id, status.as_str(), note, now],
@@ -134,11 +150,9 @@ pub(super) fn mark(
     if changed == 1 {
         return Ok(());
     }
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM inbound_events WHERE id = ?1)",
-        [id],
-        |r| r.get(0),
-    )?;
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM inbound_events WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))?;
     if exists {
         Err(StoreError::Conflict(format!(
             "inbound event {id} was already processed"

@@ -6,6 +6,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::codec::{latency_from_sql, latency_to_sql, text_enum};
+use super::exec;
 use crate::payments::model::{Attempt, AttemptOutcome};
 use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
@@ -18,7 +19,8 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 /// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
 pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> Result<(), StoreError> {
-    conn.execute(
+    exec(
+        conn,
         &format!(
             "INSERT INTO attempts ({ATTEMPT_COLS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -44,7 +46,8 @@ pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> Result<(), Store
 /// A provider reference learnt earlier (say, on a first ambiguous try) is
 /// kept when this call did not return one.
 pub(super) fn finish_attempt(conn: &Connection, f: &AttemptFinish) -> Result<(), StoreError> {
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         &format!(
             "UPDATE attempts SET outcome = ?2,
                  provider_reference = COALESCE(?3, provider_reference),
@@ -84,7 +87,7 @@ fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
 
 /// Oldest first, in insertion order when timestamps tie.
 pub(super) fn list_attempts(
-    conn: &mut Connection,
+    conn: &Connection,
     payment_id: &str,
 ) -> Result<Vec<Attempt>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
@@ -95,7 +98,8 @@ pub(super) fn list_attempts(
 }
 
 pub(super) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
-    conn.execute(
+    exec(
+        conn,
         &format!("INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, ?1, ?2)"),
         params![e.kind, super::codec::to_json(&e.detail)?],
     )?;
@@ -103,10 +107,7 @@ pub(super) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), Stor
 }
 
 /// The `limit` most recent entries, newest first.
-pub(super) fn list_audit(
-    conn: &mut Connection,
-    limit: usize,
-) -> Result<Vec<AuditEntry>, StoreError> {
+pub(super) fn list_audit(conn: &Connection, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt =
         conn.prepare_cached("SELECT kind, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;

@@ -7,6 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::codec::{capture_str, json, json_opt, opt_json, parse_capture, text_enum, to_json};
+use super::exec;
 use crate::payments::model::{Payment, PaymentStatus, Refund, RefundStatus};
 use crate::store::StoreError;
 
@@ -44,7 +45,8 @@ impl PaymentJson {
 
 pub(super) fn insert_payment(conn: &Connection, p: &Payment) -> Result<(), StoreError> {
     let j = PaymentJson::encode(p)?;
-    conn.execute(
+    exec(
+        conn,
         &format!(
             "INSERT INTO payments ({PAYMENT_COLS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
@@ -80,7 +82,8 @@ pub(super) fn insert_payment(conn: &Connection, p: &Payment) -> Result<(), Store
 /// (amount, currency, reference, capture mode, method, created_at).
 pub(super) fn update_payment(conn: &Connection, p: &Payment) -> Result<(), StoreError> {
     let j = PaymentJson::encode(p)?;
-    let changed = conn.execute(
+    let changed = exec(
+        conn,
         "UPDATE payments SET status = ?3, amount_captured = ?4, amount_refunded = ?5,
              gateway = ?6, provider_reference = ?7, route = ?8, risk = ?9, failure = ?10,
              next_action = ?11, customer = ?12, metadata = ?13, updated_at = ?14
@@ -138,27 +141,35 @@ fn payment_row(r: &Row<'_>) -> rusqlite::Result<Payment> {
 /// Runs a payment query and attaches refunds, all in one read transaction so
 /// that a payment's amounts and its refunds come from the same snapshot.
 fn query_payments(
-    conn: &mut Connection,
+    conn: &Connection,
     where_order: &str,
     args: &[&str],
 ) -> Result<Vec<Payment>, StoreError> {
-    let tx = conn.transaction()?;
+    // A reader opens its own read transaction for one snapshot; on the
+    // writer (`:memory:`) the unit's transaction already is one.
+    let tx = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
     let mut payments = {
-        let mut stmt = tx.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {PAYMENT_COLS} FROM payments {where_order}"
         ))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), payment_row)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
     for p in &mut payments {
-        p.refunds = refunds_of(&tx, &p.id)?;
+        p.refunds = refunds_of(conn, &p.id)?;
     }
-    tx.commit()?;
+    if let Some(tx) = tx {
+        tx.commit()?;
+    }
     Ok(payments)
 }
 
 pub(super) fn get_payment(
-    conn: &mut Connection,
+    conn: &Connection,
     merchant_id: &str,
     id: &str,
 ) -> Result<Option<Payment>, StoreError> {
@@ -172,7 +183,7 @@ pub(super) fn get_payment(
 
 /// Unscoped: webhooks learn the merchant from the payment itself.
 pub(super) fn get_payment_by_id(
-    conn: &mut Connection,
+    conn: &Connection,
     id: &str,
 ) -> Result<Option<Payment>, StoreError> {
     let found = query_payments(conn, "WHERE id = ?1", &[id])?;
@@ -180,7 +191,7 @@ pub(super) fn get_payment_by_id(
 }
 
 pub(super) fn find_by_reference(
-    conn: &mut Connection,
+    conn: &Connection,
     merchant_id: &str,
     reference: &str,
 ) -> Result<Vec<Payment>, StoreError> {
@@ -192,7 +203,7 @@ pub(super) fn find_by_reference(
 }
 
 pub(super) fn find_by_idempotency_key(
-    conn: &mut Connection,
+    conn: &Connection,
     merchant_id: &str,
     key: &str,
 ) -> Result<Option<Payment>, StoreError> {
@@ -207,7 +218,7 @@ pub(super) fn find_by_idempotency_key(
 /// Payments in `status` last changed before `updated_before` (RFC 3339),
 /// oldest first: the reconciler's work list.
 pub(super) fn stale_by_status(
-    conn: &mut Connection,
+    conn: &Connection,
     status: &str,
     updated_before: &str,
     limit: usize,
@@ -222,7 +233,7 @@ pub(super) fn stale_by_status(
 /// Provider references are unique per gateway in practice; should two rows
 /// ever share one, the newest wins.
 pub(super) fn find_by_provider_reference(
-    conn: &mut Connection,
+    conn: &Connection,
     gateway: &str,
     provider_reference: &str,
 ) -> Result<Option<Payment>, StoreError> {
@@ -261,7 +272,7 @@ fn refunds_of(conn: &Connection, payment_id: &str) -> Result<Vec<Refund>, StoreE
 
 /// The refund's merchant is copied from its payment, so that `get_refund`
 /// can scope by merchant without a join; no such payment is `NotFound`.
-pub(super) fn insert_refund(conn: &mut Connection, r: &Refund) -> Result<(), StoreError> {
+pub(super) fn insert_refund(conn: &Connection, r: &Refund) -> Result<(), StoreError> {
     write_refund(conn, r, "")
 }
 
@@ -280,7 +291,8 @@ pub(super) fn upsert_refund(conn: &Connection, r: &Refund) -> Result<(), StoreEr
 /// One INSERT for both: `on_conflict` is empty or an `ON CONFLICT` clause.
 /// (The WHERE keeps SQLite from reading `ON CONFLICT` as a join constraint.)
 fn write_refund(conn: &Connection, r: &Refund, on_conflict: &str) -> Result<(), StoreError> {
-    let written = conn.execute(
+    let written = exec(
+        conn,
         &format!(
             "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, merchant_id
@@ -307,8 +319,9 @@ fn write_refund(conn: &Connection, r: &Refund, on_conflict: &str) -> Result<(), 
     Ok(())
 }
 
-pub(super) fn update_refund(conn: &mut Connection, r: &Refund) -> Result<(), StoreError> {
-    let changed = conn.execute(
+pub(super) fn update_refund(conn: &Connection, r: &Refund) -> Result<(), StoreError> {
+    let changed = exec(
+        conn,
         "UPDATE refunds SET status = ?2, provider_reference = ?3, failure = ?4, updated_at = ?5
          WHERE id = ?1",
         params![
@@ -326,7 +339,7 @@ pub(super) fn update_refund(conn: &mut Connection, r: &Refund) -> Result<(), Sto
 }
 
 pub(super) fn get_refund(
-    conn: &mut Connection,
+    conn: &Connection,
     merchant_id: &str,
     id: &str,
 ) -> Result<Option<Refund>, StoreError> {
@@ -341,10 +354,7 @@ pub(super) fn get_refund(
 }
 
 /// Unscoped: a refund webhook carries no merchant.
-pub(super) fn get_refund_by_id(
-    conn: &mut Connection,
-    id: &str,
-) -> Result<Option<Refund>, StoreError> {
+pub(super) fn get_refund_by_id(conn: &Connection, id: &str) -> Result<Option<Refund>, StoreError> {
     let refund = conn
         .query_row(
             &format!("SELECT {REFUND_COLS} FROM refunds WHERE id = ?1"),
@@ -357,7 +367,7 @@ pub(super) fn get_refund_by_id(
 
 /// As for payments, the newest wins should two rows share a reference.
 pub(super) fn find_refund_by_provider_reference(
-    conn: &mut Connection,
+    conn: &Connection,
     gateway: &str,
     provider_reference: &str,
 ) -> Result<Option<Refund>, StoreError> {

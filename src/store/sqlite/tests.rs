@@ -6,14 +6,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{SqliteStore, inbound, lock};
+use super::{SqliteStore, inbound};
 use crate::store::contract::{T0, count_claimed, delivery, enqueue, event, key, payment};
 use crate::store::{Store, StoreError};
 
 impl SqliteStore {
     /// Runs SQL on the writer, for contract tests that age or break rows.
-    pub(crate) fn exec_for_tests(&self, sql: &str) {
-        lock(&self.writer).execute_batch(sql).unwrap();
+    pub(crate) async fn exec_for_tests(&self, sql: &str) {
+        let sql = sql.to_owned();
+        self.write(move |c| Ok(c.execute_batch(&sql)?))
+            .await
+            .unwrap();
     }
 }
 
@@ -52,16 +55,14 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
     drop(store);
     let store = SqliteStore::open(&path, false).await.unwrap();
     assert!(store.get_payment("m1", "pay_1").await.unwrap().is_some());
-    let versions: Vec<i64> = {
-        let conn = lock(&store.writer);
-        let mut stmt = conn
-            .prepare("SELECT version FROM schema_migrations")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let versions: Vec<i64> = store
+        .read(|conn| {
+            let mut stmt = conn.prepare("SELECT version FROM schema_migrations")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
     assert_eq!(versions, [1, 2, 3]);
     drop((store, dir));
 }
@@ -69,7 +70,9 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
 #[tokio::test]
 async fn a_schema_newer_than_the_build_is_refused() {
     let (_dir, path, store) = file_store().await;
-    store.exec_for_tests("INSERT INTO schema_migrations VALUES (999, 'later')");
+    store
+        .exec_for_tests("INSERT INTO schema_migrations VALUES (999, 'later')")
+        .await;
     drop(store);
     let err = SqliteStore::open(&path, false).await.err().unwrap();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -82,10 +85,10 @@ async fn an_inbound_lease_frees_the_event_exactly_when_it_expires() {
         .insert_inbound_events(&[event("ie_1", "a", 100)])
         .await
         .unwrap();
-    let conn = &mut lock(&store.writer);
-    assert_eq!(inbound::claim(conn, 1000, 10, 60).unwrap().len(), 1);
-    assert!(inbound::claim(conn, 1059, 10, 60).unwrap().is_empty());
-    assert_eq!(inbound::claim(conn, 1060, 10, 60).unwrap().len(), 1);
+    let claim_at = |now| store.write(move |c| inbound::claim(c, now, 10, 60));
+    assert_eq!(claim_at(1000).await.unwrap().len(), 1);
+    assert!(claim_at(1059).await.unwrap().is_empty());
+    assert_eq!(claim_at(1060).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
