@@ -10,6 +10,7 @@
 //! opens, whatever the load: no call takes a blocking-pool thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -49,6 +50,21 @@ pub(super) struct Threads {
     readers: Option<mpsc::Sender<ReadJob>>,
     /// Dropped with the store, which wakes and ends the checkpoint thread.
     _checkpoint: Option<Arc<std::sync::mpsc::Sender<()>>>,
+    stats: Arc<Counters>,
+}
+
+/// What the writer has done, for metrics and tests.
+#[derive(Default)]
+struct Counters {
+    units: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// Units of work the writer ran and the transactions it committed them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    pub units: u64,
+    pub commits: u64,
 }
 
 impl Threads {
@@ -60,7 +76,11 @@ impl Threads {
         checkpointer: Option<Connection>,
     ) -> Result<Threads, StoreError> {
         let (wtx, wrx) = mpsc::channel(QUEUE);
-        spawn("payroute-sqlite-writer", move || write_loop(writer, wrx))?;
+        let stats = Arc::new(Counters::default());
+        let counters = Arc::clone(&stats);
+        spawn("payroute-sqlite-writer", move || {
+            write_loop(&writer, wrx, &counters);
+        })?;
         let readers = if readers.is_empty() {
             None
         } else {
@@ -86,7 +106,15 @@ impl Threads {
             writer: wtx,
             readers,
             _checkpoint: checkpoint,
+            stats,
         })
+    }
+
+    pub(super) fn stats(&self) -> WriterStats {
+        WriterStats {
+            units: self.stats.units.load(Ordering::Relaxed),
+            commits: self.stats.commits.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` as one unit of work; answers once it is durable. An `Err`
@@ -160,7 +188,7 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), StoreError
         .map_err(|e| StoreError::Unavailable(format!("starting {name}: {e}")))
 }
 
-fn write_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+fn write_loop(conn: &Connection, mut rx: mpsc::Receiver<WriteJob>, stats: &Counters) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -170,14 +198,14 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch.drain(..));
+        commit_batch(conn, batch.drain(..), stats);
     }
 }
 
 /// One transaction for every job in `batch`, each under a savepoint. The
 /// replies wait for the `COMMIT`, so no caller hears of a write that a
 /// crash could still take back.
-fn commit_batch(conn: &Connection, batch: impl Iterator<Item = WriteJob>) {
+fn commit_batch(conn: &Connection, batch: impl Iterator<Item = WriteJob>, stats: &Counters) {
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     let mut failed = sql(conn, "BEGIN IMMEDIATE").err();
     for job in batch {
@@ -198,6 +226,13 @@ fn commit_batch(conn: &Connection, batch: impl Iterator<Item = WriteJob>) {
     if outcome.is_err() && !conn.is_autocommit() {
         // Nothing of the batch may stay half-applied on the connection.
         let _ = sql(conn, "ROLLBACK");
+    }
+    if outcome.is_ok() {
+        // Counted before anyone is answered, so an answer implies the count.
+        stats
+            .units
+            .fetch_add(replies.len() as u64, Ordering::Relaxed);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
     }
     for reply in replies {
         reply(outcome.clone());
@@ -250,5 +285,118 @@ fn checkpoint_loop(conn: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "SQLite WAL checkpoint failed; retrying");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as std_mpsc;
+
+    use super::*;
+
+    fn table(conn: &Connection) {
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .unwrap();
+    }
+
+    fn count(conn: &Connection) -> Result<i64, StoreError> {
+        Ok(conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)
+    }
+
+    /// Parks the writer inside a unit until the returned sender fires, so
+    /// that the units sent meanwhile wait and go into one batch.
+    async fn park(threads: &Threads) -> (std_mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release, wait) = std_mpsc::channel::<()>();
+        let (entered, is_in) = oneshot::channel();
+        let t = threads.clone();
+        let parked = tokio::spawn(async move {
+            t.write(move |_| {
+                let _ = entered.send(());
+                let _ = wait.recv();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        });
+        is_in.await.unwrap();
+        (release, parked)
+    }
+
+    #[tokio::test]
+    async fn a_failing_unit_rolls_back_alone_and_its_batch_commits() {
+        let conn = Connection::open_in_memory().unwrap();
+        table(&conn);
+        let threads = Threads::start(conn, Vec::new(), None).unwrap();
+        let (release, parked) = park(&threads).await;
+        let units: Vec<_> = (0..20)
+            .map(|n| {
+                let t = threads.clone();
+                tokio::spawn(async move {
+                    t.write(move |c| {
+                        c.execute("INSERT INTO t VALUES (?1)", [n])?;
+                        if n % 5 == 0 {
+                            return Err(StoreError::Conflict(format!("unit {n}")));
+                        }
+                        Ok(n)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // Every unit is queued behind the parked one before it goes on.
+        while threads.writer.capacity() > QUEUE - 20 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        parked.await.unwrap();
+        for (n, unit) in units.into_iter().enumerate() {
+            match unit.await.unwrap() {
+                Ok(got) => assert_eq!(usize::try_from(got).unwrap(), n),
+                Err(StoreError::Conflict(m)) => assert_eq!(m, format!("unit {n}")),
+                Err(e) => panic!("unit {n}: {e:?}"),
+            }
+        }
+        assert_eq!(threads.read(count).await.unwrap(), 16);
+        // The parked unit alone, the twenty together, then the read (which
+        // goes through the writer for `:memory:`).
+        let stats = threads.stats();
+        assert_eq!((stats.units, stats.commits), (22, 3));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_unit_loses_only_its_own_answer() {
+        let conn = Connection::open_in_memory().unwrap();
+        table(&conn);
+        let threads = Threads::start(conn, Vec::new(), None).unwrap();
+        let panicked = threads
+            .write(|c| -> Result<(), StoreError> {
+                c.execute("INSERT INTO t VALUES (1)", [])?;
+                panic!("a bug in a unit");
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Unavailable(_))));
+        threads
+            .write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .await
+            .unwrap();
+        // The panicking unit's row was rolled back with its savepoint.
+        assert_eq!(threads.read(count).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_wait_for_a_writer_in_the_middle_of_a_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        table(&writer);
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let reader = Connection::open(&path).unwrap();
+        let threads = Threads::start(writer, vec![reader], None).unwrap();
+        let (release, parked) = park(&threads).await;
+        // The writer holds its IMMEDIATE transaction open right now.
+        assert_eq!(threads.read(count).await.unwrap(), 1);
+        release.send(()).unwrap();
+        parked.await.unwrap();
     }
 }
