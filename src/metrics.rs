@@ -37,6 +37,11 @@ pub struct Metrics {
     /// `body_too_large`, `body_unreadable`): requests the edge answered
     /// without a handler.
     pub edge_shed: IntCounterVec,
+    /// Units of work the store's writer committed, and the transactions it
+    /// committed them in (SQLite's group commit); set from the store at
+    /// each scrape.
+    pub store_units: prometheus::IntCounter,
+    pub store_commits: prometheus::IntCounter,
 }
 
 /// Latency buckets from 1 ms to 30 s: gateway calls sit around 100 ms–2 s,
@@ -162,6 +167,16 @@ impl Metrics {
                  (in_flight, body_budget, body_timeout, body_too_large, body_unreadable).",
                 &["listener", "reason"],
             )?,
+            store_units: plain_counter(
+                &registry,
+                "payroute_store_units_total",
+                "Units of work the store's writer committed (SQLite).",
+            )?,
+            store_commits: plain_counter(
+                &registry,
+                "payroute_store_commits_total",
+                "Transactions the store's writer committed its units in (SQLite group commit).",
+            )?,
             registry,
         };
         m.build_info
@@ -179,6 +194,13 @@ impl Metrics {
         self.rules_info.with_label_values(&[version]).set(1);
     }
 
+    /// Brings the store counters up to `stats` (they only grow).
+    pub fn set_store_stats(&self, stats: crate::store::WriteStats) {
+        let sync = |c: &prometheus::IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
+        sync(&self.store_units, stats.units);
+        sync(&self.store_commits, stats.commits);
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(16 * 1024);
@@ -187,4 +209,14 @@ impl Metrics {
         let _ = encoder.encode(&self.registry.gather(), &mut buf);
         buf
     }
+}
+
+fn plain_counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+) -> Result<prometheus::IntCounter, MetricsError> {
+    let c = prometheus::IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
 }

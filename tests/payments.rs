@@ -437,3 +437,64 @@ async fn capture_and_cancel_answer_the_payment_as_get_shows_it() {
     );
     h.shutdown().await;
 }
+
+/// The SQLite writer's count of committed units of work.
+async fn units(h: &Harness) -> f64 {
+    metric(&h.metrics().await, "payroute_store_units_total", &[])
+}
+
+#[tokio::test]
+async fn a_payment_and_its_capture_each_commit_two_units_and_a_refused_one_none() {
+    // No merchant events and no gateway webhooks: nothing but the calls
+    // below may write while they are counted.
+    let h = Harness::start_with(|dir, _| {
+        let p = dir.join("merchants.yaml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("webhook_url:"))
+            .collect();
+        std::fs::write(&p, kept.join("\n")).unwrap();
+    })
+    .await;
+    if !h.store_url.starts_with("sqlite") {
+        // Only SQLite's writer counts its units.
+        return h.shutdown().await;
+    }
+    for dialect in [
+        payroute::sandbox::Dialect::Stripe,
+        payroute::sandbox::Dialect::Adyen,
+    ] {
+        h.sandbox.state().set_webhook_target(dialect, None);
+    }
+    let before = units(&h).await;
+    let mut body = card_payment(5000, "USD", APPROVE, "o-units");
+    body["capture"] = json!("manual");
+    let created = h.post("/v1/payments", &body, Some("units-1")).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let after_create = units(&h).await;
+    assert_eq!(after_create - before, 2.0, "units for one create");
+
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let cap = h
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            &json!({}),
+            Some("units-2"),
+        )
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    let after_capture = units(&h).await;
+    assert_eq!(after_capture - after_create, 2.0, "units for one capture");
+
+    let bad = h
+        .post(
+            "/v1/payments",
+            &card_payment(5000, "XXX", APPROVE, "o-bad"),
+            Some("units-3"),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(units(&h).await, after_capture, "units for a refused create");
+    h.shutdown().await;
+}

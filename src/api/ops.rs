@@ -25,6 +25,9 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => {
+            if let Some(stats) = state.engine.store.write_stats() {
+                state.engine.metrics.set_store_stats(stats);
+            }
             let mut resp = Response::new(Full::new(Bytes::from(state.engine.metrics.render())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -38,6 +38,13 @@ pub enum StoreError {
     BadUrl(String),
 }
 
+/// Units of work a store committed, and the transactions that held them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    pub units: u64,
+    pub commits: u64,
+}
+
 /// What happened when a request claimed an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdemClaim {
@@ -244,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     /// answers `false` (so keep rounds short). An error means "not now".
     /// A single-process backend always leads.
     async fn try_lead(&self, role: &str) -> Result<bool, StoreError>;
+    /// What the store's writer has committed so far, where it counts.
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
     /// Whether payments need [`Store::lock_payment`] leases: false for a
     /// single-process backend, whose callers then skip the round trips.
     fn shared_by_replicas(&self) -> bool {

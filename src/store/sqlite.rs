@@ -458,6 +458,10 @@ impl Store for SqliteStore {
         self.read(move |c| deliveries::list(c, status, limit)).await
     }
 
+    fn write_stats(&self) -> Option<super::WriteStats> {
+        Some(self.threads.stats())
+    }
+
     /// A SQLite file serves one payroute process, never a set of replicas,
     /// so that process leads every role.
     async fn try_lead(&self, _role: &str) -> Result<bool, StoreError> {

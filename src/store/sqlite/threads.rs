@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::StoreError;
+use crate::store::{StoreError, WriteStats};
 
 /// Most units one transaction commits: enough to amortise a commit under a
 /// burst, few enough that one batch's latency stays small.
@@ -58,13 +58,6 @@ pub(super) struct Threads {
 struct Counters {
     units: AtomicU64,
     commits: AtomicU64,
-}
-
-/// Units of work the writer ran and the transactions it committed them in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriterStats {
-    pub units: u64,
-    pub commits: u64,
 }
 
 impl Threads {
@@ -110,8 +103,8 @@ impl Threads {
         })
     }
 
-    pub(super) fn stats(&self) -> WriterStats {
-        WriterStats {
+    pub(super) fn stats(&self) -> WriteStats {
+        WriteStats {
             units: self.stats.units.load(Ordering::Relaxed),
             commits: self.stats.commits.load(Ordering::Relaxed),
         }
