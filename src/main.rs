@@ -176,7 +176,8 @@ enum RulesCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // Kept to the end of `main`: dropping it flushes the last log lines.
+    let _logs = init_logging(cli.log_format);
     match cli.command {
         Command::Rules { command } => rules(command),
         Command::Serve(args) => runtime()?.block_on(serve(*args)),
@@ -191,20 +192,32 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn init_logging(format: LogFormat) {
+/// Log lines go to stderr from a thread of their own: a request never
+/// waits on a slow log pipe. When the pipe falls behind by more than the
+/// buffer, lines are dropped rather than payments held up.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("payroute-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    guard
 }
+
+/// Log lines held for the log thread before new ones are dropped.
+const LOG_BUFFER_LINES: usize = 64 * 1024;
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let secret = |name: &str| {

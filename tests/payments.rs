@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Harness, card_payment, metric};
+use common::{Harness, card_payment, metric, stripe_signature, unix_now};
 use serde_json::{Value, json};
 
 const APPROVE: &str = "4242424242424242";
@@ -443,10 +443,10 @@ async fn units(h: &Harness) -> f64 {
     metric(&h.metrics().await, "payroute_store_units_total", &[])
 }
 
-#[tokio::test]
-async fn a_payment_and_its_capture_each_commit_two_units_and_a_refused_one_none() {
-    // No merchant events and no gateway webhooks: nothing but the calls
-    // below may write while they are counted.
+/// A harness in which nothing but the test's own calls writes: no merchant
+/// events and no gateway webhooks. `None` where the store does not count
+/// its units (only SQLite's writer does).
+async fn quiet_harness() -> Option<Harness> {
     let h = Harness::start_with(|dir, _| {
         let p = dir.join("merchants.yaml");
         let text = std::fs::read_to_string(&p).unwrap();
@@ -458,8 +458,8 @@ async fn a_payment_and_its_capture_each_commit_two_units_and_a_refused_one_none(
     })
     .await;
     if !h.store_url.starts_with("sqlite") {
-        // Only SQLite's writer counts its units.
-        return h.shutdown().await;
+        h.shutdown().await;
+        return None;
     }
     for dialect in [
         payroute::sandbox::Dialect::Stripe,
@@ -467,6 +467,14 @@ async fn a_payment_and_its_capture_each_commit_two_units_and_a_refused_one_none(
     ] {
         h.sandbox.state().set_webhook_target(dialect, None);
     }
+    Some(h)
+}
+
+#[tokio::test]
+async fn a_payment_and_its_capture_each_commit_two_units_and_a_refused_one_none() {
+    let Some(h) = quiet_harness().await else {
+        return;
+    };
     let before = units(&h).await;
     let mut body = card_payment(5000, "USD", APPROVE, "o-units");
     body["capture"] = json!("manual");
@@ -496,5 +504,44 @@ async fn a_payment_and_its_capture_each_commit_two_units_and_a_refused_one_none(
         .await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(units(&h).await, after_capture, "units for a refused create");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_event_costs_one_unit_to_store_and_one_to_apply() {
+    let Some(h) = quiet_harness().await else {
+        return;
+    };
+    let p = h
+        .post(
+            "/v1/payments",
+            &card_payment(500, "USD", APPROVE, "o-wh-units"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(p["status"], "captured");
+    let before = units(&h).await;
+    let body = serde_json::to_string(&json!({
+        "id": "evt_units", "object": "event", "created": unix_now(), "type": "payment_intent.payment_failed",
+        "data": {"object": {"id": p["provider_reference"], "object": "payment_intent", "amount": 500,
+                 "currency": "usd", "status": "requires_payment_method", "metadata": {}}}
+    }))
+    .unwrap();
+    let sig = stripe_signature("whsec_sandbox_secret", unix_now(), &body);
+    let r = h
+        .http
+        .send(
+            http::Method::POST,
+            &format!("{}/webhooks/stripe_sandbox", h.api),
+            &[("stripe-signature", &sig)],
+            Some(body.into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Stale (a captured payment cannot fail), so applying it only settles
+    // the event: one unit, after the one that stored it.
+    h.wait_applied_with_note("evt_units", "stale").await;
+    assert_eq!(units(&h).await - before, 2.0);
     h.shutdown().await;
 }

@@ -170,6 +170,10 @@ pub struct Engine {
     pub clock: super::ids::Clock,
     /// Wakes the webhook applier when events were stored.
     pub events_pending: tokio::sync::Notify,
+    /// Set by the running webhook applier: ingest hands it new events in
+    /// memory (stored leased to it), so applying them needs no claim.
+    pub inbound_handoff:
+        std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::store::events::InboundEvent>>,
     /// Wakes the delivery worker when merchant events were queued.
     pub deliveries_pending: tokio::sync::Notify,
 }
@@ -204,6 +208,7 @@ impl Engine {
             breakers: Breakers::new(BreakerConfig::default()),
             budget: RetryBudget::default(),
             events_pending: tokio::sync::Notify::new(),
+            inbound_handoff: std::sync::OnceLock::new(),
             deliveries_pending: tokio::sync::Notify::new(),
         }
     }

@@ -103,12 +103,13 @@ impl Velocity {
         let Some(events) = self.events.get(&(kind, value.to_string())) else {
             return 0;
         };
-        let cutoff = now.checked_sub(window);
-        let n = events
-            .iter()
-            .rev()
-            .take_while(|t| cutoff.is_none_or(|c| **t > c))
-            .count();
+        let Some(cutoff) = now.checked_sub(window) else {
+            return u32::try_from(events.len()).unwrap_or(u32::MAX);
+        };
+        // Timestamps are pushed in clock order, so the ones inside the
+        // window are a suffix: a binary search finds it in O(log n) where a
+        // walk would cost up to MAX_EVENTS_PER_KEY steps for a busy key.
+        let n = events.len() - events.partition_point(|t| *t <= cutoff);
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
@@ -124,7 +125,11 @@ impl Velocity {
             };
             let mut events = self.events.entry((kind, value)).or_default();
             self.prune_one(&mut events, now);
-            events.push_back(now);
+            // Two records racing for the entry may arrive a hair out of
+            // clock order; keeping the deque sorted is what lets
+            // `count_at` binary-search it.
+            let at = events.back().map_or(now, |last| (*last).max(now));
+            events.push_back(at);
             if events.len() > MAX_EVENTS_PER_KEY {
                 events.pop_front();
             }

@@ -165,9 +165,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores verified events in one transaction; per event, `true` = new,
     /// `false` = a duplicate of its `(gateway_id, provider_event_id)`, stored
-    /// earlier or earlier in this batch.
-    async fn insert_inbound_events(&self, events: &[InboundEvent])
-    -> Result<Vec<bool>, StoreError>;
+    /// earlier or earlier in this batch. With `lease_secs > 0` the new
+    /// events are stored leased to the caller (who hands them to its
+    /// applier in memory), so no claim has to write them again; 0 leaves
+    /// them for [`Store::claim_inbound_events`].
+    async fn insert_inbound_events(
+        &self,
+        events: &[InboundEvent],
+        lease_secs: i64,
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Frees the leases of `Received` events, at startup of a store no
+    /// other process shares: whoever held them is gone, so they need not
+    /// wait for the leases to run out. A store shared by replicas keeps
+    /// them (a live replica may hold them), which is this default.
+    async fn release_inbound_leases(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
     /// `Received` events whose lease is free or expired, oldest first, now
     /// leased for `lease_secs` so no other worker or replica takes them
     /// meanwhile; after a crash they are claimable again once it expires.

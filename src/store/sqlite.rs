@@ -334,9 +334,11 @@ impl Store for SqliteStore {
     async fn insert_inbound_events(
         &self,
         events: &[InboundEvent],
+        lease_secs: i64,
     ) -> Result<Vec<bool>, StoreError> {
         let events = events.to_vec();
-        self.write(move |c| inbound::insert(c, &events)).await
+        self.write(move |c| inbound::insert(c, &events, lease_secs))
+            .await
     }
 
     async fn claim_inbound_events(
@@ -360,6 +362,10 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<InboundEvent>, StoreError> {
         self.read(move |c| inbound::list(c, status, limit)).await
+    }
+
+    async fn release_inbound_leases(&self) -> Result<usize, StoreError> {
+        self.write(inbound::release_leases).await
     }
 
     async fn requeue_orphans(&self, older_than_unix: i64) -> Result<usize, StoreError> {

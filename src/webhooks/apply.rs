@@ -19,8 +19,11 @@ use crate::store::AuditEntry;
 use crate::store::StoreError;
 use crate::store::events::{Commit, DisputeStatus, InboundEvent, InboundStatus};
 
-/// How long a claimed event stays leased to this worker.
-const LEASE_SECS: i64 = 30;
+/// How long a claimed (or handed-over) event stays leased to this worker.
+pub(super) const LEASE_SECS: i64 = 30;
+/// Events ingest may hand over in memory before it leaves them to the
+/// store: bounds memory, and a full queue only means a claim later.
+const HANDOFF: usize = 1024;
 const BATCH: usize = 100;
 /// How long to wait for an API call on the same payment to finish.
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
@@ -30,9 +33,40 @@ const ORPHAN_RETRY: Duration = Duration::from_secs(30);
 /// Runs until shutdown. `delay` holds each batch back before applying (a
 /// test hook that opens a window between the ack and the apply).
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, delay: Duration) {
+    // Events a previous run of this process stored leased to its applier
+    // and never applied (a crash) are taken at once, not after the lease.
+    match engine.store.release_inbound_leases().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            events = n,
+            "gateway events left by a previous run are applied now"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot free leftover event leases; they run out"),
+    }
+    // Only now: an event handed over before the release would lose the
+    // lease it was stored with.
+    let (handoff, mut handed) = tokio::sync::mpsc::channel(HANDOFF);
+    if engine.inbound_handoff.set(handoff).is_err() {
+        tracing::warn!(
+            "a second webhook applier runs on this engine; it only claims from the store"
+        );
+    }
     let mut last_requeue = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            Some(ev) = handed.recv() => {
+                if !delay.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                if let Err(e) = apply_one(&engine, &ev).await {
+                    // The lease expires and the event is claimed again.
+                    tracing::warn!(event = %ev.id, error = %e, "applying a gateway event failed");
+                }
+                continue;
+            }
             _ = engine.events_pending.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,

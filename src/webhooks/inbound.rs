@@ -1,7 +1,9 @@
 //! `POST /webhooks/{gateway_id}`: verify the gateway's signature on the raw
-//! body, store each verified event under its unique provider id, and only
-//! then acknowledge. Applying happens later, from the store (`apply.rs`), so
-//! a crash after the ack loses nothing.
+//! body, store each verified event under its unique provider id (one
+//! insert that also deduplicates), and only then acknowledge. Applying
+//! happens after, from memory when the applier has room (the events are
+//! stored leased to it) or else from the store (`apply.rs`), so a crash
+//! after the ack loses nothing: a lease runs out and the event is claimed.
 
 use http::HeaderMap;
 
@@ -98,7 +100,18 @@ pub async fn receive(
             (events, ("[accepted]", "text/plain"))
         }
     };
-    let fresh = engine.store.insert_inbound_events(&events).await?;
+    // Room for every event is reserved before the insert, so a stored
+    // lease always has its event in the applier's queue.
+    let permits = engine
+        .inbound_handoff
+        .get()
+        .and_then(|tx| tx.try_reserve_many(events.len()).ok());
+    let lease = if permits.is_some() {
+        super::apply::LEASE_SECS
+    } else {
+        0
+    };
+    let fresh = engine.store.insert_inbound_events(&events, lease).await?;
     let accepted = fresh.iter().filter(|f| **f).count();
     let ack = Ack {
         body: ack.0,
@@ -106,8 +119,16 @@ pub async fn receive(
         accepted,
         duplicates: fresh.len() - accepted,
     };
-    if accepted > 0 {
-        engine.events_pending.notify_one();
+    match permits {
+        Some(mut permits) => {
+            for (event, new) in events.into_iter().zip(fresh) {
+                if let (true, Some(permit)) = (new, permits.next()) {
+                    permit.send(event);
+                }
+            }
+        }
+        None if accepted > 0 => engine.events_pending.notify_one(),
+        None => {}
     }
     Ok(ack)
 }

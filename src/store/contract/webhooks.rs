@@ -34,18 +34,21 @@ async fn duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls(b: &
     let store = &*b.store;
     let first = [event("ie_1", "evt_a", 10), event("ie_2", "evt_a", 11)];
     assert_eq!(
-        store.insert_inbound_events(&first).await.unwrap(),
+        store.insert_inbound_events(&first, 0).await.unwrap(),
         [true, false]
     );
     let second = [event("ie_3", "evt_b", 12), event("ie_4", "evt_a", 13)];
     assert_eq!(
-        store.insert_inbound_events(&second).await.unwrap(),
+        store.insert_inbound_events(&second, 0).await.unwrap(),
         [true, false]
     );
     // The same provider event id on another gateway is a different event.
     let mut other = event("ie_5", "evt_a", 14);
     other.gateway_id = "adyen_eu".into();
-    assert_eq!(store.insert_inbound_events(&[other]).await.unwrap(), [true]);
+    assert_eq!(
+        store.insert_inbound_events(&[other], 0).await.unwrap(),
+        [true]
+    );
 
     let stored = store
         .list_inbound_events(InboundStatus::Received, 10)
@@ -58,11 +61,11 @@ async fn duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls(b: &
 async fn an_inbound_id_clash_is_a_conflict_and_stores_none_of_the_batch(b: &Backend) {
     let store = &*b.store;
     store
-        .insert_inbound_events(&[event("ie_1", "evt_a", 10)])
+        .insert_inbound_events(&[event("ie_1", "evt_a", 10)], 0)
         .await
         .unwrap();
     let batch = [event("ie_2", "evt_b", 11), event("ie_1", "evt_c", 12)];
-    let err = store.insert_inbound_events(&batch).await.unwrap_err();
+    let err = store.insert_inbound_events(&batch, 0).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let stored = store
         .list_inbound_events(InboundStatus::Received, 10)
@@ -78,7 +81,7 @@ async fn claimed_inbound_events_come_oldest_first_and_are_not_reclaimed_while_le
         event("ie_a", "a", 100),
         event("ie_b", "b", 200),
     ];
-    store.insert_inbound_events(&events).await.unwrap();
+    store.insert_inbound_events(&events, 0).await.unwrap();
 
     let first = store.claim_inbound_events(2, 3600).await.unwrap();
     assert_eq!(event_ids(&first), ["ie_a", "ie_b"]);
@@ -96,7 +99,7 @@ async fn claimed_inbound_events_come_oldest_first_and_are_not_reclaimed_while_le
 async fn a_processed_inbound_event_is_not_claimed_again(b: &Backend) {
     let store = &*b.store;
     store
-        .insert_inbound_events(&[event("ie_1", "a", 100), event("ie_2", "b", 101)])
+        .insert_inbound_events(&[event("ie_1", "a", 100), event("ie_2", "b", 101)], 0)
         .await
         .unwrap();
     // A zero lease is expired at once: only the settled status keeps
@@ -123,7 +126,7 @@ async fn settling_an_already_settled_event_conflicts_and_rolls_back_the_commit(b
         .await
         .unwrap();
     store
-        .insert_inbound_events(&[event("ie_1", "a", 100)])
+        .insert_inbound_events(&[event("ie_1", "a", 100)], 0)
         .await
         .unwrap();
     store
@@ -159,7 +162,7 @@ async fn a_commit_for_a_missing_payment_writes_nothing(b: &Backend) {
         .await
         .unwrap();
     store
-        .insert_inbound_events(&[event("ie_1", "a", 100)])
+        .insert_inbound_events(&[event("ie_1", "a", 100)], 0)
         .await
         .unwrap();
     let c = Commit {
@@ -306,7 +309,7 @@ async fn unscoped_reads_find_payments_and_refunds_without_a_merchant(b: &Backend
 async fn requeue_orphans_returns_only_orphans_judged_before_the_cutoff(b: &Backend) {
     let store = &*b.store;
     let events = [event("ie_1", "a", 100), event("ie_2", "b", 101)];
-    store.insert_inbound_events(&events).await.unwrap();
+    store.insert_inbound_events(&events, 0).await.unwrap();
     assert_eq!(store.claim_inbound_events(10, 3600).await.unwrap().len(), 2);
     store
         .commit(&settle("ie_1", InboundStatus::Orphan))

@@ -33,17 +33,20 @@ fn event_row(r: &Row) -> Result<InboundEvent, StoreError> {
 pub(super) async fn insert(
     c: &mut Client,
     events: &[InboundEvent],
+    lease_secs: i64,
 ) -> Result<Vec<bool>, StoreError> {
     let tx = c.transaction().await?;
     let stmt = tx
         .prepare_cached(&format!(
-            "INSERT INTO inbound_events ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO inbound_events ({COLS}, lease_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (gateway_id, provider_event_id) DO NOTHING"
         ))
         .await?;
     let mut fresh = Vec::with_capacity(events.len());
     for e in events {
-        let params: [Param<'_>; 7] = [
+        let lease_until = (lease_secs > 0).then(|| e.received_at.saturating_add(lease_secs));
+        let params: [Param<'_>; 8] = [
             &e.id,
             &e.gateway_id,
             &e.provider_event_id,
@@ -51,6 +54,7 @@ pub(super) async fn insert(
             &e.status.as_str(),
             &e.note,
             &e.received_at,
+            &lease_until,
         ];
         fresh.push(tx.execute(&stmt, &params).await? == 1);
     }

@@ -182,8 +182,10 @@ impl Store for PostgresStore {
     async fn insert_inbound_events(
         &self,
         events: &[InboundEvent],
+        lease_secs: i64,
     ) -> Result<Vec<bool>, StoreError> {
-        self.run(async |c| inbound::insert(c, events).await).await
+        self.run(async |c| inbound::insert(c, events, lease_secs).await)
+            .await
     }
 
     async fn claim_inbound_events(

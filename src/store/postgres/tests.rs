@@ -174,7 +174,7 @@ async fn an_inbound_lease_frees_the_event_exactly_when_it_expires() {
     let url = postgres_test_url().await;
     let store = open(&url).await;
     store
-        .insert_inbound_events(&[event("ie_1", "a", 100)])
+        .insert_inbound_events(&[event("ie_1", "a", 100)], 0)
         .await
         .unwrap();
     let c = store.pool.get().await.unwrap();

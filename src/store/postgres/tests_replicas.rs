@@ -74,7 +74,7 @@ async fn two_stores_inserting_one_event_store_it_once() {
         .map(|i| {
             let store = Arc::clone(&stores[i % 2]);
             let e = event(&format!("ie_{i}"), "evt_same", 100);
-            tokio::spawn(async move { store.insert_inbound_events(&[e]).await })
+            tokio::spawn(async move { store.insert_inbound_events(&[e], 0).await })
         })
         .collect();
     let mut fresh = 0;
@@ -96,7 +96,7 @@ async fn two_stores_never_claim_the_same_inbound_event() {
     let events: Vec<_> = (0..40)
         .map(|i| event(&format!("ie_{i}"), &format!("evt_{i}"), 100 + i))
         .collect();
-    stores[0].insert_inbound_events(&events).await.unwrap();
+    stores[0].insert_inbound_events(&events, 0).await.unwrap();
     let tasks: Vec<_> = (0..30)
         .map(|i| {
             let store = Arc::clone(&stores[i % 2]);
@@ -142,7 +142,7 @@ async fn two_stores_settling_one_event_apply_it_once() {
         .await
         .unwrap();
     stores[0]
-        .insert_inbound_events(&[event("ie_1", "a", 100)])
+        .insert_inbound_events(&[event("ie_1", "a", 100)], 0)
         .await
         .unwrap();
     let tasks: Vec<_> = (0..10)

@@ -34,14 +34,20 @@ fn sql_limit(limit: usize) -> i64 {
 /// the ack then covers all of them or none. A repeated
 /// `(gateway_id, provider_event_id)`, in the batch or already stored, is
 /// `false`; a clash on `id` alone is a caller bug and surfaces as `Conflict`.
-pub(super) fn insert(conn: &Connection, events: &[InboundEvent]) -> Result<Vec<bool>, StoreError> {
+pub(super) fn insert(
+    conn: &Connection,
+    events: &[InboundEvent],
+    lease_secs: i64,
+) -> Result<Vec<bool>, StoreError> {
     let mut fresh = Vec::with_capacity(events.len());
     {
         let mut stmt = conn.prepare_cached(&format!(
-            "INSERT INTO inbound_events ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO inbound_events ({COLS}, lease_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (gateway_id, provider_event_id) DO NOTHING"
         ))?;
         for e in events {
+            let lease_until = (lease_secs > 0).then(|| e.received_at.saturating_add(lease_secs));
             let n = stmt.execute(params![
                 e.id,
                 e.gateway_id,
@@ -50,6 +56,7 @@ pub(super) fn insert(conn: &Connection, events: &[InboundEvent]) -> Result<Vec<b
                 e.status.as_str(),
                 e.note,
                 e.received_at,
+                lease_until,
             ])?;
             fresh.push(n == 1);
         }
@@ -115,6 +122,17 @@ pub(super) fn any_orphans(conn: &Connection, older_than: i64) -> Result<bool, St
          WHERE status = 'orphan' AND COALESCE(processed_at, received_at) < ?1)",
     )?;
     Ok(stmt.query_row([older_than], |r| r.get(0))?)
+}
+
+/// Every lease on a `received` event: only at startup, when no worker of
+/// this file's one process is running yet.
+pub(super) fn release_leases(conn: &Connection) -> Result<usize, StoreError> {
+    exec(
+        conn,
+        "UPDATE inbound_events SET lease_until = NULL
+         WHERE status = 'received' AND lease_until IS NOT NULL",
+        [],
+    )
 }
 
 /// Orphans judged before `older_than` (by `processed_at`; `received_at` for

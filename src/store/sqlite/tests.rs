@@ -82,7 +82,7 @@ async fn a_schema_newer_than_the_build_is_refused() {
 async fn an_inbound_lease_frees_the_event_exactly_when_it_expires() {
     let store = SqliteStore::open(":memory:", false).await.unwrap();
     store
-        .insert_inbound_events(&[event("ie_1", "a", 100)])
+        .insert_inbound_events(&[event("ie_1", "a", 100)], 0)
         .await
         .unwrap();
     let claim_at = |now| store.write(move |c| inbound::claim(c, now, 10, 60));
