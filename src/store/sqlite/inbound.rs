@@ -124,6 +124,15 @@ pub(super) fn any_orphans(conn: &Connection, older_than: i64) -> Result<bool, St
     Ok(stmt.query_row([older_than], |r| r.get(0))?)
 }
 
+/// Whether any `received` event is leased.
+pub(super) fn any_leased(conn: &Connection) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM inbound_events
+         WHERE status = 'received' AND lease_until IS NOT NULL)",
+    )?;
+    Ok(stmt.query_row([], |r| r.get(0))?)
+}
+
 /// Every lease on a `received` event: only at startup, when no worker of
 /// this file's one process is running yet.
 pub(super) fn release_leases(conn: &Connection) -> Result<usize, StoreError> {
