@@ -35,7 +35,12 @@ impl<'a> Unit<'a> {
         for r in &commit.refunds {
             steps.push(refunds::upsert_refund_step(r)?);
         }
-        steps.extend(commit.finished_attempts.iter().map(journal::finish_attempt_step));
+        steps.extend(
+            commit
+                .finished_attempts
+                .iter()
+                .map(journal::finish_attempt_step),
+        );
         steps.extend(commit.new_attempts.iter().map(journal::insert_attempt_step));
         steps.extend(commit.disputes.iter().map(disputes::upsert_step));
         steps.extend(commit.deliveries.iter().map(deliveries::insert_step));

@@ -114,7 +114,11 @@ pub(super) async fn complete(
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
-    if complete_step(merchant_id, key, status, body).execute(c).await? == 0 {
+    if complete_step(merchant_id, key, status, body)
+        .execute(c)
+        .await?
+        == 0
+    {
         return Err(StoreError::NotFound);
     }
     Ok(())

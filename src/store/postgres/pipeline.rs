@@ -98,7 +98,9 @@ pub(super) async fn transaction(
     let params: Vec<_> = steps.iter().map(Step::refs).collect();
     let pg: &tokio_postgres::Client = c;
     let mut calls = InOrder::default();
-    calls.push(Box::pin(async move { pg.batch_execute("BEGIN").await.map(|()| 0) }));
+    calls.push(Box::pin(async move {
+        pg.batch_execute("BEGIN").await.map(|()| 0)
+    }));
     for (stmt, p) in statements.iter().zip(&params) {
         calls.push(Box::pin(pg.execute(stmt, p)));
     }
@@ -115,7 +117,9 @@ pub(super) async fn transaction(
     // no cancellation can leave the connection inside the transaction;
     // once `end` is sent, a caller that goes away leaves the server to
     // finish the unit on its own, and the connection idles after it.
-    calls.push(Box::pin(async move { pg.batch_execute(end).await.map(|()| 0) }));
+    calls.push(Box::pin(
+        async move { pg.batch_execute(end).await.map(|()| 0) },
+    ));
     poll_fn(|cx| calls.poll_pass(cx)).await;
     let counts = calls.into_results()?;
     Ok(counts.into_iter().skip(1).take(steps.len()).collect())
@@ -149,7 +153,11 @@ impl<'f> InOrder<'f> {
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     fn failed(&self) -> bool {

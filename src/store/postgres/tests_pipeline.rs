@@ -95,10 +95,12 @@ async fn a_parameter_that_does_not_encode_rolls_back_what_was_sent_before_it() {
     // An i64 for an int4 fails in the driver, before the statement is sent.
     let unsent = Step::new("SELECT $1::int4").arg(7_i64);
     let c = store.pool.get().await.unwrap();
-    let err = pipeline::transaction(&c, &[sent, unsent]).await.unwrap_err();
+    let err = pipeline::transaction(&c, &[sent, unsent])
+        .await
+        .unwrap_err();
     assert!(err.as_db_error().is_none(), "a driver error: {err:?}");
-    let after = Step::new("INSERT INTO audit_log (at, kind, detail) VALUES ('t', $1, '{}')")
-        .arg("after");
+    let after =
+        Step::new("INSERT INTO audit_log (at, kind, detail) VALUES ('t', $1, '{}')").arg("after");
     pipeline::transaction(&c, &[after]).await.unwrap();
     drop(c);
     // Read on another connection: rolled back, and nothing left open.
@@ -194,7 +196,10 @@ fn relay(client: TcpStream, server: TcpStream, gate: watch::Sender<bool>) {
         let mut window = Vec::new();
         while let Ok(n @ 1..) = from_client.read(&mut buf).await {
             window.extend_from_slice(&buf[..n]);
-            if window.windows(COMMIT_MESSAGE.len()).any(|w| w == COMMIT_MESSAGE) {
+            if window
+                .windows(COMMIT_MESSAGE.len())
+                .any(|w| w == COMMIT_MESSAGE)
+            {
                 gate.send_replace(true);
             }
             // Too short to hold a whole COMMIT, so one is never seen twice.
