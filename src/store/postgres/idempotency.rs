@@ -3,7 +3,10 @@
 //! makes concurrent claimers on any connection or replica queue behind the
 //! first, exactly one of them inserts (or replaces an expired row), and
 //! the others find the row locked for them to judge in the same
-//! transaction. Retake is a compare-and-set `UPDATE`, so one caller wins.
+//! transaction. Claimed with the first unit of an operation, the same
+//! statement raises instead when it claimed nothing, so that unit, sent in
+//! one round trip, writes nothing; the key is then judged as above. Retake
+//! is a compare-and-set `UPDATE`, so one caller wins.
 
 use deadpool_postgres::{Client, GenericClient};
 

@@ -80,9 +80,11 @@ pub(super) fn raised(e: &tokio_postgres::Error, code: &str) -> bool {
 
 /// Runs `steps` as one transaction in one round trip: the rows each step
 /// affected, or the first error in statement order (later statements of an
-/// aborted transaction only report that it is aborted). On any error
-/// nothing was written. The error is the driver's, for callers that look
-/// for a payroute SQLSTATE; it converts into a [`StoreError`].
+/// aborted transaction only report that it is aborted). An error before
+/// the `COMMIT` means nothing was written; a connection lost during the
+/// `COMMIT` leaves the outcome unknown, as for any transaction. The error
+/// is the driver's, for callers that look for a payroute SQLSTATE; it
+/// converts into a [`StoreError`].
 ///
 /// Statements are prepared first (from the connection's cache: no round
 /// trip once warm), because a statement prepared inside the pipeline would
@@ -113,7 +115,8 @@ pub(super) async fn transaction(
     })
     .await;
     let end = if calls.failed() { "ROLLBACK" } else { "COMMIT" };
-    // No await lies between the first pass and the one sending `end`, so
+    // The first pass's future is ready at once: nothing suspends between
+    // it and the pass sending `end`, so
     // no cancellation can leave the connection inside the transaction;
     // once `end` is sent, a caller that goes away leaves the server to
     // finish the unit on its own, and the connection idles after it.
