@@ -22,6 +22,7 @@ mod idempotency;
 mod inbound;
 mod journal;
 mod leases;
+mod pipeline;
 mod records;
 mod refunds;
 mod schema;
@@ -29,6 +30,8 @@ mod store_impl;
 mod test_schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pipeline;
 #[cfg(test)]
 mod tests_replicas;
 

@@ -9,6 +9,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use super::connect::{describe, describe_pool};
+use super::pipeline;
 use crate::store::StoreError;
 
 pub(super) use crate::store::columns::{capture_str, opt_json, parse_capture, to_json};
@@ -18,6 +19,16 @@ pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            // Raised by `payroute_assert` inside a unit of work.
+            match db.code().code() {
+                pipeline::NOT_FOUND => return StoreError::NotFound,
+                pipeline::CONFLICT | pipeline::TAKEN => {
+                    return StoreError::Conflict(db.message().to_owned());
+                }
+                _ => {}
+            }
+        }
         let Some(state) = e.code() else {
             // No SQLSTATE: the socket, the protocol or a timeout.
             return StoreError::Unavailable(describe(&e));

@@ -2,26 +2,110 @@
 //! merchant events it causes and the settling of the inbound event that
 //! carried it land together or not at all, so a crash can neither lose a
 //! merchant event nor apply an inbound one twice, whichever replica runs it.
+//!
+//! A unit is sent as one pipeline (see [`super::pipeline`]): one round
+//! trip for a commit, and one for a claim with its first commit when the
+//! key is new. Only a claim that finds its key live takes a second
+//! transaction, the step-by-step one, to tell the caller what it found.
 
 use deadpool_postgres::{Client, GenericClient};
 
+use super::pipeline::{self, Step, TAKEN};
 use super::{deliveries, disputes, idempotency, inbound, journal, records, refunds};
 use crate::store::events::Commit;
 use crate::store::{IdemClaim, IdemKey, StoreError};
 
+/// The statements of a commit, in the order they run, and where among them
+/// the idempotent response is stored.
+struct Unit<'a> {
+    steps: Vec<Step<'a>>,
+    response: Option<usize>,
+}
+
+impl<'a> Unit<'a> {
+    /// `first` (a claim) runs before the commit's own statements.
+    fn of(commit: &'a Commit, now: i64, first: Option<Step<'a>>) -> Result<Self, StoreError> {
+        let mut steps: Vec<Step<'a>> = first.into_iter().collect();
+        if let Some(p) = &commit.new_payment {
+            steps.push(records::insert_payment_step(p)?);
+        }
+        if let Some(p) = &commit.payment {
+            steps.push(records::update_payment_step(p)?);
+        }
+        for r in &commit.refunds {
+            steps.push(refunds::upsert_refund_step(r)?);
+        }
+        steps.extend(
+            commit
+                .finished_attempts
+                .iter()
+                .map(journal::finish_attempt_step),
+        );
+        steps.extend(commit.new_attempts.iter().map(journal::insert_attempt_step));
+        steps.extend(commit.disputes.iter().map(disputes::upsert_step));
+        steps.extend(commit.deliveries.iter().map(deliveries::insert_step));
+        if let Some((id, status, note)) = &commit.inbound {
+            steps.push(inbound::mark_step(id, *status, note.as_deref(), now));
+        }
+        let mut response = None;
+        if let Some(r) = &commit.response {
+            response = Some(steps.len());
+            steps.push(idempotency::complete_step(
+                &r.merchant_id,
+                &r.key,
+                r.status,
+                &r.body,
+            ));
+        }
+        if let Some(entry) = &commit.audit {
+            steps.push(journal::append_audit_step(entry)?);
+        }
+        Ok(Unit { steps, response })
+    }
+
+    /// After the unit committed, with the rows each step changed: a key no
+    /// longer in flight kept its state, which the commit allows.
+    fn note_unstored_response(&self, counts: &[u64]) {
+        if self.response.and_then(|i| counts.get(i)) == Some(&0) {
+            tracing::warn!("idempotency key no longer in flight; its response is not stored");
+        }
+    }
+}
+
 /// Any failing part (a missing payment, an event already settled, a
-/// duplicate delivery id) rolls back every part: the transaction drops
-/// uncommitted on the early return, which rolls it back.
+/// duplicate delivery id) fails its statement on the server, which rolls
+/// back every part.
 pub(super) async fn apply(c: &mut Client, commit: &Commit, now: i64) -> Result<(), StoreError> {
-    let tx = c.transaction().await?;
-    apply_in(&tx, commit, now).await?;
-    tx.commit().await?;
+    let unit = Unit::of(commit, now, None)?;
+    let counts = pipeline::transaction(c, &unit.steps).await?;
+    unit.note_unstored_response(&counts);
     Ok(())
 }
 
 /// The claim, then (only when it is `Claimed`) the commit, in one
 /// transaction: any other claim returns with nothing written.
 pub(super) async fn claim_and_apply(
+    c: &mut Client,
+    key: &IdemKey<'_>,
+    commit: &Commit,
+    now: i64,
+) -> Result<IdemClaim, StoreError> {
+    let unit = Unit::of(commit, now, Some(idempotency::claim_step(key, now)))?;
+    match pipeline::transaction(c, &unit.steps).await {
+        Ok(counts) => {
+            unit.note_unstored_response(&counts);
+            Ok(IdemClaim::Claimed)
+        }
+        // The key was live when claimed; it may have been released or have
+        // expired since, so the claim is made again before it is judged.
+        Err(e) if pipeline::raised(&e, TAKEN) => claim_then_apply(c, key, commit, now).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`claim_and_apply`] one statement at a time, which can read the live
+/// key it ran into and judge it in the same transaction.
+async fn claim_then_apply(
     c: &mut Client,
     key: &IdemKey<'_>,
     commit: &Commit,
@@ -39,40 +123,11 @@ pub(super) async fn claim_and_apply(
 
 /// Every part of `commit` inside a transaction the caller owns.
 async fn apply_in(tx: &impl GenericClient, commit: &Commit, now: i64) -> Result<(), StoreError> {
-    if let Some(p) = &commit.new_payment {
-        records::insert_payment(tx, p).await?;
+    let unit = Unit::of(commit, now, None)?;
+    let mut counts = Vec::with_capacity(unit.steps.len());
+    for step in &unit.steps {
+        counts.push(step.execute(tx).await?);
     }
-    if let Some(p) = &commit.payment {
-        records::update_payment(tx, p).await?;
-    }
-    for r in &commit.refunds {
-        refunds::upsert_refund(tx, r).await?;
-    }
-    for f in &commit.finished_attempts {
-        journal::finish_attempt(tx, f).await?;
-    }
-    for a in &commit.new_attempts {
-        journal::insert_attempt(tx, a).await?;
-    }
-    for d in &commit.disputes {
-        disputes::upsert(tx, d).await?;
-    }
-    for d in &commit.deliveries {
-        deliveries::insert(tx, d).await?;
-    }
-    if let Some((id, status, note)) = &commit.inbound {
-        inbound::mark(tx, id, *status, note.as_deref(), now).await?;
-    }
-    if let Some(r) = &commit.response {
-        match idempotency::complete(tx, &r.merchant_id, &r.key, r.status, &r.body).await {
-            Err(StoreError::NotFound) => {
-                tracing::warn!("idempotency key no longer in flight; its response is not stored");
-            }
-            other => other?,
-        }
-    }
-    if let Some(entry) = &commit.audit {
-        journal::append_audit(tx, entry).await?;
-    }
+    unit.note_unstored_response(&counts);
     Ok(())
 }

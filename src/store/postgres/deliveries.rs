@@ -5,10 +5,11 @@
 //! senders on every replica share the queue without ever holding the same
 //! delivery at once, and a sender that dies leaves it due again later.
 
-use deadpool_postgres::{Client, GenericClient};
+use deadpool_postgres::Client;
 use tokio_postgres::Row;
 
 use super::codec::{Param, big, col, int, int_opt, text_enum};
+use super::pipeline::Step;
 use crate::store::StoreError;
 use crate::store::events::{Delivery, DeliveryStatus};
 
@@ -33,30 +34,24 @@ fn delivery_row(r: &Row) -> Result<Delivery, StoreError> {
 }
 
 /// A duplicate id is `Conflict`.
-pub(super) async fn insert(c: &impl GenericClient, d: &Delivery) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "INSERT INTO outbound_deliveries ({COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .await?;
-    let (attempts, last_status) = (i64::from(d.attempts), d.last_status.map(i32::from));
-    let params: [Param<'_>; 12] = [
-        &d.id,
-        &d.event_id,
-        &d.merchant_id,
-        &d.event_type,
-        &d.payload,
-        &d.status.as_str(),
-        &attempts,
-        &d.next_attempt_at,
-        &d.last_error,
-        &last_status,
-        &d.created_at,
-        &d.updated_at,
-    ];
-    c.execute(&stmt, &params).await?;
-    Ok(())
+pub(super) fn insert_step(d: &Delivery) -> Step<'_> {
+    let sql = format!(
+        "INSERT INTO outbound_deliveries ({COLS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
+    Step::new(sql)
+        .arg(&d.id)
+        .arg(&d.event_id)
+        .arg(&d.merchant_id)
+        .arg(&d.event_type)
+        .arg(&d.payload)
+        .arg(d.status.as_str())
+        .arg(i64::from(d.attempts))
+        .arg(d.next_attempt_at)
+        .arg(&d.last_error)
+        .arg(d.last_status.map(i32::from))
+        .arg(&d.created_at)
+        .arg(&d.updated_at)
 }
 
 /// Most overdue first. The returned deliveries carry the leased

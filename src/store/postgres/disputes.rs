@@ -2,10 +2,11 @@
 //! [`crate::store::events::Commit`] and read by payment or by the gateway's
 //! own dispute reference.
 
-use deadpool_postgres::{Client, GenericClient};
+use deadpool_postgres::Client;
 use tokio_postgres::Row;
 
-use super::codec::{Param, col, text_enum};
+use super::codec::{col, text_enum};
+use super::pipeline::{NOT_FOUND, Step, or_raise};
 use crate::store::StoreError;
 use crate::store::events::{Dispute, DisputeStatus};
 
@@ -31,9 +32,9 @@ fn dispute_row(r: &Row) -> Result<Dispute, StoreError> {
 /// with this id (a gateway may revise the disputed amount). The merchant is
 /// copied from the payment; no such payment is `NotFound`, and a second id
 /// for one `(gateway, provider_reference)` is `Conflict`.
-pub(super) async fn upsert(c: &impl GenericClient, d: &Dispute) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(&format!(
+pub(super) fn upsert_step(d: &Dispute) -> Step<'_> {
+    let sql = or_raise(
+        &format!(
             "INSERT INTO disputes ({COLS}, merchant_id)
              SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::text,
                     $8::text, $9::text, $10::text, merchant_id
@@ -41,24 +42,21 @@ pub(super) async fn upsert(c: &impl GenericClient, d: &Dispute) -> Result<(), St
              ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
                  amount = EXCLUDED.amount, reason = EXCLUDED.reason,
                  updated_at = EXCLUDED.updated_at"
-        ))
-        .await?;
-    let params: [Param<'_>; 10] = [
-        &d.id,
-        &d.payment_id,
-        &d.gateway,
-        &d.provider_reference,
-        &d.status.as_str(),
-        &d.amount,
-        &d.currency,
-        &d.reason,
-        &d.created_at,
-        &d.updated_at,
-    ];
-    if c.execute(&stmt, &params).await? == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+        ),
+        NOT_FOUND,
+        "no such payment",
+    );
+    Step::new(sql)
+        .arg(&d.id)
+        .arg(&d.payment_id)
+        .arg(&d.gateway)
+        .arg(&d.provider_reference)
+        .arg(d.status.as_str())
+        .arg(d.amount)
+        .arg(&d.currency)
+        .arg(&d.reason)
+        .arg(&d.created_at)
+        .arg(&d.updated_at)
 }
 
 /// Oldest first.

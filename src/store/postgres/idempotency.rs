@@ -3,11 +3,15 @@
 //! makes concurrent claimers on any connection or replica queue behind the
 //! first, exactly one of them inserts (or replaces an expired row), and
 //! the others find the row locked for them to judge in the same
-//! transaction. Retake is a compare-and-set `UPDATE`, so one caller wins.
+//! transaction. Claimed with the first unit of an operation, the same
+//! statement raises instead when it claimed nothing, so that unit, sent in
+//! one round trip, writes nothing; the key is then judged as above. Retake
+//! is a compare-and-set `UPDATE`, so one caller wins.
 
 use deadpool_postgres::{Client, GenericClient};
 
 use super::codec::col;
+use super::pipeline::{Step, TAKEN, or_raise};
 use crate::store::{IdemClaim, IdemKey, StoreError};
 
 /// The live row a claim ran into.
@@ -18,6 +22,18 @@ struct Existing {
     response_body: Option<Vec<u8>>,
     created_at: i64,
 }
+
+/// The claim: a new key, or one older than the TTL (a pruned key starts a
+/// new request). When the WHERE is false the conflicting row is still
+/// locked by this statement, so a read after it in the same transaction
+/// sees the row as it stays until commit.
+const UPSERT: &str = "INSERT INTO idempotency_keys
+         (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
+     VALUES ($1, $2, $3, 'in_flight', NULL, NULL, $4)
+     ON CONFLICT (merchant_id, key) DO UPDATE SET
+         fingerprint = EXCLUDED.fingerprint, status = 'in_flight',
+         response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+     WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint";
 
 pub(super) async fn claim(
     c: &mut Client,
@@ -36,20 +52,7 @@ pub(super) async fn claim_in(
     k: &IdemKey<'_>,
     now: i64,
 ) -> Result<IdemClaim, StoreError> {
-    // New, or older than the TTL: a pruned key starts a new request. When
-    // the WHERE is false the conflicting row is still locked by this
-    // statement, so the SELECT below sees it as it stays until commit.
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO idempotency_keys
-                 (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
-             VALUES ($1, $2, $3, 'in_flight', NULL, NULL, $4)
-             ON CONFLICT (merchant_id, key) DO UPDATE SET
-                 fingerprint = EXCLUDED.fingerprint, status = 'in_flight',
-                 response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
-             WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint",
-        )
-        .await?;
+    let upsert = tx.prepare_cached(UPSERT).await?;
     let written = tx
         .execute(
             &upsert,
@@ -108,26 +111,52 @@ fn judge(row: Existing, fingerprint: &str) -> Result<IdemClaim, StoreError> {
 /// Records the response of a claimed key; `NotFound` means the claim no
 /// longer exists (released, or expired and claimed again).
 pub(super) async fn complete(
-    c: &impl GenericClient,
+    c: &Client,
     merchant_id: &str,
     key: &str,
     status: u16,
     body: &[u8],
 ) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(
-            "UPDATE idempotency_keys
-             SET status = 'done', response_status = $3, response_body = $4
-             WHERE merchant_id = $1 AND key = $2 AND status = 'in_flight'",
-        )
-        .await?;
-    let changed = c
-        .execute(&stmt, &[&merchant_id, &key, &i32::from(status), &body])
-        .await?;
-    if changed == 0 {
+    if complete_step(merchant_id, key, status, body)
+        .execute(c)
+        .await?
+        == 0
+    {
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// [`complete`] as a step of a unit: it changes no row (and raises
+/// nothing) when the claim no longer exists.
+pub(super) fn complete_step<'a>(
+    merchant_id: &'a str,
+    key: &'a str,
+    status: u16,
+    body: &'a [u8],
+) -> Step<'a> {
+    Step::new(
+        "UPDATE idempotency_keys
+         SET status = 'done', response_status = $3, response_body = $4
+         WHERE merchant_id = $1 AND key = $2 AND status = 'in_flight'",
+    )
+    .arg(merchant_id)
+    .arg(key)
+    .arg(i32::from(status))
+    .arg(body)
+}
+
+/// The claim as the first step of a unit: it raises [`TAKEN`] unless it
+/// claimed the key, so the unit writes nothing for a live key, and the
+/// caller judges the key in a transaction of its own. Claimers of one key
+/// queue on its unique index exactly as with [`claim_in`].
+pub(super) fn claim_step<'a>(k: &IdemKey<'a>, now: i64) -> Step<'a> {
+    Step::new(or_raise(UPSERT, TAKEN, "idempotency key is live"))
+        .arg(k.merchant_id)
+        .arg(k.key)
+        .arg(k.fingerprint)
+        .arg(now)
+        .arg(k.ttl_secs)
 }
 
 /// Drops an unfinished claim; a finished key is kept so it still replays.

@@ -8,6 +8,7 @@ use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
 use super::codec::{Param, big, col, text_enum};
+use super::pipeline::{CONFLICT, NOT_FOUND, Step};
 use crate::store::StoreError;
 use crate::store::events::{InboundEvent, InboundStatus};
 
@@ -128,37 +129,31 @@ pub(super) async fn requeue_orphans(c: &Client, older_than: i64) -> Result<usize
 /// Settles a `received` event. One already settled (say by a second worker
 /// that claimed it after this one's lease ran out) is `Conflict`, so the
 /// [`crate::store::events::Commit`] around it rolls back and an event is
-/// applied at most once; a missing one is `NotFound`. A concurrent settle
-/// waits for the row lock, then sees the new status and matches nothing.
-pub(super) async fn mark(
-    c: &impl GenericClient,
-    id: &str,
+/// applied at most once; a missing one is `NotFound`. Both are raised in
+/// the statement, so the unit's transaction aborts at once. A concurrent
+/// settle waits for the row lock, then sees the new status and matches
+/// nothing, while the statement's snapshot still shows the row exists.
+pub(super) fn mark_step<'a>(
+    id: &'a str,
     status: InboundStatus,
-    note: Option<&str>,
+    note: Option<&'a str>,
     now: i64,
-) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(
-            "UPDATE inbound_events
+) -> Step<'a> {
+    let sql = format!(
+        "WITH settled AS (
+             UPDATE inbound_events
              SET status = $2, note = $3, processed_at = $4, lease_until = NULL
-             WHERE id = $1 AND status = 'received'",
-        )
-        .await?;
-    if c.execute(&stmt, &[&id, &status.as_str(), &note, &now])
-        .await?
-        == 1
-    {
-        return Ok(());
-    }
-    let exists = c
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM inbound_events WHERE id = $1)")
-        .await?;
-    let exists: bool = col(&c.query_one(&exists, &[&id]).await?, 0)?;
-    if exists {
-        Err(StoreError::Conflict(format!(
-            "inbound event {id} was already processed"
-        )))
-    } else {
-        Err(StoreError::NotFound)
-    }
+             WHERE id = $1 AND status = 'received'
+             RETURNING 1)
+         SELECT payroute_assert(count(*) > 0,
+             CASE WHEN EXISTS (SELECT 1 FROM inbound_events WHERE id = $1::text)
+                  THEN '{CONFLICT}' ELSE '{NOT_FOUND}' END,
+             'inbound event ' || $1::text || ' was already processed')
+         FROM settled"
+    );
+    Step::new(sql)
+        .arg(id)
+        .arg(status.as_str())
+        .arg(note)
+        .arg(now)
 }

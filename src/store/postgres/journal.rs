@@ -6,7 +6,8 @@
 use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
-use super::codec::{Param, big, col, int_opt, json, text_enum, to_json};
+use super::codec::{big, col, int_opt, json, text_enum, to_json};
+use super::pipeline::{NOT_FOUND, Step, or_raise};
 use crate::payments::model::{Attempt, AttemptOutcome};
 use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
@@ -19,56 +20,59 @@ const NOW: &str = r#"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.
 
 /// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
 pub(super) async fn insert_attempt(c: &impl GenericClient, a: &Attempt) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "INSERT INTO attempts ({ATTEMPT_COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .await?;
-    let latency = a.latency_ms.map(big);
-    let params: [Param<'_>; 12] = [
-        &a.id,
-        &a.payment_id,
-        &a.gateway,
-        &a.operation,
-        &a.gateway_idempotency_key,
-        &a.amount,
-        &a.outcome.as_str(),
-        &a.provider_reference,
-        &a.error_code,
-        &latency,
-        &a.created_at,
-        &a.updated_at,
-    ];
-    c.execute(&stmt, &params).await?;
+    insert_attempt_step(a).execute(c).await?;
     Ok(())
 }
 
-/// A provider reference learnt earlier (say, on a first ambiguous try) is
-/// kept when this call did not return one.
+pub(super) fn insert_attempt_step(a: &Attempt) -> Step<'_> {
+    let sql = format!(
+        "INSERT INTO attempts ({ATTEMPT_COLS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
+    Step::new(sql)
+        .arg(&a.id)
+        .arg(&a.payment_id)
+        .arg(&a.gateway)
+        .arg(&a.operation)
+        .arg(&a.gateway_idempotency_key)
+        .arg(a.amount)
+        .arg(a.outcome.as_str())
+        .arg(&a.provider_reference)
+        .arg(&a.error_code)
+        .arg(a.latency_ms.map(big))
+        .arg(&a.created_at)
+        .arg(&a.updated_at)
+}
+
+/// No such attempt is `NotFound`.
 pub(super) async fn finish_attempt(
     c: &impl GenericClient,
     f: &AttemptFinish,
 ) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(&format!(
+    finish_attempt_step(f).execute(c).await?;
+    Ok(())
+}
+
+/// A provider reference learnt earlier (say, on a first ambiguous try) is
+/// kept when this call did not return one. Raises `NotFound` in the
+/// statement, so a unit with it writes nothing.
+pub(super) fn finish_attempt_step(f: &AttemptFinish) -> Step<'_> {
+    let sql = or_raise(
+        &format!(
             "UPDATE attempts SET outcome = $2,
                  provider_reference = COALESCE($3, provider_reference),
                  error_code = $4, latency_ms = $5, updated_at = {NOW}
              WHERE id = $1"
-        ))
-        .await?;
-    let params: [Param<'_>; 5] = [
-        &f.id,
-        &f.outcome.as_str(),
-        &f.provider_reference,
-        &f.error_code,
-        &big(f.latency_ms),
-    ];
-    if c.execute(&stmt, &params).await? == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+        ),
+        NOT_FOUND,
+        "no such attempt",
+    );
+    Step::new(sql)
+        .arg(&f.id)
+        .arg(f.outcome.as_str())
+        .arg(&f.provider_reference)
+        .arg(&f.error_code)
+        .arg(big(f.latency_ms))
 }
 
 fn attempt_row(r: &Row) -> Result<Attempt, StoreError> {
@@ -103,13 +107,13 @@ pub(super) async fn list_attempts(
 }
 
 pub(super) async fn append_audit(c: &impl GenericClient, e: &AuditEntry) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, $1, $2)"
-        ))
-        .await?;
-    c.execute(&stmt, &[&e.kind, &to_json(&e.detail)?]).await?;
+    append_audit_step(e)?.execute(c).await?;
     Ok(())
+}
+
+pub(super) fn append_audit_step(e: &AuditEntry) -> Result<Step<'_>, StoreError> {
+    let sql = format!("INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, $1, $2)");
+    Ok(Step::new(sql).arg(&e.kind).arg(to_json(&e.detail)?))
 }
 
 /// The `limit` most recent entries, newest first.

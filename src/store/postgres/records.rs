@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use super::codec::{
     Param, big, capture_str, col, json, json_opt, opt_json, parse_capture, text_enum, to_json,
 };
+use super::pipeline::{NOT_FOUND, Step, or_raise};
 use super::refunds;
 use crate::payments::model::{Payment, PaymentStatus};
 use crate::store::StoreError;
@@ -44,72 +45,74 @@ impl PaymentJson {
 }
 
 pub(super) async fn insert_payment(c: &impl GenericClient, p: &Payment) -> Result<(), StoreError> {
+    insert_payment_step(p)?.execute(c).await?;
+    Ok(())
+}
+
+pub(super) fn insert_payment_step(p: &Payment) -> Result<Step<'_>, StoreError> {
     let j = PaymentJson::encode(p)?;
-    let stmt = c
-        .prepare_cached(&format!(
-            "INSERT INTO payments ({PAYMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
-        ))
-        .await?;
-    let params: [Param<'_>; 21] = [
-        &p.id,
-        &p.merchant_id,
-        &p.status.as_str(),
-        &p.amount,
-        &p.amount_captured,
-        &p.amount_refunded,
-        &p.currency,
-        &p.reference,
-        &capture_str(p.capture),
-        &j.method,
-        &p.gateway,
-        &p.provider_reference,
-        &j.route,
-        &j.risk,
-        &j.failure,
-        &j.next_action,
-        &j.customer,
-        &j.metadata,
-        &p.created_at,
-        &p.updated_at,
-        &p.idempotency_key,
-    ];
-    c.execute(&stmt, &params).await?;
+    let sql = format!(
+        "INSERT INTO payments ({PAYMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+    );
+    Ok(Step::new(sql)
+        .arg(&p.id)
+        .arg(&p.merchant_id)
+        .arg(p.status.as_str())
+        .arg(p.amount)
+        .arg(p.amount_captured)
+        .arg(p.amount_refunded)
+        .arg(&p.currency)
+        .arg(&p.reference)
+        .arg(capture_str(p.capture))
+        .arg(j.method)
+        .arg(&p.gateway)
+        .arg(&p.provider_reference)
+        .arg(j.route)
+        .arg(j.risk)
+        .arg(j.failure)
+        .arg(j.next_action)
+        .arg(j.customer)
+        .arg(j.metadata)
+        .arg(&p.created_at)
+        .arg(&p.updated_at)
+        .arg(&p.idempotency_key))
+}
+
+/// No such payment is `NotFound`.
+pub(super) async fn update_payment(c: &impl GenericClient, p: &Payment) -> Result<(), StoreError> {
+    update_payment_step(p)?.execute(c).await?;
     Ok(())
 }
 
 /// Overwrites everything but the identity and the request's fixed facts
-/// (amount, currency, reference, capture mode, method, created_at).
-pub(super) async fn update_payment(c: &impl GenericClient, p: &Payment) -> Result<(), StoreError> {
+/// (amount, currency, reference, capture mode, method, created_at); raises
+/// `NotFound` in the statement, so a unit with it writes nothing.
+pub(super) fn update_payment_step(p: &Payment) -> Result<Step<'_>, StoreError> {
     let j = PaymentJson::encode(p)?;
-    let stmt = c
-        .prepare_cached(
-            "UPDATE payments SET status = $3, amount_captured = $4, amount_refunded = $5,
-                 gateway = $6, provider_reference = $7, route = $8, risk = $9, failure = $10,
-                 next_action = $11, customer = $12, metadata = $13, updated_at = $14
-             WHERE id = $1 AND merchant_id = $2",
-        )
-        .await?;
-    let params: [Param<'_>; 14] = [
-        &p.id,
-        &p.merchant_id,
-        &p.status.as_str(),
-        &p.amount_captured,
-        &p.amount_refunded,
-        &p.gateway,
-        &p.provider_reference,
-        &j.route,
-        &j.risk,
-        &j.failure,
-        &j.next_action,
-        &j.customer,
-        &j.metadata,
-        &p.updated_at,
-    ];
-    if c.execute(&stmt, &params).await? == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    let sql = or_raise(
+        "UPDATE payments SET status = $3, amount_captured = $4, amount_refunded = $5,
+             gateway = $6, provider_reference = $7, route = $8, risk = $9, failure = $10,
+             next_action = $11, customer = $12, metadata = $13, updated_at = $14
+         WHERE id = $1 AND merchant_id = $2",
+        NOT_FOUND,
+        "no such payment",
+    );
+    Ok(Step::new(sql)
+        .arg(&p.id)
+        .arg(&p.merchant_id)
+        .arg(p.status.as_str())
+        .arg(p.amount_captured)
+        .arg(p.amount_refunded)
+        .arg(&p.gateway)
+        .arg(&p.provider_reference)
+        .arg(j.route)
+        .arg(j.risk)
+        .arg(j.failure)
+        .arg(j.next_action)
+        .arg(j.customer)
+        .arg(j.metadata)
+        .arg(&p.updated_at))
 }
 
 fn payment_row(r: &Row) -> Result<Payment, StoreError> {

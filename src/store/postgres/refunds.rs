@@ -8,6 +8,7 @@ use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
 use super::codec::{Param, col, json_opt, opt_json, text_enum};
+use super::pipeline::{NOT_FOUND, Step, or_raise};
 use crate::payments::model::{Payment, Refund, RefundStatus};
 use crate::store::StoreError;
 
@@ -63,56 +64,48 @@ fn refund_row(r: &Row) -> Result<Refund, StoreError> {
 /// The refund's merchant is copied from its payment, so that `get_refund`
 /// can scope by merchant without a join; no such payment is `NotFound`.
 pub(super) async fn insert_refund(c: &impl GenericClient, r: &Refund) -> Result<(), StoreError> {
-    write_refund(c, r, "").await
+    refund_step(r, "")?.execute(c).await?;
+    Ok(())
 }
 
 /// Inserts a refund, or updates the mutable fields (as [`update_refund`])
 /// of the one with its id. No such payment is `NotFound`.
-pub(super) async fn upsert_refund(c: &impl GenericClient, r: &Refund) -> Result<(), StoreError> {
-    write_refund(
-        c,
+pub(super) fn upsert_refund_step(r: &Refund) -> Result<Step<'_>, StoreError> {
+    refund_step(
         r,
         "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
              provider_reference = EXCLUDED.provider_reference,
              failure = EXCLUDED.failure, updated_at = EXCLUDED.updated_at",
     )
-    .await
 }
 
 /// One INSERT for both: `on_conflict` is empty or an `ON CONFLICT` clause.
 /// The casts type the parameters, which a SELECT list alone leaves unknown.
-async fn write_refund(
-    c: &impl GenericClient,
-    r: &Refund,
-    on_conflict: &str,
-) -> Result<(), StoreError> {
+fn refund_step<'a>(r: &'a Refund, on_conflict: &str) -> Result<Step<'a>, StoreError> {
     let failure = opt_json(r.failure.as_ref())?;
-    let stmt = c
-        .prepare_cached(&format!(
+    let sql = or_raise(
+        &format!(
             "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
              SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text,
                     $8::text, $9::text, $10::text, $11::text, merchant_id
              FROM payments WHERE id = $2::text
              {on_conflict}"
-        ))
-        .await?;
-    let params: [Param<'_>; 11] = [
-        &r.id,
-        &r.payment_id,
-        &r.status.as_str(),
-        &r.amount,
-        &r.currency,
-        &r.gateway,
-        &r.provider_reference,
-        &r.reason,
-        &failure,
-        &r.created_at,
-        &r.updated_at,
-    ];
-    if c.execute(&stmt, &params).await? == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+        ),
+        NOT_FOUND,
+        "no such payment",
+    );
+    Ok(Step::new(sql)
+        .arg(&r.id)
+        .arg(&r.payment_id)
+        .arg(r.status.as_str())
+        .arg(r.amount)
+        .arg(&r.currency)
+        .arg(&r.gateway)
+        .arg(&r.provider_reference)
+        .arg(&r.reason)
+        .arg(failure)
+        .arg(&r.created_at)
+        .arg(&r.updated_at))
 }
 
 pub(super) async fn update_refund(c: &Client, r: &Refund) -> Result<(), StoreError> {

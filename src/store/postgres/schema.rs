@@ -11,7 +11,10 @@ use super::lock_key;
 use crate::store::StoreError;
 
 /// `(version, sql)`, ascending. Append only: an applied file never changes.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_assert.sql")),
+];
 
 /// The schema the connection's `search_path` creates in; `Unavailable`
 /// when it names no existing schema.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tests::open;
+use super::tests_pipeline::first_unit;
 use super::{PostgresStore, drop_test_schema, leases};
 use crate::store::contract::{
     T0, count_claimed, delivery, enqueue, event, key, payment, postgres_test_url, settle,
@@ -39,6 +40,31 @@ async fn two_stores_claiming_one_key_yield_exactly_one_claimed() {
         })
         .collect();
     assert_eq!(count_claimed(tasks).await, 1);
+    finish(&url, stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_claiming_one_key_with_units_make_one_payment() {
+    let (url, stores) = replicas(2).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            tokio::spawn(async move {
+                let unit = first_unit(&format!("pay_{i}"));
+                store.claim_and_commit(key("k1", "fp", 3600), &unit).await
+            })
+        })
+        .collect();
+    assert_eq!(count_claimed(tasks).await, 1);
+    let made = stores[1]
+        .find_payments_by_reference("m1", "order-1")
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 1, "one payment for one key");
+    let attempts = stores[0]
+        .strings_for_tests("SELECT payment_id FROM attempts")
+        .await;
+    assert_eq!(attempts, [made[0].id.clone()], "and only its attempt");
     finish(&url, stores).await;
 }
 

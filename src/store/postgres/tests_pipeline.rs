@@ -1,0 +1,273 @@
+//! Units of work sent as one pipeline: a failure anywhere in one leaves
+//! nothing written and the connection usable; a claim that loses answers
+//! as a claim would; and a unit really is one round trip, shown by a proxy
+//! that holds every answer of the server until the client has sent its
+//! `COMMIT`, which only a client that never waits in between can do.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::pipeline::{self, Step};
+use super::tests::open;
+use super::{PostgresStore, connect, drop_test_schema};
+use crate::payments::model::{AttemptOutcome, PaymentStatus};
+use crate::store::contract::{T0, T1, attempt, key, payment, postgres_test_url};
+use crate::store::{AttemptFinish, Commit, IdemClaim, IdemResponse, Store, StoreError};
+
+/// A new payment and its started attempt, as a create's first unit.
+pub(super) fn first_unit(id: &str) -> Commit {
+    Commit {
+        new_payment: Some(payment(id, "m1", "order-1", T0)),
+        new_attempts: vec![attempt(&format!("att_{id}"), id, "stripe_main", T0)],
+        ..Commit::default()
+    }
+}
+
+/// The outcome of `first_unit(id)`, answered under key `k`.
+fn second_unit(id: &str, k: &str) -> Commit {
+    let mut p = payment(id, "m1", "order-1", T0);
+    p.status = PaymentStatus::Captured;
+    p.updated_at = T1.into();
+    Commit {
+        payment: Some(p),
+        finished_attempts: vec![AttemptFinish {
+            id: format!("att_{id}"),
+            outcome: AttemptOutcome::Approved,
+            provider_reference: Some("pi_1".into()),
+            error_code: None,
+            latency_ms: 12,
+        }],
+        response: Some(IdemResponse {
+            merchant_id: "m1".into(),
+            key: k.into(),
+            status: 201,
+            body: b"{}".to_vec(),
+        }),
+        ..Commit::default()
+    }
+}
+
+async fn audit_kinds(store: &PostgresStore) -> Vec<String> {
+    store
+        .strings_for_tests("SELECT kind FROM audit_log ORDER BY id")
+        .await
+}
+
+#[tokio::test]
+async fn a_failing_statement_anywhere_in_a_unit_writes_nothing() {
+    let url = postgres_test_url().await;
+    // One connection, so every unit below runs on the one a failure used.
+    let store = PostgresStore::open_sized(&url, 1).await.unwrap();
+    let other = open(&url).await;
+    store.commit(&first_unit("pay_1")).await.unwrap();
+
+    // The update of a missing payment fails after the insert before it ran.
+    let mut missing = first_unit("pay_2");
+    missing.payment = Some(payment("pay_none", "m1", "o", T0));
+    let err = store.commit(&missing).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
+    // The attempt's insert breaks a unique key after the payment's.
+    let mut duplicate = first_unit("pay_3");
+    duplicate.new_attempts[0].gateway_idempotency_key = "att_pay_1-key".into();
+    let err = store.commit(&duplicate).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    for id in ["pay_2", "pay_3"] {
+        assert_eq!(other.get_payment("m1", id).await.unwrap(), None, "{id}");
+        assert!(other.list_attempts(id).await.unwrap().is_empty(), "{id}");
+    }
+    // The connection left no transaction open: what it commits next is
+    // seen from another one.
+    store.commit(&first_unit("pay_4")).await.unwrap();
+    assert!(other.get_payment("m1", "pay_4").await.unwrap().is_some());
+    drop((store, other));
+    drop_test_schema(&url).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_parameter_that_does_not_encode_rolls_back_what_was_sent_before_it() {
+    let url = postgres_test_url().await;
+    let store = PostgresStore::open_sized(&url, 1).await.unwrap();
+    let sent = Step::new("INSERT INTO audit_log (at, kind, detail) VALUES ('t', $1, '{}')")
+        .arg("sent-before");
+    // An i64 for an int4 fails in the driver, before the statement is sent.
+    let unsent = Step::new("SELECT $1::int4").arg(7_i64);
+    let c = store.pool.get().await.unwrap();
+    let err = pipeline::transaction(&c, &[sent, unsent])
+        .await
+        .unwrap_err();
+    assert!(err.as_db_error().is_none(), "a driver error: {err:?}");
+    let after =
+        Step::new("INSERT INTO audit_log (at, kind, detail) VALUES ('t', $1, '{}')").arg("after");
+    pipeline::transaction(&c, &[after]).await.unwrap();
+    drop(c);
+    // Read on another connection: rolled back, and nothing left open.
+    let other = open(&url).await;
+    assert_eq!(audit_kinds(&other).await, ["after"]);
+    drop((store, other));
+    drop_test_schema(&url).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_claim_that_loses_writes_nothing_and_answers_as_a_claim() {
+    let url = postgres_test_url().await;
+    let store = open(&url).await;
+    let claim = |id: &'static str, fp: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .claim_and_commit(key("k1", fp, 3600), &first_unit(id))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("pay_1", "fp").await, IdemClaim::Claimed);
+    assert!(matches!(
+        claim("pay_2", "fp").await,
+        IdemClaim::InFlight { .. }
+    ));
+    assert_eq!(claim("pay_3", "other").await, IdemClaim::Mismatch);
+    store.commit(&second_unit("pay_1", "k1")).await.unwrap();
+    assert_eq!(
+        claim("pay_4", "fp").await,
+        IdemClaim::Replay {
+            status: 201,
+            body: b"{}".to_vec()
+        }
+    );
+    for id in ["pay_2", "pay_3", "pay_4"] {
+        assert_eq!(store.get_payment("m1", id).await.unwrap(), None, "{id}");
+        assert!(store.list_attempts(id).await.unwrap().is_empty(), "{id}");
+    }
+    // An expired key is claimed again, in the pipelined unit itself.
+    store
+        .exec_for_tests("UPDATE idempotency_keys SET created_at = created_at - 7200")
+        .await;
+    assert_eq!(claim("pay_5", "fp").await, IdemClaim::Claimed);
+    assert!(store.get_payment("m1", "pay_5").await.unwrap().is_some());
+    drop(store);
+    drop_test_schema(&url).await.unwrap();
+}
+
+/// The simple-protocol `COMMIT` as it goes on the wire: 'Q', the length
+/// (itself and the text with its NUL), the text.
+const COMMIT_MESSAGE: &[u8] = b"Q\0\0\0\x0bCOMMIT\0";
+
+/// A TCP proxy to the test server. While held, the server's bytes wait in
+/// the proxy until the client sends a `COMMIT`, which opens it again.
+struct Gate {
+    open: watch::Sender<bool>,
+    port: u16,
+}
+
+impl Gate {
+    async fn start(upstream: (String, u16)) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (open, _) = watch::channel(true);
+        let gate = open.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = TcpStream::connect(upstream.clone()).await.unwrap();
+                relay(client, server, gate.clone());
+            }
+        });
+        Gate { open, port }
+    }
+
+    fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn is_open(&self) -> bool {
+        *self.open.borrow()
+    }
+}
+
+fn relay(client: TcpStream, server: TcpStream, gate: watch::Sender<bool>) {
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let mut opened = gate.subscribe();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        // The tail of earlier reads, for a COMMIT split across reads.
+        let mut window = Vec::new();
+        while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+            window.extend_from_slice(&buf[..n]);
+            if window
+                .windows(COMMIT_MESSAGE.len())
+                .any(|w| w == COMMIT_MESSAGE)
+            {
+                gate.send_replace(true);
+            }
+            // Too short to hold a whole COMMIT, so one is never seen twice.
+            window.drain(..window.len().saturating_sub(COMMIT_MESSAGE.len() - 1));
+            if to_server.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+            if opened.wait_for(|open| *open).await.is_err()
+                || to_client.write_all(&buf[..n]).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+/// `url` through `gate`, and the server it points at.
+fn upstream_of(url: &str) -> (String, u16) {
+    let config = connect::parse(url).unwrap().config;
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        other => panic!("a TCP test server, not {other:?}"),
+    };
+    (host, config.get_ports()[0])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_with_its_unit_and_a_commit_each_take_one_round_trip() {
+    let url = postgres_test_url().await;
+    let (host, port) = upstream_of(&url);
+    let gate = Gate::start((host.clone(), port)).await;
+    let server = format!("@{host}:{port}/");
+    assert!(url.contains(&server), "{url}");
+    let proxied = url.replacen(&server, &format!("@127.0.0.1:{}/", gate.port), 1);
+    let store = PostgresStore::open_sized(&proxied, 1).await.unwrap();
+    // Warm the one connection's statement cache with units of each shape.
+    let warm = store
+        .claim_and_commit(key("k0", "fp", 3600), &first_unit("pay_0"))
+        .await
+        .unwrap();
+    assert_eq!(warm, IdemClaim::Claimed);
+    store.commit(&second_unit("pay_0", "k0")).await.unwrap();
+
+    gate.hold();
+    let got = store
+        .claim_and_commit(key("k1", "fp", 3600), &first_unit("pay_1"))
+        .await
+        .unwrap();
+    assert_eq!(got, IdemClaim::Claimed);
+    assert!(gate.is_open(), "opened by the unit's COMMIT");
+    gate.hold();
+    store.commit(&second_unit("pay_1", "k1")).await.unwrap();
+    let p = store.get_payment("m1", "pay_1").await.unwrap().unwrap();
+    assert_eq!(p.status, PaymentStatus::Captured);
+
+    // The gate does hold answers: a transaction that waits for its BEGIN
+    // to be answered before going on runs into the store's deadline.
+    gate.hold();
+    let err = store
+        .claim_idempotency(key("k2", "fp", 3600))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    drop(store);
+    drop_test_schema(&url).await.unwrap();
+}
