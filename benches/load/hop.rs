@@ -24,16 +24,19 @@
 //! The report (markdown, stdout): per route and target ok/s, errors, p50,
 //! p99 and p99.9; the latency each proxy ADDS over direct (its percentile
 //! minus direct's at the same percentile); payroute's added latency over
-//! nginx's at p50 and p99; upstream calls per payment (the same for every
-//! target of a route, or the comparison is off); CPU time per payment of
-//! the proxy process (utime + stime from `/proc/<pid>/stat` across its
-//! measured phases, divided by the payments sent; resolution one clock tick
-//! per phase); and each proxy's peak RSS (`VmHWM`) and thread count at the
-//! end.
+//! nginx's at p50 and p99; upstream calls per successful payment (the same
+//! for every target of a route, or the comparison is off); CPU time per
+//! successful payment of the proxy process (utime + stime from
+//! `/proc/<pid>/stat` across its measured phases, divided by the payments
+//! that succeeded in them; resolution one clock tick per phase); and each
+//! proxy's peak RSS (`VmHWM`) and thread count at the end.
 //!
 //! **Max rate**: with a rate no target can sustain (`LOAD_RPS=8000`), each
 //! target's ok/s is its maximum sustained rate on this machine, and its
-//! latencies are queueing. The load generator, the upstream and the proxy
+//! latencies are queueing. The load keeps at most 256 operations of a
+//! target in flight, as a client's connection pool would; the rest wait
+//! for one (the wait counts in their latency, and past the 10 s deadline
+//! they are errors), so an overloaded proxy queues rather than sheds. The load generator, the upstream and the proxy
 //! share the machine's cores, so this is the rate of the whole loop, a lower
 //! bound on the proxy's own. Rows below 95 % of the offered rate are marked.
 //!
@@ -45,6 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
+use tokio::sync::Semaphore;
 
 use super::config::Config;
 use super::procs::{self, ADYEN_GATEWAY, Proc, STRIPE_GATEWAY};
@@ -55,6 +59,14 @@ use super::{HttpClient, LoadError, Target, calls, http_client, on_generator_thre
 /// Pause between two measured phases, so that one target's last replies and
 /// closing connections are not on the next one's clock.
 const PAUSE: Duration = Duration::from_millis(300);
+/// Operations of one target in flight at once, as a merchant backend's
+/// connection pool would allow; later ones wait for one to finish, their
+/// wait counted in their latency. Far above what a keeping-up target needs
+/// at 1000 rps; past a target's capacity (max-rate mode) it bounds the
+/// connections the load opens (file descriptors of this process) and stays
+/// under payroute's default in-flight limit (512), past which it would shed
+/// requests instead of queueing them.
+const MAX_IN_FLIGHT: usize = 256;
 /// Below this share of the offered rate a target did not keep up.
 const SATURATED: f64 = 0.95;
 
@@ -100,6 +112,8 @@ pub struct Op {
     /// payroute's `/v1/payments`, or the gateway's base URL (direct or
     /// through nginx).
     url: String,
+    /// The target's operations in flight, at most [`MAX_IN_FLIGHT`].
+    in_flight: Arc<Semaphore>,
 }
 
 impl Op {
@@ -109,6 +123,9 @@ impl Op {
 
     /// Gateway attempts payroute reports (1), or the calls the load made.
     pub async fn run(&self, http: &HttpClient, key: &str) -> Result<usize, String> {
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return Err("in-flight limit closed".into());
+        };
         let url = &self.url;
         match (self.via, self.route) {
             (Via::Payroute, Route::Adyen) => {
@@ -195,12 +212,19 @@ pub fn run(cfg: Config) -> Result<(String, u64), LoadError> {
     }
     let header = header(cfg, version.as_deref());
     let (mut out, mut errors) = report(&header, cfg.rps, &cells, &ends, procs::ticks_per_sec());
-    let refused = upstream.counts().refused();
+    let counts = upstream.counts();
+    let (refused, accept_errors) = (counts.refused(), counts.accept_errors());
     if refused > 0 {
         errors += refused;
         let _ = writeln!(
             out,
             "\nthe upstream refused {refused} call(s): unknown path or wrong credentials"
+        );
+    }
+    if accept_errors > 0 {
+        let _ = writeln!(
+            out,
+            "\nthe upstream failed to accept {accept_errors} time(s) (file descriptors?)"
         );
     }
     Ok((out, errors))
@@ -226,6 +250,7 @@ fn cell(route: Route, via: Via, base: &str, proc: Option<&Proc>) -> Cell {
             route,
             via,
             url,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         },
         pid: proc.map(Proc::pid),
         phases: Vec::new(),
@@ -346,7 +371,7 @@ fn report(
     let mut out = format!("\n{header}\n\n");
     let _ = writeln!(
         out,
-        "| route | target | ok/s | errors / sent | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | upstream calls / payment | proxy CPU / payment (µs) |"
+        "| route | target | ok/s | errors / sent | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | upstream calls / ok payment | proxy CPU / ok payment (µs) |"
     );
     let _ = writeln!(out, "| --- | --- |{}", " ---: |".repeat(10));
     for (c, s) in cells.iter().zip(&summaries) {
@@ -362,9 +387,9 @@ fn report(
                 _ => cell_text(added(route, via, p), true),
             })
             .collect();
-        let sent = s.scheduled.max(1) as f64;
+        let ok = s.ok.max(1) as f64;
         let cpu = match c.pid {
-            Some(_) => format!("{:.0}", c.cpu_ticks as f64 * tick_us / sent),
+            Some(_) => format!("{:.0}", c.cpu_ticks as f64 * tick_us / ok),
             None => "—".into(),
         };
         let _ = writeln!(
@@ -382,7 +407,7 @@ fn report(
             s.scheduled,
             latency.join(" | "),
             adds.join(" | "),
-            c.upstream_calls as f64 / sent,
+            c.upstream_calls as f64 / ok,
         );
     }
     ratios(&mut out, &added);
@@ -434,27 +459,28 @@ fn ratios(out: &mut String, added: &dyn Fn(Route, Via, f64) -> Option<f64>) {
     }
 }
 
-/// Each proxy's peak RSS and threads at the end, and its CPU per payment
-/// over both routes.
+/// Each proxy's peak RSS and threads at the end, and its CPU per successful
+/// payment over both routes.
 fn processes(out: &mut String, cells: &[Cell], ends: &[ProcEnd], tick_us: f64) {
     let _ = writeln!(
         out,
-        "\n| process | peak RSS (MiB) | threads at end | CPU / payment, both routes (µs) |"
+        "\n| process | peak RSS (MiB) | threads at end | CPU / ok payment, both routes (µs) |"
     );
     let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
     for end in ends {
         let mine = |c: &&Cell| c.op.via.title() == end.name;
         let ticks: u64 = cells.iter().filter(mine).map(|c| c.cpu_ticks).sum();
-        let sent: usize = cells
+        let ok: usize = cells
             .iter()
             .filter(mine)
-            .map(|c| c.phases.iter().map(|p| p.samples.len()).sum::<usize>())
+            .flat_map(|c| &c.phases)
+            .map(|p| p.samples.iter().filter(|s| s.error.is_none()).count())
             .sum();
         let (rss, threads) = match end.status {
             Some((kib, threads)) => (format!("{:.1}", kib as f64 / 1024.0), threads.to_string()),
             None => ("—".into(), "—".into()),
         };
-        let cpu = ticks as f64 * tick_us / sent.max(1) as f64;
+        let cpu = ticks as f64 * tick_us / ok.max(1) as f64;
         let _ = writeln!(out, "| {} | {rss} | {threads} | {cpu:.0} |", end.name);
     }
 }

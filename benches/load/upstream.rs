@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -25,14 +26,17 @@ use super::{LoadError, setup};
 
 /// The Adyen dialect's path prefix, as in the gateway's `base_url`.
 pub const ADYEN_PREFIX: &str = "/v71";
+/// Pause after a failed accept before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Calls answered with a payment reply, and calls refused (unknown path or
-/// wrong credentials); `seq` numbers the replies' ids.
+/// Calls answered with a payment reply, calls refused (unknown path or
+/// wrong credentials), and failed accepts; `seq` numbers the replies' ids.
 #[derive(Default)]
 pub struct Counts {
     seq: AtomicU64,
     answered: AtomicU64,
     refused: AtomicU64,
+    accept_errors: AtomicU64,
 }
 
 pub struct Upstream {
@@ -89,6 +93,10 @@ impl Counts {
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
+
+    pub fn accept_errors(&self) -> u64 {
+        self.accept_errors.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Upstream {
@@ -105,7 +113,18 @@ impl Drop for Upstream {
 }
 
 async fn serve(listener: TcpListener, counts: Arc<Counts>) {
-    while let Ok((stream, _)) = listener.accept().await {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: it passes once
+            // connections close, and a gateway that stopped accepting would
+            // fail every later target of the run.
+            Err(_) => {
+                counts.accept_errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let counts = counts.clone();
         let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
