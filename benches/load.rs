@@ -31,13 +31,28 @@
 //! payroute's API listener and through a bare hyper connection serving the
 //! same handler, alternating (see `load/edge.rs`).
 //!
+//! `LOAD_SCENARIO=hop` measures the proxy hop alone, payroute against
+//! nginx: payroute started as a child process from its release binary
+//! (`cargo build --release --bin payroute` first; env `PAYROUTE_BIN` names
+//! another), nginx when one is on `PATH`, and direct, all in front of an
+//! instant in-process gateway, on an Adyen route (one upstream call) and
+//! Stripe's raw-card route (two), in `LOAD_ROUNDS` rounds of `LOAD_SECS`
+//! per target whose order is shuffled each round; it reports the latency
+//! each proxy adds over direct, their ratio, and each proxy's CPU time per
+//! payment, peak RSS and threads. Its defaults are 1000 rps, 4 rounds of
+//! 4 s, 1 s warm-up; at an excessive rate (`LOAD_RPS=8000`) each target's
+//! ok/s is its maximum sustained rate (see `load/hop.rs`).
+//!
 //! Run: `cargo bench --bench load`, tuned with env `LOAD_RPS` (200),
-//! `LOAD_SECS` (10), `LOAD_SCENARIO` (`normal` | `failover` | `stores`), `LOAD_CONNS` (64), `LOAD_WARMUP_SECS` (2),
-//! `LOAD_WEBHOOKS` (1: the sandbox sends its gateway webhooks to payroute
-//! during the payroute phase, as in production; 0: off), or the same as
-//! flags after `--`: `cargo bench --bench load -- --rps 100 --secs 5`.
+//! `LOAD_SECS` (10), `LOAD_SCENARIO` (`normal` | `failover` | `stores` |
+//! `edge` | `hop`), `LOAD_ROUNDS` (4, hop only), `LOAD_CONNS` (64),
+//! `LOAD_WARMUP_SECS` (2), `LOAD_WEBHOOKS` (1: the sandbox sends its
+//! gateway webhooks to payroute during the payroute phase, as in
+//! production; 0: off), or the same as flags after `--`:
+//! `cargo bench --bench load -- --rps 100 --secs 5`.
 //! Under `cargo test --benches` it makes a one-second smoke run at 20 rps
-//! that fails on any error.
+//! that fails on any error (the hop scenario is skipped, with a message,
+//! when there is no payroute binary).
 //!
 //! Open loop, coordinated omission corrected: request `i` is due at
 //! `start + i / rps` whether or not earlier replies came back, and its
@@ -49,18 +64,26 @@
 //! thread with a current-thread runtime, so its timers are not queued
 //! behind server tasks. All of them still share the machine's cores.
 
+#[path = "load/calls.rs"]
+mod calls;
 #[path = "load/config.rs"]
 mod config;
 #[path = "load/edge.rs"]
 mod edge;
 #[path = "load/failover.rs"]
 mod failover;
+#[path = "load/hop.rs"]
+mod hop;
+#[path = "load/procs.rs"]
+mod procs;
 #[path = "load/servers.rs"]
 mod servers;
 #[path = "load/stats.rs"]
 mod stats;
 #[path = "load/stores.rs"]
 mod stores;
+#[path = "load/upstream.rs"]
+mod upstream;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -69,12 +92,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -86,11 +107,6 @@ use stats::{Phase, Sample};
 /// A single logical operation may not take longer than this; past it the
 /// operation counts as an error with this latency.
 const OP_DEADLINE: Duration = Duration::from_secs(10);
-const MERCHANT_KEY: &str = "sk_test_demo";
-/// The sandbox accepts any `sk_` key when none is configured.
-const STRIPE_KEY: &str = "sk_test_x";
-const STRIPE_VERSION: &str = "2024-06-20";
-const CARD: &str = "4242424242424242";
 /// Pause after each target's phase.
 const SETTLE: Duration = Duration::from_secs(1);
 
@@ -99,10 +115,10 @@ enum LoadError {
     #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
     Setting { name: String, value: String },
     #[error(
-        "unknown argument {0:?} (known: --scenario normal|failover|stores|edge --rps N --secs N --conns N --warmup-secs N --webhooks 0|1)"
+        "unknown argument {0:?} (known: --scenario normal|failover|stores|edge|hop --rps N --secs N --rounds N --conns N --warmup-secs N --webhooks 0|1)"
     )]
     Argument(String),
-    #[error("unknown scenario {0:?} (known: normal, failover, stores, edge)")]
+    #[error("unknown scenario {0:?} (known: normal, failover, stores, edge, hop)")]
     Scenario(String),
     #[error(
         "the stores scenario needs PostgreSQL at {url} (env {env} names another server): {reason}"
@@ -161,6 +177,8 @@ enum Target {
         name: &'static str,
         urls: [String; 2],
     },
+    /// One payment of the hop scenario (see `load/hop.rs`).
+    Hop(hop::Op),
 }
 
 impl Target {
@@ -175,7 +193,8 @@ impl Target {
                 webhooks: Some(route),
                 ..
             } => route.apply(),
-            Target::Payroute { webhooks: None, .. } | Target::Alternate { .. } => {}
+            Target::Payroute { webhooks: None, .. } | Target::Alternate { .. } | Target::Hop(_) => {
+            }
         }
     }
 
@@ -183,6 +202,7 @@ impl Target {
         match self {
             Target::Payroute { name, .. } | Target::Alternate { name, .. } => name,
             Target::Direct { .. } => "direct",
+            Target::Hop(op) => op.name(),
         }
     }
 
@@ -200,141 +220,17 @@ impl Target {
                     .ok()
                     .and_then(|i| urls.get(i))
                     .ok_or("payroute target without a URL")?;
-                payroute_payment(http, url, key, currency).await
+                calls::payroute_payment(http, url, key, currency, "stripe_sandbox").await
             }
-            Target::Direct { base, .. } => direct_payment(http, base, key).await.map(|()| 0),
+            Target::Direct { base, .. } => calls::direct_payment(http, base, key).await.map(|()| 0),
             Target::Alternate { urls, .. } => {
                 let which = usize::from(index % 2 == 1);
-                unauthorized(http, &urls[which]).await.map(|()| which)
+                calls::unauthorized(http, &urls[which])
+                    .await
+                    .map(|()| which)
             }
+            Target::Hop(op) => op.run(http, key).await,
         }
-    }
-}
-
-async fn send(http: &HttpClient, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String> {
-    let resp = http
-        .request(req)
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("body: {e}"))?;
-    Ok((status, body.to_bytes()))
-}
-
-async fn unauthorized(http: &HttpClient, url: &str) -> Result<(), String> {
-    let req = Request::get(url)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| format!("request: {e}"))?;
-    match send(http, req).await? {
-        (StatusCode::UNAUTHORIZED, _) => Ok(()),
-        (status, _) => Err(format!("HTTP {}", status.as_u16())),
-    }
-}
-
-async fn payroute_payment(
-    http: &HttpClient,
-    url: &str,
-    key: &str,
-    currency: &str,
-) -> Result<usize, String> {
-    let body = json!({
-        "amount": 2000, "currency": currency, "reference": key,
-        "payment_method": {"type": "card", "card": {"number": CARD, "exp_month": 12, "exp_year": 2030, "cvc": "123", "holder_name": "A. Buyer"}},
-        "customer": {"id": "cus_load", "email": "load@example.com", "country": "US"},
-        "return_url": "https://shop.example.com/return",
-    });
-    let req = Request::post(url)
-        .header("authorization", format!("Bearer {MERCHANT_KEY}"))
-        .header("idempotency-key", key)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("request: {e}"))?;
-    let (status, body) = send(http, req).await?;
-    if !status.is_success() {
-        return Err(format!("payroute HTTP {}", status.as_u16()));
-    }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match v["status"].as_str() {
-        Some("captured" | "authorized") => route_calls(&v["route"]["attempts"]),
-        other => Err(format!("payroute status {other:?}")),
-    }
-}
-
-/// The number of gateway calls, provided every one but the last found its
-/// gateway unavailable and the last was approved by Stripe: any other route
-/// would measure something else than failover.
-fn route_calls(attempts: &Value) -> Result<usize, String> {
-    let calls = attempts.as_array().map_or(&[][..], Vec::as_slice);
-    let shape: Vec<String> = calls
-        .iter()
-        .map(|a| format!("{}:{}", a["gateway"], a["outcome"]))
-        .collect();
-    let Some((last, before)) = calls.split_last() else {
-        return Err("payroute payment without attempts".into());
-    };
-    let unavailable = before.iter().all(|a| a["outcome"] == "unavailable");
-    if unavailable && last["gateway"] == "stripe_sandbox" && last["outcome"] == "approved" {
-        Ok(calls.len())
-    } else {
-        Err(format!("unexpected route [{}]", shape.join(", ")))
-    }
-}
-
-fn stripe_post(url: String, key: &str, body: String) -> Result<Request<Full<Bytes>>, String> {
-    Request::post(url)
-        .header("authorization", format!("Bearer {STRIPE_KEY}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("stripe-version", STRIPE_VERSION)
-        .header("idempotency-key", key)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("request: {e}"))
-}
-
-/// The bodies mirror `connectors::stripe::{payment_method_body, payment_intent_body}`.
-async fn direct_payment(http: &HttpClient, base: &str, key: &str) -> Result<(), String> {
-    let pm_body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("type", "card")
-        .append_pair("card[number]", CARD)
-        .append_pair("card[exp_month]", "12")
-        .append_pair("card[exp_year]", "2030")
-        .append_pair("card[cvc]", "123")
-        .append_pair("billing_details[name]", "A. Buyer")
-        .finish();
-    let req = stripe_post(
-        format!("{base}/v1/payment_methods"),
-        &format!("{key}-pm"),
-        pm_body,
-    )?;
-    let (status, body) = send(http, req).await?;
-    if status != StatusCode::OK {
-        return Err(format!("payment_methods HTTP {}", status.as_u16()));
-    }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let pm = v["id"].as_str().ok_or("payment_methods reply without id")?;
-    let pi_body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("amount", "2000")
-        .append_pair("currency", "usd")
-        .append_pair("confirm", "true")
-        .append_pair("capture_method", "automatic")
-        .append_pair("metadata[payroute_payment_id]", key)
-        .append_pair("metadata[reference]", key)
-        .append_pair("return_url", "https://shop.example.com/return")
-        .append_pair("payment_method", pm)
-        .append_pair("payment_method_types[0]", "card")
-        .finish();
-    let req = stripe_post(format!("{base}/v1/payment_intents"), key, pi_body)?;
-    let (status, body) = send(http, req).await?;
-    if status != StatusCode::OK {
-        return Err(format!("payment_intents HTTP {}", status.as_u16()));
-    }
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match v["status"].as_str() {
-        Some("succeeded" | "requires_capture") => Ok(()),
-        other => Err(format!("payment_intent status {other:?}")),
     }
 }
 
@@ -470,12 +366,22 @@ fn generate(
     targets: Vec<Target>,
     ops: Option<SocketAddr>,
 ) -> Result<Driven, LoadError> {
+    on_generator_thread(move || drive(cfg, targets, ops))
+}
+
+/// Runs the future `load` makes on the load generator's own thread and
+/// current-thread runtime (see the module doc).
+fn on_generator_thread<F, T>(load: impl FnOnce() -> F + Send + 'static) -> Result<T, LoadError>
+where
+    F: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
     let generator = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(setup("generator runtime"))?;
-        Ok::<_, LoadError>(rt.block_on(drive(cfg, targets, ops)))
+        Ok::<_, LoadError>(rt.block_on(load()))
     });
     generator
         .join()
@@ -484,6 +390,9 @@ fn generate(
 
 /// The report and the number of failed operations (and failed checks).
 fn run(cfg: Config) -> Result<(String, u64), LoadError> {
+    if cfg.scenario == Scenario::Hop {
+        return hop::run(cfg);
+    }
     let servers_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -576,6 +485,7 @@ fn cfg_line(cfg: Config) -> String {
         Scenario::Edge => {
             "scenario edge (GET of a missing payment through the edge stack, then through a bare hyper connection, twice); "
         }
+        Scenario::Hop => "scenario hop; ",
     };
     format!(
         "{scenario}open loop, {} rps for {} s per target (after {} s warm-up), idle pool {} conns, {cores} cores shared by load generator, payroute and sandbox; sandbox webhooks to payroute {}",

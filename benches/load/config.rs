@@ -1,4 +1,4 @@
-//! The load test's settings: scenario, rate, duration, pool and warm-up,
+//! The load test's settings: scenario, rate, duration, rounds, pool and warm-up,
 //! from defaults, then `LOAD_*` environment variables, then flags.
 
 use super::LoadError;
@@ -15,6 +15,9 @@ pub enum Scenario {
     /// One cheap API request through the edge stack and through a bare
     /// hyper connection: the stack's cost.
     Edge,
+    /// The proxy hop alone: payroute as a child process and nginx between
+    /// the load and an instant upstream, against direct, in shuffled rounds.
+    Hop,
 }
 
 impl Scenario {
@@ -24,6 +27,7 @@ impl Scenario {
             "failover" => Ok(Scenario::Failover),
             "stores" => Ok(Scenario::Stores),
             "edge" => Ok(Scenario::Edge),
+            "hop" => Ok(Scenario::Hop),
             other => Err(LoadError::Scenario(other.into())),
         }
     }
@@ -45,7 +49,10 @@ impl Scenario {
 pub struct Config {
     pub scenario: Scenario,
     pub rps: u64,
+    /// Seconds per target, per round in the hop scenario.
     pub secs: u64,
+    /// Rounds of the hop scenario, each over every target in a new order.
+    pub rounds: u64,
     pub conns: usize,
     pub warmup_secs: u64,
     /// Point the sandbox's gateway webhooks at payroute during its phase.
@@ -77,6 +84,7 @@ impl Config {
                 scenario,
                 rps: 20,
                 secs: 1,
+                rounds: 1,
                 conns: 8,
                 warmup_secs: 0,
                 webhooks: true,
@@ -85,14 +93,15 @@ impl Config {
         } else {
             Config {
                 scenario,
-                rps: if scenario == Scenario::Failover {
-                    100
-                } else {
-                    200
+                rps: match scenario {
+                    Scenario::Failover => 100,
+                    Scenario::Hop => 1000,
+                    _ => 200,
                 },
-                secs: 10,
+                secs: if scenario == Scenario::Hop { 4 } else { 10 },
+                rounds: 4,
                 conns: 64,
-                warmup_secs: 2,
+                warmup_secs: if scenario == Scenario::Hop { 1 } else { 2 },
                 webhooks: true,
                 smoke,
             }
@@ -100,6 +109,7 @@ impl Config {
         let vars = [
             ("LOAD_RPS", "--rps"),
             ("LOAD_SECS", "--secs"),
+            ("LOAD_ROUNDS", "--rounds"),
             ("LOAD_CONNS", "--conns"),
             ("LOAD_WARMUP_SECS", "--warmup-secs"),
             ("LOAD_WEBHOOKS", "--webhooks"),
@@ -117,7 +127,7 @@ impl Config {
                 "--scenario" => {
                     args.next();
                 }
-                "--rps" | "--secs" | "--conns" | "--warmup-secs" | "--webhooks" => {
+                "--rps" | "--secs" | "--rounds" | "--conns" | "--warmup-secs" | "--webhooks" => {
                     let v = args.next().unwrap_or_default();
                     cfg.set(&arg, &v, &arg)?;
                 }
@@ -131,6 +141,7 @@ impl Config {
         match flag {
             "--rps" => self.rps = number(shown, value, 1)?,
             "--secs" => self.secs = number(shown, value, 1)?,
+            "--rounds" => self.rounds = number(shown, value, 1)?,
             "--conns" => {
                 self.conns = usize::try_from(number(shown, value, 1)?).unwrap_or(usize::MAX)
             }

@@ -15,8 +15,9 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
 
+use super::HttpClient;
+use super::calls::send;
 use super::stats::{Phase, Summary, ms};
-use super::{HttpClient, send};
 
 /// The first candidate of route `eu-cards`, made unreachable.
 pub const DEAD_GATEWAY: &str = "adyen_sandbox";

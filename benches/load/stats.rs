@@ -58,10 +58,34 @@ impl Summary {
         scheduled: u64,
     ) -> Summary {
         let mut end = start;
+        let samples = samples.into_iter().inspect(|s| end = end.max(s.done));
+        let mut summary = Summary::unrated(samples, scheduled);
+        summary.throughput = rate(summary.ok, end.saturating_duration_since(start).max(window));
+        summary
+    }
+
+    /// Several phases of one target (the rounds of a run) as one: latencies
+    /// pooled, throughput over the sum of the phases' durations, so that the
+    /// time between them does not count.
+    pub fn merged<'a>(phases: impl IntoIterator<Item = &'a Phase>) -> Summary {
+        let mut busy = Duration::ZERO;
+        let mut all = Vec::new();
+        for p in phases {
+            let end = p.samples.iter().map(|s| s.done).max().unwrap_or(p.start);
+            busy += end.saturating_duration_since(p.start).max(p.window);
+            all.extend(&p.samples);
+        }
+        let scheduled = all.len() as u64;
+        let mut summary = Summary::unrated(all, scheduled);
+        summary.throughput = rate(summary.ok, busy);
+        summary
+    }
+
+    /// Everything but the throughput.
+    fn unrated<'a>(samples: impl IntoIterator<Item = &'a Sample>, scheduled: u64) -> Summary {
         let mut errors = BTreeMap::new();
         let mut sorted = Vec::new();
         for s in samples {
-            end = end.max(s.done);
             sorted.push(s.latency);
             if let Some(e) = &s.error {
                 *errors.entry(e.clone()).or_insert(0) += 1;
@@ -70,16 +94,11 @@ impl Summary {
         sorted.sort_unstable();
         let failed: u64 = errors.values().sum();
         let ok = (sorted.len() as u64).saturating_sub(failed);
-        let secs = end
-            .saturating_duration_since(start)
-            .max(window)
-            .as_secs_f64();
-        let throughput = if secs > 0.0 { ok as f64 / secs } else { 0.0 };
         Summary {
             scheduled,
             ok,
             errors,
-            throughput,
+            throughput: 0.0,
             sorted,
         }
     }
@@ -111,6 +130,11 @@ impl Summary {
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+}
+
+fn rate(ok: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 { ok as f64 / secs } else { 0.0 }
 }
 
 pub fn ms(d: Duration) -> f64 {
