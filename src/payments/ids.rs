@@ -1,5 +1,5 @@
-//! Identifiers and timestamps: random, prefixed ids (`pay_`, `re_`, `att_`,
-//! `evt_`) and RFC 3339 UTC timestamps.
+//! Identifiers and timestamps: prefixed ids (`pay_`, `re_`, `att_`, `evt_`),
+//! random or time-ordered, and RFC 3339 UTC timestamps.
 
 use rand::RngExt;
 
@@ -12,6 +12,32 @@ pub fn new_id(prefix: &str) -> String {
     s.push_str(prefix);
     s.push('_');
     for _ in 0..22 {
+        let i = rng.random_range(0..ALPHABET.len());
+        s.push(ALPHABET[i] as char);
+    }
+    s
+}
+
+/// A prefixed id for a stored record: 8 base-62 characters of the creation
+/// time in milliseconds, then 14 random ones (~83 bits), 22 in all like
+/// [`new_id`]. The alphabet is in ASCII order, so ids made one after another
+/// sort together and the store's indexes on them grow at their right edge:
+/// a group commit of many inserts dirties one index page, not one random
+/// page per insert. Not for secrets: the time part is guessable.
+pub fn new_record_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(prefix.len() + 23);
+    s.push_str(prefix);
+    s.push('_');
+    // 62^8 ms is about 6,900 years: the width never overflows.
+    let mut ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let mut time = [0u8; 8];
+    for c in time.iter_mut().rev() {
+        *c = ALPHABET[(ms % 62) as usize];
+        ms /= 62;
+    }
+    time.iter().for_each(|&c| s.push(c as char));
+    for _ in 0..14 {
         let i = rng.random_range(0..ALPHABET.len());
         s.push(ALPHABET[i] as char);
     }
@@ -58,6 +84,16 @@ mod tests {
         let b = super::new_id("pay");
         assert!(a.starts_with("pay_") && a.len() == 26);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn record_ids_sort_by_creation_time() {
+        let a = super::new_record_id("pay");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = super::new_record_id("pay");
+        assert!(a.starts_with("pay_") && a.len() == 26 && b.len() == 26);
+        assert!(a < b, "{a} sorts after {b}");
+        assert!(a.bytes().skip(4).all(|c| c.is_ascii_alphanumeric()));
     }
 
     #[test]

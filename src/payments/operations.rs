@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{Engine, EngineError, stage};
-use super::ids::{new_id, now_rfc3339};
+use super::ids::{new_record_id, now_rfc3339};
 use super::model::*;
 use super::records::{failure_of, new_attempt};
 use super::unit::{Pending, Ticket, Unit};
@@ -317,7 +317,7 @@ impl Engine {
         let (conn, gateway, reference) = self.holder(&p)?;
         let now = now_rfc3339();
         let mut refund = Refund {
-            id: new_id("re"),
+            id: new_record_id("re"),
             payment_id: p.id.clone(),
             status: RefundStatus::Pending,
             amount,

@@ -4,7 +4,7 @@
 //! orchestrator (`engine.rs`) and the operations write what they return.
 
 use super::engine::{MethodInput, NewPayment};
-use super::ids::{new_id, now_rfc3339};
+use super::ids::{new_record_id, now_rfc3339};
 use super::model::*;
 use crate::connectors::{Decline, Effect, Outcome};
 use crate::routing::{Decision, PaymentFacts};
@@ -17,7 +17,7 @@ pub(crate) fn new_attempt(
     amount: i64,
 ) -> Attempt {
     let now = now_rfc3339();
-    let id = new_id("att");
+    let id = new_record_id("att");
     Attempt {
         // The attempt id doubles as the gateway idempotency key: stable for
         // every retry of this attempt, never shared with another gateway.
@@ -181,7 +181,7 @@ pub(super) fn new_payment_record(
     };
     let customer = &input.customer;
     Payment {
-        id: new_id("pay"),
+        id: new_record_id("pay"),
         merchant_id: merchant.to_string(),
         status: PaymentStatus::Processing,
         amount: input.amount,

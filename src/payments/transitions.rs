@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::ids::{new_id, now_rfc3339, now_unix};
+use super::ids::{new_record_id, now_rfc3339, now_unix};
 use super::model::*;
 use crate::store::events::{Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus};
 
@@ -187,7 +187,7 @@ fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, now: String) -> 
         // A refund made outside payroute (e.g. in the gateway's dashboard)
         // still moves money: record it.
         None if status == RefundStatus::Succeeded => Refund {
-            id: new_id("re"),
+            id: new_record_id("re"),
             payment_id: p.id.clone(),
             status: RefundStatus::Pending,
             amount: f.amount.unwrap_or(0),
@@ -249,7 +249,7 @@ fn dispute_change(
         DisputeStatus::Lost => "dispute.lost",
     };
     let mut d = existing.cloned().unwrap_or_else(|| Dispute {
-        id: new_id("dp"),
+        id: new_record_id("dp"),
         payment_id: p.id.clone(),
         gateway: p.gateway.clone().unwrap_or_default(),
         provider_reference: f.provider_reference.clone(),
@@ -283,13 +283,13 @@ fn dispute_change(
 
 /// A merchant event, ready for the outbound queue: `{"id","type","created","data"}`.
 pub fn delivery(merchant_id: &str, kind: &str, data: serde_json::Value) -> Delivery {
-    let event_id = new_id("evt");
+    let event_id = new_record_id("evt");
     let created = now_unix();
     let payload =
         json!({"id": event_id, "type": kind, "created": created, "data": data}).to_string();
     let now = now_rfc3339();
     Delivery {
-        id: new_id("dlv"),
+        id: new_record_id("dlv"),
         event_id,
         merchant_id: merchant_id.to_string(),
         event_type: kind.to_string(),

@@ -36,6 +36,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 const MEMORY: &str = ":memory:";
 /// Every statement payroute runs fits, so none is parsed twice.
 const STATEMENT_CACHE: usize = 128;
+/// Bytes per database page; takes effect only when the file is created.
+/// Every commit writes each page it changed whole into the WAL, and a
+/// payment changes about twenty index and table pages of which it uses a
+/// few dozen bytes each: at 4 KiB (SQLite's default) that was ~80 KB of
+/// WAL per payment, 80 MB/s at 1,000 payments/s, and the checkpoint's
+/// fsync of it made the latency tail. 1 KiB pages write a quarter of it.
+const PAGE_SIZE: i64 = 1024;
 
 pub struct SqliteStore {
     threads: Threads,
@@ -107,6 +114,7 @@ fn configure_writer(
 ) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     if wal {
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;

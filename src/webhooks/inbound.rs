@@ -11,7 +11,7 @@ use super::verify::{self, VerifyError};
 use crate::config::GatewayConfig;
 use crate::connectors::GatewayKind;
 use crate::payments::Engine;
-use crate::payments::ids::{new_id, now_unix};
+use crate::payments::ids::{new_record_id, now_unix};
 use crate::store::StoreError;
 use crate::store::events::{InboundEvent, InboundStatus};
 
@@ -140,7 +140,7 @@ fn inbound(
     now: i64,
 ) -> InboundEvent {
     InboundEvent {
-        id: new_id("ie"),
+        id: new_record_id("ie"),
         gateway_id: g.id.clone(),
         provider_event_id,
         payload,

@@ -14,6 +14,10 @@ use crate::store::StoreError;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_assert.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_drop_attempts_outcome.sql"),
+    ),
 ];
 
 /// The schema the connection's `search_path` creates in; `Unavailable`

@@ -14,6 +14,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_payment_idempotency_key.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_drop_attempts_outcome.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database, all in one IMMEDIATE

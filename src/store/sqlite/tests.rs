@@ -63,7 +63,7 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
         })
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     drop((store, dir));
 }
 
