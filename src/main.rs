@@ -7,13 +7,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use payroute::connectors::Sensitive;
 
-/// glibc's allocator cost about a tenth of payroute's CPU under load (a
-/// `perf` profile: `_int_malloc`, `_int_free`, `malloc_consolidate`, frees
-/// handed between the request threads and the store's); mimalloc's
-/// thread-local free lists make those cheap.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "payroute", version, about = "Payment-gateway routing proxy")]
 struct Cli {
