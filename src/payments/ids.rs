@@ -46,12 +46,20 @@ pub fn new_record_id(prefix: &str) -> String {
 
 /// Now, as an RFC 3339 UTC timestamp with millisecond precision.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    rfc3339_millis(time::OffsetDateTime::now_utc())
+}
+
+/// `t` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, always this width. The stores order
+/// and compare timestamps as text (`updated_at < ?`), which is only right
+/// when every one has the same shape: RFC 3339's own formatting drops the
+/// fraction when it is zero, and `…:32Z` sorts after `…:32.5Z`.
+pub fn rfc3339_millis(t: time::OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.format(FORMAT)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 pub fn now_unix() -> i64 {
@@ -94,6 +102,16 @@ mod tests {
         assert!(a.starts_with("pay_") && a.len() == 26 && b.len() == 26);
         assert!(a < b, "{a} sorts after {b}");
         assert!(a.bytes().skip(4).all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn timestamps_have_one_width_so_text_order_is_time_order() {
+        let whole = time::macros::datetime!(2026-12-02 02:14:32 UTC);
+        let later = time::macros::datetime!(2026-12-02 02:14:32.5 UTC);
+        let (a, b) = (super::rfc3339_millis(whole), super::rfc3339_millis(later));
+        assert_eq!(a, "2026-12-02T02:14:32.000Z");
+        assert_eq!(b, "2026-12-02T02:14:32.500Z");
+        assert!(a < b);
     }
 
     #[test]

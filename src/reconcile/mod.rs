@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::connectors::{AuthorizationQuery, Effect, Lookup};
 use crate::payments::Engine;
-use crate::payments::ids::{now_rfc3339, now_unix};
+use crate::payments::ids::{now_unix, rfc3339_millis};
 use crate::payments::model::{
     Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus,
 };
@@ -105,7 +105,7 @@ async fn pass(engine: &Engine, cfg: &ReconcileConfig) {
 
 /// One pass over everything old enough to be stuck.
 pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Report, StoreError> {
-    let before = rfc3339(now_unix() - cfg.min_age.as_secs() as i64);
+    let before = rfc3339_millis(time::OffsetDateTime::now_utc() - cfg.min_age);
     let stuck = engine
         .store
         .list_stale_payments(
@@ -145,16 +145,6 @@ pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Re
         }
     }
     Ok(report)
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(now_rfc3339)
 }
 
 fn age_secs(rfc: &str) -> i64 {
