@@ -7,14 +7,8 @@ const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 
 /// A prefixed id with 22 random base-62 characters (~131 bits).
 pub fn new_id(prefix: &str) -> String {
-    let mut rng = rand::rng();
-    let mut s = String::with_capacity(prefix.len() + 23);
-    s.push_str(prefix);
-    s.push('_');
-    for _ in 0..22 {
-        let i = rng.random_range(0..ALPHABET.len());
-        s.push(ALPHABET[i] as char);
-    }
+    let mut s = prefixed(prefix);
+    push_random(&mut s, 22);
     s
 }
 
@@ -25,23 +19,36 @@ pub fn new_id(prefix: &str) -> String {
 /// a group commit of many inserts dirties one index page, not one random
 /// page per insert. Not for secrets: the time part is guessable.
 pub fn new_record_id(prefix: &str) -> String {
-    let mut rng = rand::rng();
-    let mut s = String::with_capacity(prefix.len() + 23);
-    s.push_str(prefix);
-    s.push('_');
+    let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    record_id_at(prefix, ms)
+}
+
+fn record_id_at(prefix: &str, unix_ms: i128) -> String {
+    let mut s = prefixed(prefix);
     // 62^8 ms is about 6,900 years: the width never overflows.
-    let mut ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let mut ms = unix_ms;
     let mut time = [0u8; 8];
     for c in time.iter_mut().rev() {
         *c = ALPHABET[(ms % 62) as usize];
         ms /= 62;
     }
     time.iter().for_each(|&c| s.push(c as char));
-    for _ in 0..14 {
-        let i = rng.random_range(0..ALPHABET.len());
-        s.push(ALPHABET[i] as char);
-    }
+    push_random(&mut s, 14);
     s
+}
+
+fn prefixed(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 23);
+    s.push_str(prefix);
+    s.push('_');
+    s
+}
+
+fn push_random(s: &mut String, n: usize) {
+    let mut rng = rand::rng();
+    for _ in 0..n {
+        s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
 }
 
 /// Now, as an RFC 3339 UTC timestamp with millisecond precision.
@@ -96,9 +103,10 @@ mod tests {
 
     #[test]
     fn record_ids_sort_by_creation_time() {
-        let a = super::new_record_id("pay");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = super::new_record_id("pay");
+        // One millisecond apart, across a carry of the base-62 time digits.
+        let ms = 1_764_641_672_000i128 / 62 * 62 + 61;
+        let a = super::record_id_at("pay", ms);
+        let b = super::record_id_at("pay", ms + 1);
         assert!(a.starts_with("pay_") && a.len() == 26 && b.len() == 26);
         assert!(a < b, "{a} sorts after {b}");
         assert!(a.bytes().skip(4).all(|c| c.is_ascii_alphanumeric()));
