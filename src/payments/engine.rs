@@ -281,7 +281,7 @@ impl Engine {
         }
         // Held until the outcome is committed: a webhook for this payment
         // waits for it instead of racing it.
-        let guard = self.claim(&payment.id).await?;
+        let guard = self.claim_new(&payment.id, &mut unit.commit)?;
         unit.commit.new_payment = Some(payment.clone());
         self.authorize_with_failover(&live, &decision, &input, &mut payment, &mut unit)
             .await?;

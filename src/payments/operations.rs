@@ -12,6 +12,7 @@ use super::model::*;
 use super::records::{failure_of, new_attempt};
 use super::unit::{Pending, Ticket, Unit};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
+use crate::store::{Commit, PaymentLease};
 
 /// How long an API operation waits for another writer of the same payment
 /// (usually the webhook applier, which holds it for milliseconds) before
@@ -70,6 +71,31 @@ impl Drop for BusyGuard<'_> {
 /// A replica that dies holding a payment's lease blocks it this long at most.
 const LEASE_SECS: i64 = 120;
 
+impl BusyGuard<'_> {
+    fn lease(&self) -> PaymentLease {
+        PaymentLease {
+            payment_id: self.id.clone(),
+            holder: self.holder.clone(),
+            until: super::ids::now_unix().saturating_add(LEASE_SECS),
+        }
+    }
+
+    /// Stages the end of this guard's store lease in `commit`, the writer's
+    /// last unit, which spares the release its own round trip. Call
+    /// [`Self::released`] once that unit has committed.
+    pub fn release_in(&self, commit: &mut Commit) {
+        if self.leased {
+            commit.end_lease = Some(self.lease());
+        }
+    }
+
+    /// The unit from [`Self::release_in`] committed: the lease is gone and
+    /// nothing is left to release on drop.
+    pub fn released(&mut self) {
+        self.leased = false;
+    }
+}
+
 impl Engine {
     /// Waits (polling, no lock held) until the payment is free, up to `within`.
     pub async fn claim_wait(
@@ -91,25 +117,10 @@ impl Engine {
     /// Takes the payment for this writer, or `Busy` if another holds it here
     /// or on another replica.
     pub async fn claim(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
-        if self.busy.insert(payment_id.to_string(), ()).is_some() {
-            return Err(EngineError::Busy);
-        }
-        // From here on the guard owns the in-process mark (and the lease).
-        let mut guard = BusyGuard {
-            engine: self,
-            id: payment_id.to_string(),
-            holder: String::new(),
-            leased: false,
-        };
-        if !self.store.shared_by_replicas() {
+        let mut guard = self.mark_busy(payment_id)?;
+        if guard.holder.is_empty() {
             return Ok(guard);
         }
-        guard.holder = format!(
-            "{}:{}",
-            self.instance,
-            self.guards
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
         let now = super::ids::now_unix();
         guard.leased = self
             .store
@@ -120,6 +131,49 @@ impl Engine {
         } else {
             Err(EngineError::Busy)
         }
+    }
+
+    /// Takes a payment not yet written: its store lease (when replicas
+    /// share the store) is staged in `commit`, the unit that makes the
+    /// payment visible, rather than taken in a round trip of its own. Until
+    /// that unit commits no other writer can know the id.
+    pub(super) fn claim_new(
+        &self,
+        payment_id: &str,
+        commit: &mut Commit,
+    ) -> Result<BusyGuard<'_>, EngineError> {
+        let mut guard = self.mark_busy(payment_id)?;
+        if !guard.holder.is_empty() {
+            commit.take_lease = Some(guard.lease());
+            // Released on drop should the unit commit and the rest fail; a
+            // release of a lease never written deletes nothing.
+            guard.leased = true;
+        }
+        Ok(guard)
+    }
+
+    /// The in-process mark, and a lease holder name when the store is
+    /// shared by replicas (empty otherwise).
+    fn mark_busy(&self, payment_id: &str) -> Result<BusyGuard<'_>, EngineError> {
+        if self.busy.insert(payment_id.to_string(), ()).is_some() {
+            return Err(EngineError::Busy);
+        }
+        // From here on the guard owns the in-process mark (and the lease).
+        let mut guard = BusyGuard {
+            engine: self,
+            id: payment_id.to_string(),
+            holder: String::new(),
+            leased: false,
+        };
+        if self.store.shared_by_replicas() {
+            guard.holder = format!(
+                "{}:{}",
+                self.instance,
+                self.guards
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+        Ok(guard)
     }
 
     async fn load(&self, merchant: &str, id: &str) -> Result<Payment, EngineError> {

@@ -115,7 +115,7 @@ pub struct Pending<'e, T> {
     value: T,
     unit: Unit,
     store: Arc<dyn Store>,
-    _guard: Option<BusyGuard<'e>>,
+    guard: Option<BusyGuard<'e>>,
 }
 
 impl<'e, T> Pending<'e, T> {
@@ -129,7 +129,7 @@ impl<'e, T> Pending<'e, T> {
             value,
             unit,
             store,
-            _guard: guard,
+            guard,
         }
     }
 
@@ -142,7 +142,13 @@ impl<'e, T> Pending<'e, T> {
     /// request's Idempotency-Key, if it has one.
     pub async fn commit(mut self, answer: (u16, Vec<u8>)) -> Result<T, EngineError> {
         self.unit.respond(answer.0, answer.1);
+        if let Some(guard) = &self.guard {
+            guard.release_in(&mut self.unit.commit);
+        }
         self.unit.flush(&*self.store).await?;
+        if let Some(guard) = &mut self.guard {
+            guard.released();
+        }
         Ok(self.value)
     }
 }

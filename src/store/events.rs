@@ -180,6 +180,27 @@ pub struct Commit {
     /// the money outcome matters more than one replay.
     pub response: Option<IdemResponse>,
     pub audit: Option<super::AuditEntry>,
+    /// A payment lease taken in this unit, before its other writes: the
+    /// unit fails with `Conflict` while another holder's lease runs. It
+    /// spares a writer of a new payment the round trip of
+    /// [`super::Store::lock_payment`].
+    pub take_lease: Option<PaymentLease>,
+    /// A payment lease ended in this unit, after its other writes, which
+    /// spares the round trip of [`super::Store::unlock_payment`]. Another
+    /// holder's lease is left alone.
+    pub end_lease: Option<PaymentLease>,
+}
+
+/// One writer's lease on one payment, for stores shared by replicas (see
+/// [`super::Store::lock_payment`]); a store serving one process, whose
+/// in-process guard already serializes writers, ignores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentLease {
+    pub payment_id: String,
+    /// Unique per process and guard.
+    pub holder: String,
+    /// Unix seconds when a lease left behind (its replica died) lapses.
+    pub until: i64,
 }
 
 impl Commit {
@@ -195,6 +216,8 @@ impl Commit {
             && self.inbound.is_none()
             && self.response.is_none()
             && self.audit.is_none()
+            && self.take_lease.is_none()
+            && self.end_lease.is_none()
     }
 }
 

@@ -21,7 +21,7 @@ use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Re
 
 pub use events::{
     AttemptFinish, Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, IdemResponse,
-    InboundEvent, InboundStatus,
+    InboundEvent, InboundStatus, PaymentLease,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -152,7 +152,7 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
         .await;
     };
     // Re-read under the payment's guard: an API call may have changed it.
-    let Ok(_guard) = engine.claim_wait(&found.id, CLAIM_WAIT).await else {
+    let Ok(mut guard) = engine.claim_wait(&found.id, CLAIM_WAIT).await else {
         return Err(StoreError::Conflict(format!(
             "payment {} stayed busy",
             found.id
@@ -211,7 +211,9 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
     }
     commit.inbound = Some((ev.id.clone(), InboundStatus::Applied, note));
     let has_deliveries = !commit.deliveries.is_empty();
+    guard.release_in(&mut commit);
     engine.store.commit(&commit).await?;
+    guard.released();
     if has_deliveries {
         engine.deliveries_pending.notify_one();
     }

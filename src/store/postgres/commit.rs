@@ -11,7 +11,7 @@
 use deadpool_postgres::{Client, GenericClient};
 
 use super::pipeline::{self, Step, TAKEN};
-use super::{deliveries, disputes, idempotency, inbound, journal, records, refunds};
+use super::{deliveries, disputes, idempotency, inbound, journal, leases, records, refunds};
 use crate::store::events::Commit;
 use crate::store::{IdemClaim, IdemKey, StoreError};
 
@@ -26,6 +26,9 @@ impl<'a> Unit<'a> {
     /// `first` (a claim) runs before the commit's own statements.
     fn of(commit: &'a Commit, now: i64, first: Option<Step<'a>>) -> Result<Self, StoreError> {
         let mut steps: Vec<Step<'a>> = first.into_iter().collect();
+        if let Some(lease) = &commit.take_lease {
+            steps.push(leases::take_step(lease, now));
+        }
         if let Some(p) = &commit.new_payment {
             steps.push(records::insert_payment_step(p)?);
         }
@@ -59,6 +62,9 @@ impl<'a> Unit<'a> {
         }
         if let Some(entry) = &commit.audit {
             steps.push(journal::append_audit_step(entry)?);
+        }
+        if let Some(lease) = &commit.end_lease {
+            steps.push(leases::end_step(lease));
         }
         Ok(Unit { steps, response })
     }

@@ -18,8 +18,9 @@ use tokio_postgres::Client;
 
 use super::codec::col;
 use super::connect::{Target, connect_one};
+use super::pipeline::{CONFLICT, Step, or_raise};
 use super::{OP_TIMEOUT, timed_out};
-use crate::store::StoreError;
+use crate::store::{PaymentLease, StoreError};
 
 /// The leadership connection and the role keys it holds.
 #[derive(Default)]
@@ -129,10 +130,20 @@ pub(super) async fn session_pid(state: &Mutex<Leadership>) -> Option<i32> {
     state.lock().await.conn.as_ref().map(|c| c.pid)
 }
 
+/// The lease upsert (`$1` payment, `$2` holder, `$3` until, `$4` now): it
+/// replaces the row only when it is this holder's or has expired; a
+/// concurrent taker waits for the row lock and then sees the winner's row,
+/// so one holder wins.
+const TAKE: &str = "INSERT INTO payment_locks (payment_id, holder, expires_at) VALUES ($1, $2, $3)
+     ON CONFLICT (payment_id) DO UPDATE
+         SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+         WHERE payment_locks.holder = EXCLUDED.holder
+            OR payment_locks.expires_at < $4::bigint";
+
+const END: &str = "DELETE FROM payment_locks WHERE payment_id = $1 AND holder = $2";
+
 /// Takes or renews the lease on `payment_id` until `now + ttl_secs`: true
-/// if `holder` has it now. The upsert replaces the row only when it is
-/// this holder's or has expired; a concurrent taker waits for the row lock
-/// and then sees the winner's row, so one holder wins.
+/// if `holder` has it now.
 pub(super) async fn lock_payment(
     c: &PooledClient,
     payment_id: &str,
@@ -140,15 +151,7 @@ pub(super) async fn lock_payment(
     now: i64,
     ttl_secs: i64,
 ) -> Result<bool, StoreError> {
-    let stmt = c
-        .prepare_cached(
-            "INSERT INTO payment_locks (payment_id, holder, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (payment_id) DO UPDATE
-                 SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-                 WHERE payment_locks.holder = EXCLUDED.holder
-                    OR payment_locks.expires_at < $4::bigint",
-        )
-        .await?;
+    let stmt = c.prepare_cached(TAKE).await?;
     let until = now.saturating_add(ttl_secs);
     let written = c
         .execute(&stmt, &[&payment_id, &holder, &until, &now])
@@ -162,9 +165,28 @@ pub(super) async fn unlock_payment(
     payment_id: &str,
     holder: &str,
 ) -> Result<(), StoreError> {
-    let stmt = c
-        .prepare_cached("DELETE FROM payment_locks WHERE payment_id = $1 AND holder = $2")
-        .await?;
+    let stmt = c.prepare_cached(END).await?;
     c.execute(&stmt, &[&payment_id, &holder]).await?;
     Ok(())
+}
+
+/// [`lock_payment`] as a step of a unit, which it aborts with `Conflict`
+/// while another holder's lease runs.
+pub(super) fn take_step(lease: &PaymentLease, now: i64) -> Step<'_> {
+    Step::new(or_raise(
+        TAKE,
+        CONFLICT,
+        "the payment is leased by another writer",
+    ))
+    .arg(lease.payment_id.as_str())
+    .arg(lease.holder.as_str())
+    .arg(lease.until)
+    .arg(now)
+}
+
+/// [`unlock_payment`] as a step of a unit.
+pub(super) fn end_step(lease: &PaymentLease) -> Step<'_> {
+    Step::new(END)
+        .arg(lease.payment_id.as_str())
+        .arg(lease.holder.as_str())
 }

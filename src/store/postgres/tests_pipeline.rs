@@ -25,7 +25,7 @@ pub(super) fn first_unit(id: &str) -> Commit {
 }
 
 /// The outcome of `first_unit(id)`, answered under key `k`.
-fn second_unit(id: &str, k: &str) -> Commit {
+pub(super) fn second_unit(id: &str, k: &str) -> Commit {
     let mut p = payment(id, "m1", "order-1", T0);
     p.status = PaymentStatus::Captured;
     p.updated_at = T1.into();

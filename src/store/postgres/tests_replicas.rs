@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tests::open;
-use super::tests_pipeline::first_unit;
+use super::tests_pipeline::{first_unit, second_unit};
 use super::{PostgresStore, drop_test_schema, leases};
 use crate::store::contract::{
     T0, count_claimed, delivery, enqueue, event, key, payment, postgres_test_url, settle,
 };
 use crate::store::events::InboundStatus;
-use crate::store::{Store, StoreError};
+use crate::payments::ids::now_unix;
+use crate::store::{Commit, IdemClaim, PaymentLease, Store, StoreError};
 
 /// `n` stores on one fresh schema, and its URL for the final drop.
 async fn replicas(n: usize) -> (String, Vec<Arc<PostgresStore>>) {
@@ -292,6 +293,45 @@ async fn payment_leases_exclude_other_holders_until_they_expire() {
     assert!(!a.lock_payment("pay_1", "a", 1053, 30).await.unwrap());
     b.unlock_payment("pay_1", "b").await.unwrap();
     assert!(a.lock_payment("pay_1", "a", 1053, 30).await.unwrap());
+    finish(&url, stores).await;
+}
+
+/// A create takes its payment's lease in the unit that makes the payment
+/// visible and ends it in the unit that records the outcome: no round trip
+/// of their own, and the same exclusion as `lock_payment`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_in_a_unit_excludes_other_replicas_until_a_unit_ends_it() {
+    let (url, stores) = replicas(2).await;
+    let (a, b) = (&stores[0], &stores[1]);
+    let lease = |id: &str, holder: &str| PaymentLease {
+        payment_id: id.into(),
+        holder: holder.into(),
+        until: now_unix() + 60,
+    };
+    let mut first = first_unit("pay_1");
+    first.take_lease = Some(lease("pay_1", "a"));
+    let claim = a.claim_and_commit(key("k1", "fp", 3600), &first).await;
+    assert_eq!(claim.unwrap(), IdemClaim::Claimed);
+    assert!(!b.lock_payment("pay_1", "b", now_unix(), 30).await.unwrap());
+
+    // A unit that cannot take the lease writes none of its parts.
+    let mut rival = first_unit("pay_2");
+    rival.take_lease = Some(lease("pay_1", "b"));
+    let refused = b.commit(&rival).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(b.get_payment_by_id("pay_2").await.unwrap().is_none());
+
+    let mut outcome = second_unit("pay_1", "k1");
+    outcome.end_lease = Some(lease("pay_1", "a"));
+    a.commit(&outcome).await.unwrap();
+    assert!(b.lock_payment("pay_1", "b", now_unix(), 30).await.unwrap());
+    // Ending a lease that is another holder's leaves it in place.
+    let stray = Commit {
+        end_lease: Some(lease("pay_1", "a")),
+        ..Commit::default()
+    };
+    a.commit(&stray).await.unwrap();
+    assert!(!a.lock_payment("pay_1", "a", now_unix(), 30).await.unwrap());
     finish(&url, stores).await;
 }
 

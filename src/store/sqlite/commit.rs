@@ -29,7 +29,8 @@ pub(super) fn claim_and_apply(
 
 /// Every part of `c`. Any failing part (a missing payment, an event
 /// already settled, a duplicate delivery id) fails the unit, whose
-/// savepoint then rolls back every part.
+/// savepoint then rolls back every part. Payment leases are not written:
+/// a SQLite file serves one process, whose in-process guard is the lease.
 pub(super) fn apply(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreError> {
     if let Some(p) = &c.new_payment {
         records::insert_payment(tx, p)?;
