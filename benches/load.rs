@@ -48,7 +48,9 @@
 //! `edge` | `hop`), `LOAD_ROUNDS` (4, hop only), `LOAD_CONNS` (64),
 //! `LOAD_WARMUP_SECS` (2), `LOAD_WEBHOOKS` (1: the sandbox sends its
 //! gateway webhooks to payroute during the payroute phase, as in
-//! production; 0: off), or the same as flags after `--`:
+//! production; 0: off), `LOAD_HOP_STORE` (`sqlite`, or `postgres`: the hop
+//! scenario's payroute on a fresh schema of the PostgreSQL test server),
+//! or the same as flags after `--`:
 //! `cargo bench --bench load -- --rps 100 --secs 5`.
 //! Under `cargo test --benches` it makes a one-second smoke run at 20 rps
 //! that fails on any error (the hop scenario is skipped, with a message,
@@ -115,7 +117,7 @@ enum LoadError {
     #[error("bad setting {name}={value:?}: expected a whole number (positive except the warm-up)")]
     Setting { name: String, value: String },
     #[error(
-        "unknown argument {0:?} (known: --scenario normal|failover|stores|edge|hop --rps N --secs N --rounds N --conns N --warmup-secs N --webhooks 0|1)"
+        "unknown argument {0:?} (known: --scenario normal|failover|stores|edge|hop --rps N --secs N --rounds N --conns N --warmup-secs N --webhooks 0|1 --hop-store sqlite|postgres)"
     )]
     Argument(String),
     #[error("unknown scenario {0:?} (known: normal, failover, stores, edge, hop)")]

@@ -45,6 +45,24 @@ impl Scenario {
     }
 }
 
+/// The store of the hop scenario's payroute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopStore {
+    /// A SQLite file in the run's tempdir.
+    Sqlite,
+    /// A fresh schema on the PostgreSQL test server, dropped at the end.
+    Postgres,
+}
+
+impl HopStore {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HopStore::Sqlite => "SQLite",
+            HopStore::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub scenario: Scenario,
@@ -57,6 +75,8 @@ pub struct Config {
     pub warmup_secs: u64,
     /// Point the sandbox's gateway webhooks at payroute during its phase.
     pub webhooks: bool,
+    /// The hop scenario's store (`LOAD_HOP_STORE`, `--hop-store`).
+    pub hop_store: HopStore,
     /// Started by `cargo test --benches` rather than `cargo bench`: a short
     /// smoke run that fails on any error.
     pub smoke: bool,
@@ -88,6 +108,7 @@ impl Config {
                 conns: 8,
                 warmup_secs: 0,
                 webhooks: true,
+                hop_store: HopStore::Sqlite,
                 smoke,
             }
         } else {
@@ -103,6 +124,7 @@ impl Config {
                 conns: 64,
                 warmup_secs: if scenario == Scenario::Hop { 1 } else { 2 },
                 webhooks: true,
+                hop_store: HopStore::Sqlite,
                 smoke,
             }
         };
@@ -113,6 +135,7 @@ impl Config {
             ("LOAD_CONNS", "--conns"),
             ("LOAD_WARMUP_SECS", "--warmup-secs"),
             ("LOAD_WEBHOOKS", "--webhooks"),
+            ("LOAD_HOP_STORE", "--hop-store"),
         ];
         for (var, flag) in vars {
             if let Ok(v) = std::env::var(var) {
@@ -127,7 +150,8 @@ impl Config {
                 "--scenario" => {
                     args.next();
                 }
-                "--rps" | "--secs" | "--rounds" | "--conns" | "--warmup-secs" | "--webhooks" => {
+                "--rps" | "--secs" | "--rounds" | "--conns" | "--warmup-secs" | "--webhooks"
+                | "--hop-store" => {
                     let v = args.next().unwrap_or_default();
                     cfg.set(&arg, &v, &arg)?;
                 }
@@ -146,6 +170,18 @@ impl Config {
                 self.conns = usize::try_from(number(shown, value, 1)?).unwrap_or(usize::MAX)
             }
             "--webhooks" => self.webhooks = number(shown, value, 0)? != 0,
+            "--hop-store" => {
+                self.hop_store = match value {
+                    "sqlite" => HopStore::Sqlite,
+                    "postgres" => HopStore::Postgres,
+                    _ => {
+                        return Err(LoadError::Setting {
+                            name: shown.into(),
+                            value: value.into(),
+                        });
+                    }
+                }
+            }
             _ => self.warmup_secs = number(shown, value, 0)?,
         }
         Ok(())

@@ -19,7 +19,9 @@
 //! then measured for `LOAD_SECS` (4) seconds in each of `LOAD_ROUNDS` (4)
 //! rounds, all pairs in a new random order each round, so that drift in the
 //! machine's load falls on every pair alike; a pair's rounds are pooled.
-//! The open-loop rate is `LOAD_RPS` (1000).
+//! The open-loop rate is `LOAD_RPS` (1000). payroute's store is a SQLite
+//! file, or with `LOAD_HOP_STORE=postgres` a fresh schema on the
+//! PostgreSQL test server (dropped at the end).
 //!
 //! The report (markdown, stdout): per route and target ok/s, errors, p50,
 //! p99 and p99.9; the latency each proxy ADDS over direct (its percentile
@@ -50,11 +52,13 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use tokio::sync::Semaphore;
 
-use super::config::Config;
+use super::config::{Config, HopStore};
 use super::procs::{self, ADYEN_GATEWAY, Proc, STRIPE_GATEWAY};
 use super::stats::{Phase, Summary};
 use super::upstream::{ADYEN_PREFIX, Counts, Upstream};
-use super::{HttpClient, LoadError, Target, calls, http_client, on_generator_thread, phase, setup};
+use super::{
+    HttpClient, LoadError, Target, calls, http_client, on_generator_thread, phase, setup, stores,
+};
 
 /// Pause between two measured phases, so that one target's last replies and
 /// closing connections are not on the next one's clock.
@@ -176,7 +180,13 @@ pub fn run(cfg: Config) -> Result<(String, u64), LoadError> {
             .map(|()| d)
             .map_err(setup("tempdir"))
     };
-    let (payroute, api) = procs::payroute(&bin, &mkdir("payroute")?, upstream.addr)?;
+    // A PostgreSQL store is a fresh schema, dropped whatever happens.
+    let schema = match cfg.hop_store {
+        HopStore::Sqlite => None,
+        HopStore::Postgres => Some(Schema::create()?),
+    };
+    let store = schema.as_ref().map(|s| s.url.as_str());
+    let (payroute, api) = procs::payroute(&bin, &mkdir("payroute")?, upstream.addr, store)?;
     let nginx = match procs::nginx_bin() {
         Some(bin) => {
             let (proc, addr) = procs::nginx(&bin, &mkdir("nginx")?, upstream.addr)?;
@@ -228,6 +238,33 @@ pub fn run(cfg: Config) -> Result<(String, u64), LoadError> {
         );
     }
     Ok((out, errors))
+}
+
+/// A test schema for the run, dropped with this value.
+struct Schema {
+    url: String,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Schema {
+    fn create() -> Result<Schema, LoadError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(setup("runtime"))?;
+        let mut made = rt.block_on(stores::create_schemas(1))?;
+        let url = made
+            .pop()
+            .ok_or_else(|| LoadError::Setup("no schema made".into()))?;
+        Ok(Schema { url, rt })
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        self.rt
+            .block_on(stores::drop_schemas(std::slice::from_ref(&self.url)));
+    }
 }
 
 fn cell(route: Route, via: Via, base: &str, proc: Option<&Proc>) -> Cell {
@@ -326,10 +363,15 @@ fn header(cfg: Config, nginx: Option<&str>) -> String {
     );
     format!(
         "scenario hop: open loop at {} rps, {} round(s) of {} s per target in shuffled order \
-         (after {} s warm-up each), idle pool {} conns; payroute release binary (SQLite, warn \
+         (after {} s warm-up each), idle pool {} conns; payroute release binary ({}, warn \
          logging, no merchant webhooks), {nginx}; instant in-process upstream; {cores} cores \
          shared by load generator, upstream and proxies; latencies in µs",
-        cfg.rps, cfg.rounds, cfg.secs, cfg.warmup_secs, cfg.conns
+        cfg.rps,
+        cfg.rounds,
+        cfg.secs,
+        cfg.warmup_secs,
+        cfg.conns,
+        cfg.hop_store.as_str()
     )
 }
 

@@ -157,15 +157,20 @@ pub fn nginx_version(bin: &Path) -> String {
         .unwrap_or_else(|| "nginx".into())
 }
 
-/// Starts payroute in `dir`; returns it and its API address.
+/// Starts payroute in `dir` on `store` (a URL; `None`: a SQLite file in
+/// `dir`); returns it and its API address.
 pub fn payroute(
     bin: &Path,
     dir: &Path,
     upstream: SocketAddr,
+    store: Option<&str>,
 ) -> Result<(Proc, SocketAddr), LoadError> {
     let rules = dir.join("rules");
     write_rules(&rules, upstream)?;
-    let store = format!("sqlite://{}", dir.join("payroute.db").display());
+    let store = store.map_or_else(
+        || format!("sqlite://{}", dir.join("payroute.db").display()),
+        str::to_string,
+    );
     let mut cmd = Command::new(bin);
     cmd.args([
         "serve",

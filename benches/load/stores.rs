@@ -81,18 +81,19 @@ struct Row {
 
 /// The report and the number of failed operations.
 pub fn run(cfg: Config, rt: &Runtime) -> Result<(String, u64), LoadError> {
-    let base = std::env::var(TEST_URL_ENV).unwrap_or_else(|_| DEFAULT_TEST_URL.to_string());
-    let schemas = rt.block_on(create_schemas(&base))?;
+    let schemas = rt.block_on(create_schemas(SCHEMAS))?;
     let measured = measure(cfg, rt, &schemas);
     rt.block_on(drop_schemas(&schemas));
     measured
 }
 
-/// [`SCHEMAS`] fresh schemas, or none (and a clear error) when the server
-/// cannot be reached.
-async fn create_schemas(base: &str) -> Result<Vec<String>, LoadError> {
-    let mut made = Vec::with_capacity(SCHEMAS);
-    for _ in 0..SCHEMAS {
+/// `n` fresh schemas on the test server, or none (and a clear error) when
+/// it cannot be reached.
+pub(super) async fn create_schemas(n: usize) -> Result<Vec<String>, LoadError> {
+    let base = std::env::var(TEST_URL_ENV).unwrap_or_else(|_| DEFAULT_TEST_URL.to_string());
+    let base = base.as_str();
+    let mut made = Vec::with_capacity(n);
+    for _ in 0..n {
         match create_test_schema(base).await {
             Ok(url) => made.push(url),
             Err(e) => {
@@ -110,7 +111,7 @@ async fn create_schemas(base: &str) -> Result<Vec<String>, LoadError> {
 
 /// A schema left behind is litter on a shared server, not a failed
 /// measurement: it is reported, not returned.
-async fn drop_schemas(schemas: &[String]) {
+pub(super) async fn drop_schemas(schemas: &[String]) {
     for url in schemas {
         if let Err(e) = drop_test_schema(url).await {
             eprintln!("load: could not drop the schema of {}: {e}", redact(url));

@@ -22,18 +22,18 @@ mod idempotency;
 mod inbound;
 mod journal;
 mod leases;
-mod pipeline;
 mod records;
 mod refunds;
 mod schema;
+mod steps;
 mod store_impl;
 mod test_schema;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_pipeline;
-#[cfg(test)]
 mod tests_replicas;
+#[cfg(test)]
+mod tests_steps;
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use super::connect::{describe, describe_pool};
-use super::pipeline;
+use super::steps;
 use crate::store::StoreError;
 
 pub(super) use crate::store::columns::{capture_str, opt_json, parse_capture, to_json};
@@ -22,8 +22,8 @@ impl From<tokio_postgres::Error> for StoreError {
         if let Some(db) = e.as_db_error() {
             // Raised by `payroute_assert` inside a unit of work.
             match db.code().code() {
-                pipeline::NOT_FOUND => return StoreError::NotFound,
-                pipeline::CONFLICT | pipeline::TAKEN => {
+                steps::NOT_FOUND => return StoreError::NotFound,
+                steps::CONFLICT | steps::TAKEN => {
                     return StoreError::Conflict(db.message().to_owned());
                 }
                 _ => {}

@@ -3,15 +3,16 @@
 //! carried it land together or not at all, so a crash can neither lose a
 //! merchant event nor apply an inbound one twice, whichever replica runs it.
 //!
-//! A unit is sent as one pipeline (see [`super::pipeline`]): one round
-//! trip for a commit, and one for a claim with its first commit when the
-//! key is new. Only a claim that finds its key live takes a second
-//! transaction, the step-by-step one, to tell the caller what it found.
+//! A unit is sent as one statement (see [`super::steps`]): one round trip
+//! for a commit, and one for a claim with its first commit when the key is
+//! new. Only a claim that finds its key live takes a second transaction,
+//! the step-by-step one, to tell the caller what it found.
 
 use deadpool_postgres::{Client, GenericClient};
 
-use super::pipeline::{self, Step, TAKEN};
+use super::steps::{self, Step, TAKEN};
 use super::{deliveries, disputes, idempotency, inbound, journal, leases, records, refunds};
+use crate::store::IdemResponse;
 use crate::store::events::Commit;
 use crate::store::{IdemClaim, IdemKey, StoreError};
 
@@ -23,10 +24,23 @@ struct Unit<'a> {
 }
 
 impl<'a> Unit<'a> {
-    /// `first` (a claim) runs before the commit's own statements.
-    fn of(commit: &'a Commit, now: i64, first: Option<Step<'a>>) -> Result<Self, StoreError> {
-        let mut steps: Vec<Step<'a>> = first.into_iter().collect();
-        if let Some(lease) = &commit.take_lease {
+    /// The steps of `commit`, after the claim of `claim` when given. The
+    /// steps of one statement cannot see each other's rows, so pairs that
+    /// would touch one row twice are folded here: a claim answered in the
+    /// same unit is stored answered, and a lease taken and ended in the same
+    /// unit is not written at all.
+    fn of(commit: &'a Commit, now: i64, claim: Option<&IdemKey<'a>>) -> Result<Self, StoreError> {
+        let mut steps: Vec<Step<'a>> = Vec::new();
+        let mut response = commit.response.as_ref();
+        if let Some(k) = claim {
+            let answer = response.filter(|r| r.merchant_id == k.merchant_id && r.key == k.key);
+            if answer.is_some() {
+                response = None;
+            }
+            steps.push(idempotency::claim_step(k, now, answer.map(answered)));
+        }
+        let lease_kept = commit.take_lease != commit.end_lease;
+        if let Some(lease) = commit.take_lease.as_ref().filter(|_| lease_kept) {
             steps.push(leases::take_step(lease, now));
         }
         if let Some(p) = &commit.new_payment {
@@ -50,9 +64,9 @@ impl<'a> Unit<'a> {
         if let Some((id, status, note)) = &commit.inbound {
             steps.push(inbound::mark_step(id, *status, note.as_deref(), now));
         }
-        let mut response = None;
-        if let Some(r) = &commit.response {
-            response = Some(steps.len());
+        let mut response_at = None;
+        if let Some(r) = response {
+            response_at = Some(steps.len());
             steps.push(idempotency::complete_step(
                 &r.merchant_id,
                 &r.key,
@@ -63,10 +77,13 @@ impl<'a> Unit<'a> {
         if let Some(entry) = &commit.audit {
             steps.push(journal::append_audit_step(entry)?);
         }
-        if let Some(lease) = &commit.end_lease {
+        if let Some(lease) = commit.end_lease.as_ref().filter(|_| lease_kept) {
             steps.push(leases::end_step(lease));
         }
-        Ok(Unit { steps, response })
+        Ok(Unit {
+            steps,
+            response: response_at,
+        })
     }
 
     /// After the unit committed, with the rows each step changed: a key no
@@ -83,7 +100,7 @@ impl<'a> Unit<'a> {
 /// back every part.
 pub(super) async fn apply(c: &mut Client, commit: &Commit, now: i64) -> Result<(), StoreError> {
     let unit = Unit::of(commit, now, None)?;
-    let counts = pipeline::transaction(c, &unit.steps).await?;
+    let counts = steps::run(c, &unit.steps).await?;
     unit.note_unstored_response(&counts);
     Ok(())
 }
@@ -96,15 +113,15 @@ pub(super) async fn claim_and_apply(
     commit: &Commit,
     now: i64,
 ) -> Result<IdemClaim, StoreError> {
-    let unit = Unit::of(commit, now, Some(idempotency::claim_step(key, now)))?;
-    match pipeline::transaction(c, &unit.steps).await {
+    let unit = Unit::of(commit, now, Some(key))?;
+    match steps::run(c, &unit.steps).await {
         Ok(counts) => {
             unit.note_unstored_response(&counts);
             Ok(IdemClaim::Claimed)
         }
         // The key was live when claimed; it may have been released or have
         // expired since, so the claim is made again before it is judged.
-        Err(e) if pipeline::raised(&e, TAKEN) => claim_then_apply(c, key, commit, now).await,
+        Err(e) if steps::raised(&e, TAKEN) => claim_then_apply(c, key, commit, now).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -127,7 +144,13 @@ async fn claim_then_apply(
     Ok(claim)
 }
 
-/// Every part of `commit` inside a transaction the caller owns.
+/// The stored answer of a claim answered in its own unit.
+fn answered(r: &IdemResponse) -> (u16, &[u8]) {
+    (r.status, &r.body)
+}
+
+/// Every part of `commit` inside a transaction the caller owns, one
+/// statement at a time, each seeing the rows of those before it.
 async fn apply_in(tx: &impl GenericClient, commit: &Commit, now: i64) -> Result<(), StoreError> {
     let unit = Unit::of(commit, now, None)?;
     let mut counts = Vec::with_capacity(unit.steps.len());

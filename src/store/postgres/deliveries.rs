@@ -9,7 +9,7 @@ use deadpool_postgres::Client;
 use tokio_postgres::Row;
 
 use super::codec::{Param, big, col, int, int_opt, text_enum};
-use super::pipeline::Step;
+use super::steps::Step;
 use crate::store::StoreError;
 use crate::store::events::{Delivery, DeliveryStatus};
 

@@ -6,7 +6,7 @@ use deadpool_postgres::Client;
 use tokio_postgres::Row;
 
 use super::codec::{col, text_enum};
-use super::pipeline::{NOT_FOUND, Step, or_raise};
+use super::steps::{NOT_FOUND, Step};
 use crate::store::StoreError;
 use crate::store::events::{Dispute, DisputeStatus};
 
@@ -33,20 +33,17 @@ fn dispute_row(r: &Row) -> Result<Dispute, StoreError> {
 /// copied from the payment; no such payment is `NotFound`, and a second id
 /// for one `(gateway, provider_reference)` is `Conflict`.
 pub(super) fn upsert_step(d: &Dispute) -> Step<'_> {
-    let sql = or_raise(
-        &format!(
-            "INSERT INTO disputes ({COLS}, merchant_id)
+    let sql = format!(
+        "INSERT INTO disputes ({COLS}, merchant_id)
              SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::text,
                     $8::text, $9::text, $10::text, merchant_id
              FROM payments WHERE id = $2::text
              ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
                  amount = EXCLUDED.amount, reason = EXCLUDED.reason,
                  updated_at = EXCLUDED.updated_at"
-        ),
-        NOT_FOUND,
-        "no such payment",
     );
     Step::new(sql)
+        .or_raise(NOT_FOUND, "no such payment")
         .arg(&d.id)
         .arg(&d.payment_id)
         .arg(&d.gateway)

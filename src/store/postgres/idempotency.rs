@@ -11,7 +11,7 @@
 use deadpool_postgres::{Client, GenericClient};
 
 use super::codec::col;
-use super::pipeline::{Step, TAKEN, or_raise};
+use super::steps::{Step, TAKEN};
 use crate::store::{IdemClaim, IdemKey, StoreError};
 
 /// The live row a claim ran into.
@@ -33,6 +33,16 @@ const UPSERT: &str = "INSERT INTO idempotency_keys
      ON CONFLICT (merchant_id, key) DO UPDATE SET
          fingerprint = EXCLUDED.fingerprint, status = 'in_flight',
          response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
+     WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint";
+
+/// [`UPSERT`] writing the key finished, with its response (`$6`, `$7`).
+const UPSERT_ANSWERED: &str = "INSERT INTO idempotency_keys
+         (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
+     VALUES ($1, $2, $3, 'done', $6, $7, $4)
+     ON CONFLICT (merchant_id, key) DO UPDATE SET
+         fingerprint = EXCLUDED.fingerprint, status = 'done',
+         response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
+         created_at = EXCLUDED.created_at
      WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint";
 
 pub(super) async fn claim(
@@ -149,14 +159,30 @@ pub(super) fn complete_step<'a>(
 /// The claim as the first step of a unit: it raises [`TAKEN`] unless it
 /// claimed the key, so the unit writes nothing for a live key, and the
 /// caller judges the key in a transaction of its own. Claimers of one key
-/// queue on its unique index exactly as with [`claim_in`].
-pub(super) fn claim_step<'a>(k: &IdemKey<'a>, now: i64) -> Step<'a> {
-    Step::new(or_raise(UPSERT, TAKEN, "idempotency key is live"))
+/// queue on its unique index exactly as with [`claim_in`]. With `answer`
+/// (the unit also answers the request, as when no gateway is called) the
+/// key is written already finished with that response: the unit's steps
+/// cannot see each other's rows, so a later step could not finish it.
+pub(super) fn claim_step<'a>(
+    k: &IdemKey<'a>,
+    now: i64,
+    answer: Option<(u16, &'a [u8])>,
+) -> Step<'a> {
+    let step = match answer {
+        None => Step::new(UPSERT),
+        Some(_) => Step::new(UPSERT_ANSWERED),
+    };
+    let step = step
+        .or_raise(TAKEN, "idempotency key is live")
         .arg(k.merchant_id)
         .arg(k.key)
         .arg(k.fingerprint)
         .arg(now)
-        .arg(k.ttl_secs)
+        .arg(k.ttl_secs);
+    match answer {
+        None => step,
+        Some((status, body)) => step.arg(i32::from(status)).arg(body),
+    }
 }
 
 /// Drops an unfinished claim; a finished key is kept so it still replays.

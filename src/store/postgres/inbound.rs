@@ -8,7 +8,7 @@ use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
 use super::codec::{Param, big, col, text_enum};
-use super::pipeline::{CONFLICT, NOT_FOUND, Step};
+use super::steps::{CONFLICT, NOT_FOUND, Step};
 use crate::store::StoreError;
 use crate::store::events::{InboundEvent, InboundStatus};
 
@@ -139,19 +139,17 @@ pub(super) fn mark_step<'a>(
     note: Option<&'a str>,
     now: i64,
 ) -> Step<'a> {
-    let sql = format!(
-        "WITH settled AS (
-             UPDATE inbound_events
-             SET status = $2, note = $3, processed_at = $4, lease_until = NULL
-             WHERE id = $1 AND status = 'received'
-             RETURNING 1)
-         SELECT payroute_assert(count(*) > 0,
+    let sql = "UPDATE inbound_events
+         SET status = $2, note = $3, processed_at = $4, lease_until = NULL
+         WHERE id = $1 AND status = 'received'";
+    let check = format!(
+        "payroute_assert({{changed}} > 0,
              CASE WHEN EXISTS (SELECT 1 FROM inbound_events WHERE id = $1::text)
                   THEN '{CONFLICT}' ELSE '{NOT_FOUND}' END,
-             'inbound event ' || $1::text || ' was already processed')
-         FROM settled"
+             'inbound event ' || $1::text || ' was already processed')"
     );
     Step::new(sql)
+        .checked(check)
         .arg(id)
         .arg(status.as_str())
         .arg(note)

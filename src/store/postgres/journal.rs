@@ -7,7 +7,7 @@ use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
 use super::codec::{big, col, int_opt, json, text_enum, to_json};
-use super::pipeline::{NOT_FOUND, Step, or_raise};
+use super::steps::{NOT_FOUND, Step};
 use crate::payments::model::{Attempt, AttemptOutcome};
 use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
@@ -57,17 +57,14 @@ pub(super) async fn finish_attempt(
 /// kept when this call did not return one. Raises `NotFound` in the
 /// statement, so a unit with it writes nothing.
 pub(super) fn finish_attempt_step(f: &AttemptFinish) -> Step<'_> {
-    let sql = or_raise(
-        &format!(
-            "UPDATE attempts SET outcome = $2,
+    let sql = format!(
+        "UPDATE attempts SET outcome = $2,
                  provider_reference = COALESCE($3, provider_reference),
                  error_code = $4, latency_ms = $5, updated_at = {NOW}
              WHERE id = $1"
-        ),
-        NOT_FOUND,
-        "no such attempt",
     );
     Step::new(sql)
+        .or_raise(NOT_FOUND, "no such attempt")
         .arg(&f.id)
         .arg(f.outcome.as_str())
         .arg(&f.provider_reference)

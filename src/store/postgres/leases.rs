@@ -18,7 +18,7 @@ use tokio_postgres::Client;
 
 use super::codec::col;
 use super::connect::{Target, connect_one};
-use super::pipeline::{CONFLICT, Step, or_raise};
+use super::steps::{CONFLICT, Step};
 use super::{OP_TIMEOUT, timed_out};
 use crate::store::{PaymentLease, StoreError};
 
@@ -173,15 +173,12 @@ pub(super) async fn unlock_payment(
 /// [`lock_payment`] as a step of a unit, which it aborts with `Conflict`
 /// while another holder's lease runs.
 pub(super) fn take_step(lease: &PaymentLease, now: i64) -> Step<'_> {
-    Step::new(or_raise(
-        TAKE,
-        CONFLICT,
-        "the payment is leased by another writer",
-    ))
-    .arg(lease.payment_id.as_str())
-    .arg(lease.holder.as_str())
-    .arg(lease.until)
-    .arg(now)
+    Step::new(TAKE)
+        .or_raise(CONFLICT, "the payment is leased by another writer")
+        .arg(lease.payment_id.as_str())
+        .arg(lease.holder.as_str())
+        .arg(lease.until)
+        .arg(now)
 }
 
 /// [`unlock_payment`] as a step of a unit.

@@ -10,8 +10,8 @@ use tokio_postgres::Row;
 use super::codec::{
     Param, big, capture_str, col, json, json_opt, opt_json, parse_capture, text_enum, to_json,
 };
-use super::pipeline::{NOT_FOUND, Step, or_raise};
 use super::refunds;
+use super::steps::{NOT_FOUND, Step};
 use crate::payments::model::{Payment, PaymentStatus};
 use crate::store::StoreError;
 
@@ -90,15 +90,12 @@ pub(super) async fn update_payment(c: &impl GenericClient, p: &Payment) -> Resul
 /// `NotFound` in the statement, so a unit with it writes nothing.
 pub(super) fn update_payment_step(p: &Payment) -> Result<Step<'_>, StoreError> {
     let j = PaymentJson::encode(p)?;
-    let sql = or_raise(
-        "UPDATE payments SET status = $3, amount_captured = $4, amount_refunded = $5,
+    let sql = "UPDATE payments SET status = $3, amount_captured = $4, amount_refunded = $5,
              gateway = $6, provider_reference = $7, route = $8, risk = $9, failure = $10,
              next_action = $11, customer = $12, metadata = $13, updated_at = $14
-         WHERE id = $1 AND merchant_id = $2",
-        NOT_FOUND,
-        "no such payment",
-    );
+         WHERE id = $1 AND merchant_id = $2";
     Ok(Step::new(sql)
+        .or_raise(NOT_FOUND, "no such payment")
         .arg(&p.id)
         .arg(&p.merchant_id)
         .arg(p.status.as_str())

@@ -8,7 +8,7 @@ use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
 use super::codec::{Param, col, json_opt, opt_json, text_enum};
-use super::pipeline::{NOT_FOUND, Step, or_raise};
+use super::steps::{NOT_FOUND, Step};
 use crate::payments::model::{Payment, Refund, RefundStatus};
 use crate::store::StoreError;
 
@@ -83,18 +83,15 @@ pub(super) fn upsert_refund_step(r: &Refund) -> Result<Step<'_>, StoreError> {
 /// The casts type the parameters, which a SELECT list alone leaves unknown.
 fn refund_step<'a>(r: &'a Refund, on_conflict: &str) -> Result<Step<'a>, StoreError> {
     let failure = opt_json(r.failure.as_ref())?;
-    let sql = or_raise(
-        &format!(
-            "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
+    let sql = format!(
+        "INSERT INTO refunds ({REFUND_COLS}, merchant_id)
              SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text,
                     $8::text, $9::text, $10::text, $11::text, merchant_id
              FROM payments WHERE id = $2::text
              {on_conflict}"
-        ),
-        NOT_FOUND,
-        "no such payment",
     );
     Ok(Step::new(sql)
+        .or_raise(NOT_FOUND, "no such payment")
         .arg(&r.id)
         .arg(&r.payment_id)
         .arg(r.status.as_str())

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tests::open;
-use super::tests_pipeline::{first_unit, second_unit};
+use super::tests_steps::{first_unit, second_unit};
 use super::{PostgresStore, drop_test_schema, leases};
+use crate::payments::ids::now_unix;
 use crate::store::contract::{
     T0, count_claimed, delivery, enqueue, event, key, payment, postgres_test_url, settle,
 };
 use crate::store::events::InboundStatus;
-use crate::payments::ids::now_unix;
 use crate::store::{Commit, IdemClaim, PaymentLease, Store, StoreError};
 
 /// `n` stores on one fresh schema, and its URL for the final drop.
@@ -318,7 +318,10 @@ async fn a_lease_taken_in_a_unit_excludes_other_replicas_until_a_unit_ends_it() 
     let mut rival = first_unit("pay_2");
     rival.take_lease = Some(lease("pay_1", "b"));
     let refused = b.commit(&rival).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
     assert!(b.get_payment_by_id("pay_2").await.unwrap().is_none());
 
     let mut outcome = second_unit("pay_1", "k1");
