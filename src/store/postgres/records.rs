@@ -85,15 +85,23 @@ pub(super) async fn update_payment(c: &impl GenericClient, p: &Payment) -> Resul
     Ok(())
 }
 
+/// The outcome's update of a payment, by id and merchant (see
+/// [`update_payment_step`]).
+pub(super) const UPDATE_PAYMENT: &str =
+    "UPDATE payments SET status = $3, amount_captured = $4, amount_refunded = $5,
+         gateway = $6, provider_reference = $7, route = $8, risk = $9, failure = $10,
+         next_action = $11, customer = $12, metadata = $13, updated_at = $14
+     WHERE id = $1 AND merchant_id = $2";
+
+/// How [`get_payment`] names a payment.
+pub(super) const BY_ID_AND_MERCHANT: &str = "WHERE id = $1 AND merchant_id = $2";
+
 /// Overwrites everything but the identity and the request's fixed facts
 /// (amount, currency, reference, capture mode, method, created_at); raises
 /// `NotFound` in the statement, so a unit with it writes nothing.
 pub(super) fn update_payment_step(p: &Payment) -> Result<Step<'_>, StoreError> {
     let j = PaymentJson::encode(p)?;
-    let sql = "UPDATE payments SET status = $3, amount_captured = $4, amount_refunded = $5,
-             gateway = $6, provider_reference = $7, route = $8, risk = $9, failure = $10,
-             next_action = $11, customer = $12, metadata = $13, updated_at = $14
-         WHERE id = $1 AND merchant_id = $2";
+    let sql = UPDATE_PAYMENT;
     Ok(Step::new(sql)
         .or_raise(NOT_FOUND, "no such payment")
         .arg(&p.id)
@@ -171,12 +179,7 @@ pub(super) async fn get_payment(
     merchant_id: &str,
     id: &str,
 ) -> Result<Option<Payment>, StoreError> {
-    let found = query_payments(
-        c,
-        "WHERE id = $1 AND merchant_id = $2",
-        &[&id, &merchant_id],
-    )
-    .await?;
+    let found = query_payments(c, BY_ID_AND_MERCHANT, &[&id, &merchant_id]).await?;
     Ok(found.into_iter().next())
 }
 

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/postgres/0003_drop_attempts_outcome.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_payments_lookups_lead_with_their_key.sql"),
+    ),
 ];
 
 /// The schema the connection's `search_path` creates in; `Unavailable`
