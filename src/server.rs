@@ -443,8 +443,11 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
 }
 
 /// Points the sandbox's webhooks at payroute: each gateway of the ruleset
-/// whose `base_url` is this sandbox gets its dialect's events at
-/// `/webhooks/{id}`, signed with that gateway's configured secret.
+/// whose `base_url` is this sandbox gets the events of its own account (its
+/// Stripe secret key, its Adyen merchant account) at `/webhooks/{id}`,
+/// signed with that gateway's configured secret, as the real gateways keep
+/// an endpoint per account. A dialect with one such gateway also gets it as
+/// its default, for events of accounts payroute does not use.
 pub fn connect_sandbox(
     sandbox: &crate::sandbox::Sandbox,
     ruleset: &Ruleset,
@@ -454,16 +457,18 @@ pub fn connect_sandbox(
     use crate::connectors::GatewayKind;
     use crate::sandbox::{Dialect, WebhookTarget};
     let host = format!("//{sandbox_addr}/");
-    for g in ruleset
+    let on_sandbox: Vec<_> = ruleset
         .gateways
         .iter()
         .filter(|g| g.base_url.contains(&host))
-    {
+        .collect();
+    for g in &on_sandbox {
         let cred = |k: &str| g.credentials.get(k).map(|s| s.expose().to_string());
         let url = format!("http://{api_addr}/webhooks/{}", g.id);
-        let (dialect, target) = match g.kind {
+        let (dialect, account, target) = match g.kind {
             GatewayKind::Stripe => (
                 Dialect::Stripe,
+                cred("api_key"),
                 cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)),
             ),
             GatewayKind::Adyen => {
@@ -472,12 +477,17 @@ pub fn connect_sandbox(
                     (Some(t), Some(u), Some(p)) => Some(t.basic_auth(&u, &p)),
                     (t, _, _) => t,
                 };
-                (Dialect::Adyen, target)
+                (Dialect::Adyen, g.merchant_account.clone(), target)
             }
         };
-        if target.is_some() {
-            tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");
-            sandbox.set_webhook_target(dialect, target);
+        let Some(target) = target else { continue };
+        tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");
+        let alone = on_sandbox.iter().filter(|o| o.kind == g.kind).count() == 1;
+        if alone {
+            sandbox.set_webhook_target(dialect, Some(target.clone()));
+        }
+        if let Some(account) = account.filter(|a| !a.is_empty()) {
+            sandbox.set_account_webhook_target(dialect, Some(&account), Some(target));
         }
     }
 }

@@ -402,3 +402,51 @@ async fn a_late_authorization_already_captured_is_refunded_by_its_psp_reference(
     );
     h.shutdown().await;
 }
+
+/// Two gateways of one kind on one sandbox, each its own Adyen merchant
+/// account with its own HMAC key: each account's notifications reach its
+/// own gateway's endpoint, signed with its own key, as Adyen sends them,
+/// so both payments' captures complete.
+#[tokio::test]
+async fn two_gateways_of_one_kind_each_get_their_own_accounts_webhooks() {
+    let h = Harness::start_with(|rules, sandbox| {
+        let gateways = rules.join("gateways.yaml");
+        let mut text = std::fs::read_to_string(&gateways).unwrap();
+        text.push_str(&format!(
+            "\n  - id: adyen_second\n    kind: adyen\n    base_url: http://{sandbox}/adyen/v71\n    \
+             merchant_account: SecondAccount\n    credentials:\n      \
+             api_key: ${{SECOND_ADYEN_KEY:-second_key}}\n      \
+             hmac_key: ${{SECOND_ADYEN_HMAC:-00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF}}\n"
+        ));
+        std::fs::write(&gateways, text).unwrap();
+        let routes = rules.join("routes.yaml");
+        let text = std::fs::read_to_string(&routes).unwrap().replacen(
+            "routes:\n",
+            "routes:\n  - name: second-account\n    when: { currency: [GBP] }\n    gateways: [adyen_second]\n\n",
+            1,
+        );
+        std::fs::write(&routes, text).unwrap();
+    })
+    .await;
+    let mut ids = Vec::new();
+    for (currency, gateway) in [("EUR", "adyen_sandbox"), ("GBP", "adyen_second")] {
+        let p = h
+            .manual_payment(3100, currency, "4242424242424242", &format!("o-{gateway}"))
+            .await;
+        assert_eq!(p["gateway"], gateway, "{p}");
+        let id = p["id"].as_str().unwrap().to_string();
+        let cap = h
+            .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+            .await;
+        assert_eq!(cap.json()["status"], "capture_pending");
+        ids.push(id);
+    }
+    for id in &ids {
+        eventually(
+            10,
+            "captured by its own account's CAPTURE webhook",
+            || async { status_of(&h, id).await["status"] == "captured" },
+        )
+        .await;
+    }
+}

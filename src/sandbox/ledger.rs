@@ -157,10 +157,23 @@ pub struct OutboxEvent {
     pub object: Option<Value>,
     /// Stripe `request.idempotency_key` of the API call that caused it.
     pub idempotency_key: Option<String>,
+    /// Stripe: the secret key of the account the object belongs to, whose
+    /// webhook endpoint gets the event (see [`OutboxEvent::account`]).
+    #[serde(default)]
+    pub stripe_account: Option<String>,
     pub created_at: i64,
 }
 
 impl OutboxEvent {
+    /// The account whose webhook endpoint gets the event: a Stripe
+    /// account's secret key, or an Adyen merchant account.
+    pub(crate) fn account(&self) -> Option<&str> {
+        match self.dialect {
+            Dialect::Stripe => self.stripe_account.as_deref(),
+            Dialect::Adyen => self.merchant_account.as_deref(),
+        }
+    }
+
     /// An event with only the fields both dialects share.
     pub(crate) fn new(
         dialect: Dialect,
@@ -186,6 +199,7 @@ impl OutboxEvent {
             modification_action: None,
             object: None,
             idempotency_key: None,
+            stripe_account: None,
             created_at: super::wire::now_unix(),
         }
     }

@@ -107,13 +107,17 @@
 //! # Webhooks
 //!
 //! Every state change queues an event; a background sender per dialect
-//! (started by [`start`], stopped by shutdown) POSTs them to that dialect's
-//! target in creation order. Events created while a dialect has no target
-//! stay queued and go out once one is set. `POST /__sandbox/webhooks` with
-//! `{"dialect":"stripe"|"adyen", "url":"http://..."|null, "secret":"...",
-//! "username":"...", "password":"...", "batch_size":N, "max_attempts":N}`
-//! (or [`Sandbox::set_webhook_target`] / [`Sandbox::set_webhook_delivery`]).
-//! A `null` url removes the target. Stripe's secret is the `whsec_...`
+//! (started by [`start`], stopped by shutdown) POSTs them in creation order
+//! to the target of the event's account (the Stripe secret key the object
+//! was created with; the Adyen merchant account), else to the dialect's
+//! default target, as the real gateways keep endpoints per account. Events
+//! with nowhere to go stay queued and go out once a target is set. `POST
+//! /__sandbox/webhooks` with `{"dialect":"stripe"|"adyen", "account":
+//! "..."?, "url":"http://..."|null, "secret":"...", "username":"...",
+//! "password":"...", "batch_size":N, "max_attempts":N}` (without
+//! `account`: the default; or [`Sandbox::set_webhook_target`],
+//! [`Sandbox::set_account_webhook_target`], [`Sandbox::set_webhook_delivery`]).
+//! A `null` url removes the target. An Adyen batch holds one account's items. Stripe's secret is the `whsec_...`
 //! endpoint secret, used as-is as the HMAC key; Adyen's is the hex HMAC key.
 //! `username`/`password` (Adyen) add Basic auth; `batch_size` (Adyen only,
 //! default 1) puts up to N queued items in one notification; `max_attempts`

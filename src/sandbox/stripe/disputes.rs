@@ -31,6 +31,7 @@ pub(crate) fn open_if_disputed(sb: &Sandbox, st: &mut StripeState, pi_id: &str) 
         payment_intent: pi_id.to_string(),
         status: "needs_response",
         created: now_unix(),
+        account: intent.account.clone(),
     };
     sb.update_ledger(pi_id, |e| e.dispute_status = Some(dispute.status.into()));
     sb.emit(dispute_event(&dispute, "charge.dispute.created"));
@@ -67,5 +68,6 @@ fn dispute_event(dispute: &Dispute, name: &str) -> OutboxEvent {
         true,
     );
     event.object = Some(dispute.json());
+    event.stripe_account = Some(dispute.account.clone());
     event
 }

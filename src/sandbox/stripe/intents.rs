@@ -17,7 +17,12 @@ use super::params::{self, INTENT_CANCEL, INTENT_CAPTURE, INTENT_CONFIRM, INTENT_
 const CAPTURE_METHODS: &[&str] = &["automatic", "automatic_async", "manual"];
 
 /// `POST /v1/payment_intents`.
-pub(crate) fn create(sb: &Sandbox, form: &Form, key: Option<&str>) -> Result<Value, StripeError> {
+pub(crate) fn create(
+    sb: &Sandbox,
+    account: &str,
+    form: &Form,
+    key: Option<&str>,
+) -> Result<Value, StripeError> {
     params::check_known(form, INTENT_CREATE)?;
     let (amount, currency) = params::amount_and_currency(form)?;
     let capture_method = params::one_of(form, "capture_method", CAPTURE_METHODS)?
@@ -48,6 +53,7 @@ pub(crate) fn create(sb: &Sandbox, form: &Form, key: Option<&str>) -> Result<Val
         canceled_at: None,
         cancellation_reason: None,
         dispute_on_capture: false,
+        account: account.to_string(),
     };
     let id = intent.id.clone();
     st.intents.insert(id.clone(), intent);
@@ -279,6 +285,7 @@ pub(crate) fn event(intent: &Intent, name: &str, success: bool, key: Option<&str
     );
     event.object = Some(intent.json(false));
     event.idempotency_key = key.map(str::to_string);
+    event.stripe_account = Some(intent.account.clone());
     event
 }
 

@@ -171,7 +171,11 @@ fn route(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> Result<Value, Str
             params::check_known(&form, params::PAYMENT_METHOD_CREATE)?;
             methods::create(sb, &form)
         }
-        (&Method::POST, ["v1", "payment_intents"]) => intents::create(sb, &form, key),
+        (&Method::POST, ["v1", "payment_intents"]) => {
+            // Authenticated before it got here: the key names the account.
+            let account = api_key(req).unwrap_or_default();
+            intents::create(sb, &account, &form, key)
+        }
         // Before the `{id}` arm: `search` is not an intent id.
         (&Method::GET, ["v1", "payment_intents", "search"]) => search::search(sb, &form),
         (&Method::GET, ["v1", "payment_intents", id]) => intents::retrieve(sb, id, &form),

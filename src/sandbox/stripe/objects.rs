@@ -143,6 +143,9 @@ pub(crate) struct Intent {
     pub cancellation_reason: Option<String>,
     /// Confirmed with the dispute test card: disputed once captured.
     pub dispute_on_capture: bool,
+    /// The secret key it was created with: its account, whose webhook
+    /// endpoint gets its events.
+    pub account: String,
 }
 
 impl Intent {
@@ -223,6 +226,8 @@ pub(crate) struct Refund {
     pub reason: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub created: i64,
+    /// The intent's account.
+    pub account: String,
 }
 
 impl Refund {
@@ -254,6 +259,8 @@ pub(crate) struct Dispute {
     /// `needs_response`, then `won` or `lost`.
     pub status: &'static str,
     pub created: i64,
+    /// The intent's account.
+    pub account: String,
 }
 
 /// A dispute must be answered within about a week in test mode.

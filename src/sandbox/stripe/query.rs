@@ -390,6 +390,7 @@ mod tests {
             canceled_at: None,
             cancellation_reason: None,
             dispute_on_capture: false,
+            account: "sk_test_1".into(),
         }
     }
 

@@ -78,6 +78,7 @@ pub(crate) fn create(sb: &Sandbox, form: &Form, key: Option<&str>) -> Result<Val
         reason,
         metadata: form.string_map("metadata"),
         created: now_unix(),
+        account: intent.account.clone(),
     };
     sb.update_ledger(&pi_id, |e| e.amount_refunded += amount);
     let mut pending = refund.clone();
@@ -105,6 +106,7 @@ fn refund_event(refund: &Refund, name: &str, key: Option<&str>) -> OutboxEvent {
     );
     event.object = Some(refund.json());
     event.idempotency_key = key.map(str::to_string);
+    event.stripe_account = Some(refund.account.clone());
     event
 }
 

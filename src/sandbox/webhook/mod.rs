@@ -157,17 +157,26 @@ pub enum WebhookError {
     MaxAttempts,
 }
 
-/// Targets, settings and counters of both dialects.
+/// Targets, settings and counters of both dialects. A dialect has a
+/// default target and may have one per account, as the real gateways keep
+/// webhook endpoints per Stripe account and per Adyen merchant account.
 #[derive(Debug, Default)]
 pub(crate) struct WebhookState {
-    targets: HashMap<Dialect, WebhookTarget>,
+    targets: HashMap<(Dialect, Option<String>), WebhookTarget>,
     settings: HashMap<Dialect, DeliverySettings>,
     counters: HashMap<Dialect, WebhookStats>,
 }
 
 impl WebhookState {
-    pub fn route(&self, dialect: Dialect) -> Option<(WebhookTarget, DeliverySettings)> {
-        let target = self.targets.get(&dialect)?.clone();
+    /// Where an event of `account` goes: its account's target, else the
+    /// dialect's default.
+    pub fn route(
+        &self,
+        dialect: Dialect,
+        account: Option<&str>,
+    ) -> Option<(WebhookTarget, DeliverySettings)> {
+        let own = account.and_then(|a| self.targets.get(&(dialect, Some(a.to_string()))));
+        let target = own.or_else(|| self.targets.get(&(dialect, None)))?.clone();
         Some((
             target,
             self.settings.get(&dialect).copied().unwrap_or_default(),
@@ -184,6 +193,9 @@ impl WebhookState {
 #[serde(deny_unknown_fields)]
 struct TargetRequest {
     dialect: Dialect,
+    /// Only this account's events (a Stripe secret key, an Adyen merchant
+    /// account); without it, the dialect's default target.
+    account: Option<String>,
     url: Option<String>,
     #[serde(default)]
     secret: String,
@@ -231,10 +243,23 @@ impl Sandbox {
     /// Sets (or with `None` removes) where `dialect`'s webhooks go; queued
     /// events of that dialect start flowing at once.
     pub fn set_webhook_target(&self, dialect: Dialect, target: Option<WebhookTarget>) {
+        self.set_account_webhook_target(dialect, None, target);
+    }
+
+    /// Sets (or removes) where the webhooks of one account of `dialect` go
+    /// (`account` `None`: the dialect's default, for accounts without a
+    /// target of their own).
+    pub fn set_account_webhook_target(
+        &self,
+        dialect: Dialect,
+        account: Option<&str>,
+        target: Option<WebhookTarget>,
+    ) {
         let mut state = lock(&self.webhooks);
+        let key = (dialect, account.map(str::to_string));
         match target {
-            Some(target) => state.targets.insert(dialect, target),
-            None => state.targets.remove(&dialect),
+            Some(target) => state.targets.insert(key, target),
+            None => state.targets.remove(&key),
         };
         drop(state);
         self.wake_sender();
@@ -287,7 +312,7 @@ impl Sandbox {
         let settings = request.settings()?;
         let target = request.target()?;
         self.set_webhook_delivery(request.dialect, settings);
-        self.set_webhook_target(request.dialect, target);
+        self.set_account_webhook_target(request.dialect, request.account.as_deref(), target);
         Ok(self.webhook_report())
     }
 
@@ -297,7 +322,7 @@ impl Sandbox {
         let state = lock(&self.webhooks);
         let mut targets = serde_json::Map::new();
         for dialect in DIALECTS {
-            let shown = state.route(dialect).map(|(target, settings)| {
+            let shown = state.route(dialect, None).map(|(target, settings)| {
                 json!({
                     "url": target.url,
                     "basic_auth": target.basic_auth.is_some(),
@@ -320,8 +345,9 @@ impl Sandbox {
     pub(crate) fn webhook_route(
         &self,
         dialect: Dialect,
+        account: Option<&str>,
     ) -> Option<(WebhookTarget, DeliverySettings)> {
-        lock(&self.webhooks).route(dialect)
+        lock(&self.webhooks).route(dialect, account)
     }
 
     pub(crate) fn count_webhooks(&self, dialect: Dialect, change: impl FnOnce(&mut WebhookStats)) {
@@ -337,6 +363,22 @@ impl Sandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_accounts_events_go_to_its_own_target_and_others_to_the_default() {
+        let mut state = WebhookState::default();
+        let own = WebhookTarget::new("http://h/own", "whsec_own");
+        let default = WebhookTarget::new("http://h/default", "whsec_default");
+        let key = |account: Option<&str>| (Dialect::Stripe, account.map(str::to_string));
+        state.targets.insert(key(Some("sk_test_a")), own);
+        assert!(state.route(Dialect::Stripe, Some("sk_test_b")).is_none());
+        state.targets.insert(key(None), default);
+        let url = |account| state.route(Dialect::Stripe, account).map(|(t, _)| t.url);
+        assert_eq!(url(Some("sk_test_a")).as_deref(), Some("http://h/own"));
+        assert_eq!(url(Some("sk_test_b")).as_deref(), Some("http://h/default"));
+        assert_eq!(url(None).as_deref(), Some("http://h/default"));
+        assert!(state.route(Dialect::Adyen, Some("sk_test_a")).is_none());
+    }
 
     fn request(json: &str) -> Result<(DeliverySettings, Option<WebhookTarget>), WebhookError> {
         let request: TargetRequest = serde_json::from_str(json).unwrap();

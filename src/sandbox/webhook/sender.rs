@@ -235,13 +235,29 @@ impl Courier {
         });
     }
 
-    /// Takes up to `limit` queued events into `in_flight` atomically.
-    fn take(&self, limit: usize) -> Vec<OutboxEvent> {
+    /// Takes, atomically into `in_flight`, the oldest queued event of this
+    /// dialect that has somewhere to go and up to `limit` of it and the
+    /// events after it bound for the same account (Adyen batches), with
+    /// their route. Events of an account without a target wait in place.
+    fn take(&self) -> Option<(Vec<OutboxEvent>, WebhookTarget, DeliverySettings)> {
         let mut outbox = lock(&self.sb.outbox);
-        let mut taken = Vec::new();
-        let mut i = 0;
+        let (first, target, settings) = outbox.iter().enumerate().find_map(|(i, e)| {
+            if e.dialect != self.dialect {
+                return None;
+            }
+            let (target, settings) = self.sb.webhook_route(self.dialect, e.account())?;
+            Some((i, target, settings))
+        })?;
+        let limit = match self.dialect {
+            Dialect::Adyen => settings.batch_size,
+            Dialect::Stripe => 1,
+        };
+        let account = outbox[first].account().map(str::to_string);
+        let mut taken = vec![outbox.remove(first)];
+        let mut i = first;
         while i < outbox.len() && taken.len() < limit {
-            if outbox[i].dialect == self.dialect {
+            let e = &outbox[i];
+            if e.dialect == self.dialect && e.account() == account.as_deref() {
                 taken.push(outbox.remove(i));
             } else {
                 i += 1;
@@ -249,7 +265,7 @@ impl Courier {
         }
         self.sb
             .count_webhooks(self.dialect, |s| s.in_flight += len(&taken));
-        taken
+        Some((taken, target, settings))
     }
 }
 
@@ -295,17 +311,9 @@ impl Worker {
     /// Sends the next request's worth of events; false when there is none.
     async fn step(&mut self) -> bool {
         let dialect = self.courier.dialect;
-        let Some((target, settings)) = self.courier.sb.webhook_route(dialect) else {
+        let Some((events, target, settings)) = self.courier.take() else {
             return false;
         };
-        let limit = match dialect {
-            Dialect::Adyen => settings.batch_size,
-            Dialect::Stripe => 1,
-        };
-        let events = self.courier.take(limit);
-        if events.is_empty() {
-            return false;
-        }
         let mut ready = Vec::new();
         let mut copies = 1;
         for event in events {
