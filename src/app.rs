@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Ruleset;
 use crate::connectors::Sensitive;
-use crate::payments::ids::now_rfc3339;
+use crate::domain::ids::now_rfc3339;
 use crate::payments::{Engine, Live};
 use crate::store::AuditEntry;
 

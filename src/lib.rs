@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod connectors;
+pub mod domain;
 pub mod edge;
 pub mod health;
 pub mod metrics;

@@ -48,7 +48,7 @@ pub struct Settings {
     /// crash-after-ack tests; zero in production).
     pub apply_delay: Duration,
     /// The clock for webhook signature ages (tests set a manual one).
-    pub clock: crate::payments::ids::Clock,
+    pub clock: crate::domain::ids::Clock,
     pub reconcile: crate::reconcile::ReconcileConfig,
     /// An in-flight idempotency claim older than this was abandoned by a
     /// crash: a retry may settle it (see `api::idempotency`).
@@ -218,7 +218,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     metrics.set_rules_version(&ruleset.version);
     let fingerprint_key = settings.fingerprint_key.clone().unwrap_or_else(|| {
         tracing::warn!("PAYROUTE_FINGERPRINT_KEY is unset: card fingerprints change on restart");
-        Sensitive(crate::payments::ids::new_id("fpk"))
+        Sensitive(crate::domain::ids::new_id("fpk"))
     });
     let mut engine = Engine::new(
         Live::build(ruleset, &client),

@@ -45,7 +45,7 @@ async fn start() -> (Harness, Arc<AtomicI64>, Vec<String>) {
     let clock = Arc::new(AtomicI64::new(0));
     let c = clock.clone();
     let h = Harness::start_opts(vector_gateways, move |s| {
-        s.clock = payroute::payments::ids::Clock::Manual(c);
+        s.clock = payroute::domain::ids::Clock::Manual(c);
     })
     .await;
     let adyen: Value = serde_json::from_str(ADYEN_VECTORS).unwrap();

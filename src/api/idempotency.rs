@@ -98,8 +98,8 @@ where
             Ok(resp)
         }
         IdemClaim::InFlight { since } => {
-            let stale = crate::payments::ids::now_unix() - since
-                >= state.idempotency_stale.as_secs() as i64;
+            let stale =
+                crate::domain::ids::now_unix() - since >= state.idempotency_stale.as_secs() as i64;
             if stale && route == "payments.create" {
                 let request = parse()?;
                 return take_over_create(state, ticket, since, request, handler).await;
@@ -222,7 +222,7 @@ where
         .find_payment_by_idempotency_key(merchant_id, key)
         .await?
     {
-        Some(p) if p.status == crate::payments::model::PaymentStatus::Processing => Err(in_use()),
+        Some(p) if p.status == crate::domain::model::PaymentStatus::Processing => Err(in_use()),
         Some(p) => {
             let (response, answer) = split(super::created_response(&p), &ticket).await;
             if let Err(e) = store

@@ -16,8 +16,8 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
+use crate::domain::ids::{now_rfc3339, now_unix};
 use crate::edge::ClientCert;
-use crate::payments::ids::{now_rfc3339, now_unix};
 use crate::store::AuditEntry;
 use crate::store::events::{DeliveryStatus, InboundStatus};
 

@@ -12,7 +12,7 @@ use super::load::{RawRuleset, Sourced, located};
 use super::schema::{RawGateway, RawMerchant};
 use super::{GatewayConfig, MerchantConfig, RulesError, Ruleset, compile_routes};
 use crate::connectors::{GatewayKind, Sensitive};
-use crate::payments::money::Currency;
+use crate::domain::money::Currency;
 use crate::routing::MethodKind;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 8000;

@@ -117,7 +117,7 @@ struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let id = crate::payments::ids::new_id("req");
+        let id = crate::domain::ids::new_id("req");
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }

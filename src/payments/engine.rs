@@ -13,9 +13,6 @@ use dashmap::DashMap;
 use hmac::{KeyInit, Mac};
 use rand::RngExt;
 
-use super::ids::now_rfc3339;
-use super::model::*;
-use super::money::Currency;
 use super::records::{
     apply_authorization, attempt_fields, failure_of, new_attempt, new_payment_record,
 };
@@ -24,6 +21,9 @@ use crate::config::Ruleset;
 use crate::connectors::{
     AuthorizeRequest, CardData, Connector, HttpClient, MethodData, Outcome, Sensitive,
 };
+use crate::domain::ids::now_rfc3339;
+use crate::domain::model::*;
+use crate::domain::money::Currency;
 use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
@@ -167,7 +167,7 @@ pub struct Engine {
     /// Bounds failovers and same-key retries to a share of traffic.
     pub budget: RetryBudget,
     /// Judges webhook signature ages.
-    pub clock: super::ids::Clock,
+    pub clock: crate::domain::ids::Clock,
     /// Wakes the webhook applier when events were stored.
     pub events_pending: tokio::sync::Notify,
     /// Set by the running webhook applier: ingest hands it new events in
@@ -198,13 +198,13 @@ impl Engine {
             approvals: ApprovalWindows::new(std::time::Duration::from_secs(300), 10),
             client,
             busy: DashMap::new(),
-            instance: super::ids::new_id("inst"),
+            instance: crate::domain::ids::new_id("inst"),
             guards: std::sync::atomic::AtomicU64::new(0),
             fingerprint_key,
             return_url: "https://payroute.invalid/return".to_string(),
             ambiguous_retries: 2,
             ambiguous_backoff: std::time::Duration::from_millis(200),
-            clock: super::ids::Clock::System,
+            clock: crate::domain::ids::Clock::System,
             breakers: Breakers::new(BreakerConfig::default()),
             budget: RetryBudget::default(),
             events_pending: tokio::sync::Notify::new(),

@@ -1,10 +1,7 @@
-//! The payment domain: money, records, the state machine, and the
-//! orchestrator that routes, calls gateways, fails over and records.
+//! Payments: the state machine and the orchestrator that routes, calls
+//! gateways, fails over and records, on the records of [`crate::domain`].
 
 pub mod engine;
-pub mod ids;
-pub mod model;
-pub mod money;
 pub mod operations;
 pub mod records;
 pub mod transitions;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{Engine, EngineError, stage};
-use super::ids::{new_record_id, now_rfc3339};
-use super::model::*;
 use super::records::{failure_of, new_attempt};
 use super::unit::{Pending, Ticket, Unit};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
+use crate::domain::ids::{new_record_id, now_rfc3339};
+use crate::domain::model::*;
 use crate::store::{Commit, PaymentLease};
 
 /// How long an API operation waits for another writer of the same payment
@@ -76,7 +76,7 @@ impl BusyGuard<'_> {
         PaymentLease {
             payment_id: self.id.clone(),
             holder: self.holder.clone(),
-            until: super::ids::now_unix().saturating_add(LEASE_SECS),
+            until: crate::domain::ids::now_unix().saturating_add(LEASE_SECS),
         }
     }
 
@@ -121,7 +121,7 @@ impl Engine {
         if guard.holder.is_empty() {
             return Ok(guard);
         }
-        let now = super::ids::now_unix();
+        let now = crate::domain::ids::now_unix();
         guard.leased = self
             .store
             .lock_payment(payment_id, &guard.holder, now, LEASE_SECS)

@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::ids::{new_record_id, now_rfc3339, now_unix};
-use super::model::*;
+use crate::domain::ids::{new_record_id, now_rfc3339, now_unix};
+use crate::domain::model::*;
 use crate::store::events::{Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus};
 
 /// A fact a gateway reported about a payment it holds.

@@ -15,11 +15,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::connectors::{AuthorizationQuery, Effect, Lookup};
+use crate::domain::ids::{now_unix, rfc3339_millis};
+use crate::domain::model::{Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus};
 use crate::payments::Engine;
-use crate::payments::ids::{now_unix, rfc3339_millis};
-use crate::payments::model::{
-    Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus,
-};
 use crate::payments::transitions::{self, Applied, Observed};
 use crate::store::events::{Commit, InboundStatus};
 use crate::store::{AuditEntry, StoreError};

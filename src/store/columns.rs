@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::payments::model::CaptureMode;
+use crate::domain::model::CaptureMode;
 use crate::store::StoreError;
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {

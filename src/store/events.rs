@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::payments::model::{Attempt, AttemptOutcome, Payment, Refund};
+use crate::domain::model::{Attempt, AttemptOutcome, Payment, Refund};
 
 /// Processing state of an inbound gateway event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
+use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 
 pub use events::{
     AttemptFinish, Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, IdemResponse,

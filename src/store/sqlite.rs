@@ -26,7 +26,7 @@ use rusqlite::{Connection, ErrorCode};
 
 use super::events::{Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus};
 use super::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
-use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
+use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 use threads::Threads;
 
 /// Readers only help file databases in WAL mode; two matches the small

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use super::normalize::{GatewayEvent, NormalizedKind};
 use crate::connectors::GatewayKind;
 use crate::connectors::Outcome;
+use crate::domain::model::{AttemptOutcome, Payment, PaymentStatus};
 use crate::payments::Engine;
-use crate::payments::model::{AttemptOutcome, Payment, PaymentStatus};
 use crate::payments::transitions::{self, Applied, DisputeFact, Observed, RefundFact};
 use crate::store::AuditEntry;
 use crate::store::StoreError;
@@ -75,7 +75,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, delay
         // (the gateway answered after sending it): orphans get another look.
         if last_requeue.elapsed() >= ORPHAN_RETRY {
             last_requeue = tokio::time::Instant::now();
-            let cutoff = crate::payments::ids::now_unix() - ORPHAN_RETRY.as_secs() as i64;
+            let cutoff = crate::domain::ids::now_unix() - ORPHAN_RETRY.as_secs() as i64;
             if let Err(e) = engine.store.requeue_orphans(cutoff).await {
                 tracing::warn!(error = %e, "cannot requeue orphan events");
             }

@@ -20,8 +20,8 @@ pub use wire::{
 };
 
 use super::error::ApiError;
+use crate::domain::money::Currency;
 use crate::payments::engine::NewPayment;
-use crate::payments::money::Currency;
 use crate::routing::PaymentFacts;
 
 /// `POST /v1/payments`: the payment a body asks for.

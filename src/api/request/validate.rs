@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use super::wire::{CaptureBody, CardBody, CreateBody, CustomerBody, MethodBody, RefundBody};
 use crate::api::error::ApiError;
 use crate::connectors::{CardData, Sensitive};
+use crate::domain::model::CaptureMode;
+use crate::domain::money::{AmountError, Currency};
 use crate::payments::engine::{Customer, MethodInput, NewPayment};
-use crate::payments::model::CaptureMode;
-use crate::payments::money::{AmountError, Currency};
 use crate::routing::MethodKind;
 
 /// A refund as asked for: `amount` `None` refunds the rest.

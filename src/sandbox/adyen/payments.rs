@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::payments::money::Currency;
+use crate::domain::money::Currency;
 
 use super::super::cards::{CardNumber, CardOutcome, DeclineReason, expiry_ok, full_year};
 use super::super::ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};

@@ -2,7 +2,7 @@
 //! reference's request schemas, so an unknown or misspelt parameter gets
 //! Stripe's `parameter_unknown` 400) and typed readers for scalars.
 
-use crate::payments::money::{AmountError, Currency};
+use crate::domain::money::{AmountError, Currency};
 
 use super::super::form::Form;
 use super::error::StripeError;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::payments::model::*;
+use crate::domain::model::*;
 use crate::store::events::*;
 use crate::store::{IdemClaim, IdemKey, Store, StoreError};
 

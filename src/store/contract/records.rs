@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{Backend, T0, T1, T2, attempt, contract_tests, count_claimed, key, payment, refund};
-use crate::payments::model::*;
+use crate::domain::model::*;
 use crate::store::{AuditEntry, IdemClaim, IdemKey, StoreError};
 
 contract_tests!(
@@ -564,7 +564,7 @@ async fn a_lone_store_leads_and_gets_free_payment_leases(b: &Backend) {
         store.try_lead("reaper").await.unwrap(),
         "roles are separate"
     );
-    let now = crate::payments::ids::now_unix();
+    let now = crate::domain::ids::now_unix();
     assert!(store.lock_payment("pay_1", "h1", now, 30).await.unwrap());
     assert!(
         store.lock_payment("pay_1", "h1", now, 30).await.unwrap(),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{Backend, T0, T1, attempt, contract_tests, key, payment};
-use crate::payments::model::*;
+use crate::domain::model::*;
 use crate::store::{AttemptFinish, Commit, IdemClaim, IdemResponse, StoreError};
 
 contract_tests!(

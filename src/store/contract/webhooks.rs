@@ -8,8 +8,8 @@ use super::{
     Backend, T0, T1, T2, contract_tests, delivery, delivery_ids, dispute, enqueue, event,
     event_ids, payment, refund, settle,
 };
-use crate::payments::ids::now_unix;
-use crate::payments::model::{PaymentStatus, RefundStatus};
+use crate::domain::ids::now_unix;
+use crate::domain::model::{PaymentStatus, RefundStatus};
 use crate::store::events::*;
 use crate::store::{AuditEntry, StoreError};
 

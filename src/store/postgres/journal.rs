@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::codec::{big, col, int_opt, json, text_enum, to_json};
 use super::steps::{NOT_FOUND, Step};
-use crate::payments::model::{Attempt, AttemptOutcome};
+use crate::domain::model::{Attempt, AttemptOutcome};
 use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \

@@ -12,7 +12,7 @@ use super::codec::{
 };
 use super::refunds;
 use super::steps::{NOT_FOUND, Step};
-use crate::payments::model::{Payment, PaymentStatus};
+use crate::domain::model::{Payment, PaymentStatus};
 use crate::store::StoreError;
 
 const PAYMENT_COLS: &str = "id, merchant_id, status, amount, amount_captured, amount_refunded, \

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 
 use super::codec::{Param, col, json_opt, opt_json, text_enum};
 use super::steps::{NOT_FOUND, Step};
-use crate::payments::model::{Payment, Refund, RefundStatus};
+use crate::domain::model::{Payment, Refund, RefundStatus};
 use crate::store::StoreError;
 
 const REFUND_COLS: &str = "id, payment_id, status, amount, currency, gateway, \

@@ -8,8 +8,8 @@ use super::{
     PostgresStore, commit, deliveries, disputes, idempotency, inbound, journal, leases, records,
     refunds,
 };
-use crate::payments::ids::now_unix;
-use crate::payments::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
+use crate::domain::ids::now_unix;
+use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 use crate::store::events::{
     Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus,
 };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::tests::open;
 use super::tests_steps::{first_unit, second_unit};
 use super::{PostgresStore, drop_test_schema, leases};
-use crate::payments::ids::now_unix;
+use crate::domain::ids::now_unix;
 use crate::store::contract::{
     T0, count_claimed, delivery, enqueue, event, key, payment, postgres_test_url, settle,
 };
@@ -76,7 +76,7 @@ async fn two_stores_retaking_one_claim_yield_one_winner() {
         .claim_idempotency(key("k", "fp", 3600))
         .await
         .unwrap();
-    let since = crate::payments::ids::now_unix() + 5;
+    let since = crate::domain::ids::now_unix() + 5;
     stores[0]
         .exec_for_tests(&format!("UPDATE idempotency_keys SET created_at = {since}"))
         .await;

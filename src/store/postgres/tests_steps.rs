@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::steps::{self, Step};
 use super::tests::open;
 use super::{PostgresStore, connect, drop_test_schema};
-use crate::payments::model::{AttemptOutcome, PaymentStatus};
+use crate::domain::model::{AttemptOutcome, PaymentStatus};
 use crate::store::contract::{T0, T1, attempt, key, payment, postgres_test_url};
 use crate::store::{
     AttemptFinish, Commit, IdemClaim, IdemResponse, PaymentLease, Store, StoreError,

@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::codec::{latency_from_sql, latency_to_sql, text_enum};
 use super::exec;
-use crate::payments::model::{Attempt, AttemptOutcome};
+use crate::domain::model::{Attempt, AttemptOutcome};
 use crate::store::{AttemptFinish, AuditEntry, StoreError};
 
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
