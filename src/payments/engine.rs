@@ -225,7 +225,7 @@ impl Engine {
     }
 
     pub fn facts(&self, merchant: &str, p: &NewPayment) -> PaymentFacts {
-        let mut facts = crate::routing::payment_facts(merchant, p);
+        let mut facts = crate::payments::payment_facts(merchant, p);
         // Only the engine holds the fingerprint key.
         if let MethodInput::Card(c) = &p.method {
             facts.card_fingerprint = Some(self.fingerprint(c.number.expose()));

@@ -13,7 +13,7 @@ mod tests;
 use serde::Serialize;
 
 pub use explain::{explain_json, explain_text};
-pub use facts::{card_network, payment_facts};
+pub use facts::card_network;
 
 /// Payment method types of the merchant API (design §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -34,7 +34,7 @@ pub fn parse_create(body: &[u8]) -> Result<NewPayment, ApiError> {
 /// `card_fingerprint` stays empty: it needs the server's key.
 pub fn parse_explain(merchant: &str, body: &[u8]) -> Result<PaymentFacts, ApiError> {
     let payment = CreateBody::parse(body)?.into_explained()?;
-    Ok(crate::routing::payment_facts(merchant, &payment))
+    Ok(crate::payments::payment_facts(merchant, &payment))
 }
 
 /// `POST /v1/payments/{id}/capture` on a payment in `currency`: the amount
