@@ -24,6 +24,12 @@ use error::ApiError;
 use payments::Call;
 pub use payments::{created_response, payment_json};
 
+/// In a request's extensions when it came over TLS with a client
+/// certificate that the configured client CA verified (the edge puts it
+/// there; the ops routes read it).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCert;
+
 /// Largest accepted merchant request body.
 pub const MAX_BODY: usize = 64 * 1024;
 /// Largest accepted gateway webhook body (Adyen batches can be long).

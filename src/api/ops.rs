@@ -14,10 +14,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::{HttpResponse, error_response, json_response};
+use super::{ClientCert, HttpResponse, error_response, json_response};
 use crate::app::AppState;
 use crate::domain::ids::{now_rfc3339, now_unix};
-use crate::edge::ClientCert;
 use crate::store::AuditEntry;
 use crate::store::events::{DeliveryStatus, InboundStatus};
 

@@ -38,10 +38,7 @@ pub struct Listener {
     pub name: ListenerName,
 }
 
-/// In a request's extensions when it came over TLS with a client
-/// certificate that the configured client CA verified.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientCert;
+pub use crate::api::ClientCert;
 
 /// Serves `listener` until `shutdown` turns true; then closes the idle and
 /// half-sent connections, lets requests in flight finish within `grace`,
