@@ -115,9 +115,9 @@
 //! /__sandbox/webhooks` with `{"dialect":"stripe"|"adyen", "account":
 //! "..."?, "url":"http://..."|null, "secret":"...", "username":"...",
 //! "password":"...", "batch_size":N, "max_attempts":N}` (without
-//! `account`: the default; or [`Sandbox::set_webhook_target`],
-//! [`Sandbox::set_account_webhook_target`], [`Sandbox::set_webhook_delivery`]).
-//! A `null` url removes the target. An Adyen batch holds one account's items. Stripe's secret is the `whsec_...`
+//! `account`: the whole dialect, every account's own target dropped; or
+//! [`Sandbox::set_webhook_target`], [`Sandbox::set_account_webhook_target`],
+//! [`Sandbox::set_webhook_delivery`]). A `null` url removes the target(s). An Adyen batch holds one account's items. Stripe's secret is the `whsec_...`
 //! endpoint secret, used as-is as the HMAC key; Adyen's is the hex HMAC key.
 //! `username`/`password` (Adyen) add Basic auth; `batch_size` (Adyen only,
 //! default 1) puts up to N queued items in one notification; `max_attempts`

@@ -240,15 +240,19 @@ impl TargetRequest {
 const DIALECTS: [Dialect; 2] = [Dialect::Stripe, Dialect::Adyen];
 
 impl Sandbox {
-    /// Sets (or with `None` removes) where `dialect`'s webhooks go; queued
-    /// events of that dialect start flowing at once.
+    /// Sends all of `dialect`'s webhooks to `target`, whatever their
+    /// account, or with `None` none of them: the targets of single accounts
+    /// are dropped. Queued events start flowing at once.
     pub fn set_webhook_target(&self, dialect: Dialect, target: Option<WebhookTarget>) {
+        lock(&self.webhooks)
+            .targets
+            .retain(|(d, _), _| *d != dialect);
         self.set_account_webhook_target(dialect, None, target);
     }
 
     /// Sets (or removes) where the webhooks of one account of `dialect` go
     /// (`account` `None`: the dialect's default, for accounts without a
-    /// target of their own).
+    /// target of their own), leaving other accounts' targets as they are.
     pub fn set_account_webhook_target(
         &self,
         dialect: Dialect,
@@ -312,7 +316,12 @@ impl Sandbox {
         let settings = request.settings()?;
         let target = request.target()?;
         self.set_webhook_delivery(request.dialect, settings);
-        self.set_account_webhook_target(request.dialect, request.account.as_deref(), target);
+        match request.account.as_deref() {
+            Some(account) => {
+                self.set_account_webhook_target(request.dialect, Some(account), target)
+            }
+            None => self.set_webhook_target(request.dialect, target),
+        }
         Ok(self.webhook_report())
     }
 
