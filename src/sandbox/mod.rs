@@ -128,7 +128,8 @@
 //! 100 ms, ... capped at 2 s; after `max_attempts` the delivery counts as
 //! failed. Retries run in the background, so a retried event may arrive after
 //! later ones (as with the real gateways). `GET /__sandbox/webhooks` answers
-//! `{"targets":{...}, "queued", "held", "in_flight", "sent", "acknowledged",
+//! `{"targets":{...}, "account_targets":[{"dialect","account","url"}], "queued",
+//! "held", "in_flight", "sent", "acknowledged",
 //! "failed", "dropped", "dialects":{"stripe":{...},"adyen":{...}}}`; every
 //! event has been settled when `queued + held + in_flight == 0`
 //! ([`Sandbox::wait_for_webhooks`]). `sent` counts HTTP requests, the other

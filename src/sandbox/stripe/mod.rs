@@ -236,7 +236,7 @@ fn api_key(req: &SimRequest) -> Option<String> {
 }
 
 /// Stripe shows only a key's prefix and last four characters.
-fn redact(key: &str) -> String {
+pub(crate) fn redact(key: &str) -> String {
     let prefix: String = key.chars().take(8).collect();
     let tail: String = key
         .chars()

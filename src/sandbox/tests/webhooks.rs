@@ -417,3 +417,21 @@ async fn idempotent_replays_send_no_second_webhook() {
     kinds.sort();
     assert_eq!(kinds, ["AUTHORISATION", "payment_intent.succeeded"]);
 }
+
+#[tokio::test]
+async fn an_accounts_own_target_is_listed_with_its_key_redacted_until_a_dialect_wide_one_replaces_it()
+ {
+    let gw = gateway().await;
+    let own = json!({"dialect": "stripe", "account": "sk_test_account_a_1234",
+                     "url": "http://127.0.0.1:9/own", "secret": WHSEC});
+    let report = admin_post(gw.addr, "/__sandbox/webhooks", &own).await.json;
+    assert_eq!(
+        report["account_targets"],
+        json!([{"dialect": "stripe", "account": "sk_test_****1234", "url": "http://127.0.0.1:9/own"}])
+    );
+    assert!(!report.to_string().contains("account_a"), "{report}");
+    let wide = json!({"dialect": "stripe", "url": "http://127.0.0.1:9/all", "secret": WHSEC});
+    let report = admin_post(gw.addr, "/__sandbox/webhooks", &wide).await.json;
+    assert_eq!(report["account_targets"], json!([]));
+    assert_eq!(report["targets"]["stripe"]["url"], "http://127.0.0.1:9/all");
+}

@@ -341,9 +341,25 @@ impl Sandbox {
             });
             targets.insert(dialect.as_str().into(), shown.unwrap_or(Value::Null));
         }
+        // Accounts' own targets; a Stripe account is its secret key, so
+        // it is shown redacted as Stripe shows keys.
+        let mut accounts: Vec<Value> = state
+            .targets
+            .iter()
+            .filter_map(|((dialect, account), target)| {
+                let account = account.as_deref()?;
+                let shown = match dialect {
+                    Dialect::Stripe => crate::sandbox::stripe::redact(account),
+                    Dialect::Adyen => account.to_string(),
+                };
+                Some(json!({"dialect": dialect.as_str(), "account": shown, "url": target.url}))
+            })
+            .collect();
+        accounts.sort_by_key(|a| a.to_string());
         drop(state);
         let mut report = json!(self.webhook_stats());
         report["targets"] = Value::Object(targets);
+        report["account_targets"] = Value::Array(accounts);
         report["dialects"] = json!({
             "stripe": self.webhook_stats_for(Dialect::Stripe),
             "adyen": self.webhook_stats_for(Dialect::Adyen),
