@@ -24,26 +24,28 @@ struct Existing {
 }
 
 /// The claim: a new key, or one older than the TTL (a pruned key starts a
-/// new request). When the WHERE is false the conflicting row is still
-/// locked by this statement, so a read after it in the same transaction
-/// sees the row as it stays until commit.
+/// new request), written with status `$6` and response `$7`, `$8`: in
+/// flight with none, or (a unit that also answers) done with its answer.
+/// When the WHERE is false the conflicting row is still locked by this
+/// statement, so a read after it in the same transaction sees the row as
+/// it stays until commit.
 const UPSERT: &str = "INSERT INTO idempotency_keys
          (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
-     VALUES ($1, $2, $3, 'in_flight', NULL, NULL, $4)
+     VALUES ($1, $2, $3, $6, $7, $8, $4)
      ON CONFLICT (merchant_id, key) DO UPDATE SET
-         fingerprint = EXCLUDED.fingerprint, status = 'in_flight',
-         response_status = NULL, response_body = NULL, created_at = EXCLUDED.created_at
-     WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint";
-
-/// [`UPSERT`] writing the key finished, with its response (`$6`, `$7`).
-const UPSERT_ANSWERED: &str = "INSERT INTO idempotency_keys
-         (merchant_id, key, fingerprint, status, response_status, response_body, created_at)
-     VALUES ($1, $2, $3, 'done', $6, $7, $4)
-     ON CONFLICT (merchant_id, key) DO UPDATE SET
-         fingerprint = EXCLUDED.fingerprint, status = 'done',
+         fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
          response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
          created_at = EXCLUDED.created_at
      WHERE EXCLUDED.created_at - idempotency_keys.created_at > $5::bigint";
+
+/// The status and response [`UPSERT`] writes: in flight, or done with
+/// `answer`.
+fn claimed_as(answer: Option<(u16, &[u8])>) -> (&'static str, Option<i32>, Option<&[u8]>) {
+    match answer {
+        None => ("in_flight", None, None),
+        Some((status, body)) => ("done", Some(i32::from(status)), Some(body)),
+    }
+}
 
 pub(super) async fn claim(
     c: &mut Client,
@@ -63,10 +65,20 @@ pub(super) async fn claim_in(
     now: i64,
 ) -> Result<IdemClaim, StoreError> {
     let upsert = tx.prepare_cached(UPSERT).await?;
+    let (status, response_status, response_body) = claimed_as(None);
     let written = tx
         .execute(
             &upsert,
-            &[&k.merchant_id, &k.key, &k.fingerprint, &now, &k.ttl_secs],
+            &[
+                &k.merchant_id,
+                &k.key,
+                &k.fingerprint,
+                &now,
+                &k.ttl_secs,
+                &status,
+                &response_status,
+                &response_body,
+            ],
         )
         .await?;
     let claim = if written == 1 {
@@ -168,21 +180,17 @@ pub(super) fn claim_step<'a>(
     now: i64,
     answer: Option<(u16, &'a [u8])>,
 ) -> Step<'a> {
-    let step = match answer {
-        None => Step::new(UPSERT),
-        Some(_) => Step::new(UPSERT_ANSWERED),
-    };
-    let step = step
+    let (status, response_status, response_body) = claimed_as(answer);
+    Step::new(UPSERT)
         .or_raise(TAKEN, "idempotency key is live")
         .arg(k.merchant_id)
         .arg(k.key)
         .arg(k.fingerprint)
         .arg(now)
-        .arg(k.ttl_secs);
-    match answer {
-        None => step,
-        Some((status, body)) => step.arg(i32::from(status)).arg(body),
-    }
+        .arg(k.ttl_secs)
+        .arg(status)
+        .arg(response_status)
+        .arg(response_body)
 }
 
 /// Drops an unfinished claim; a finished key is kept so it still replays.
