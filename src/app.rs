@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Ruleset;
-use crate::connectors::Sensitive;
 use crate::domain::ids::now_rfc3339;
+use crate::domain::sensitive::Sensitive;
 use crate::payments::{Engine, Live};
 use crate::store::AuditEntry;
 

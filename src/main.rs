@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use payroute::connectors::Sensitive;
+use payroute::domain::sensitive::Sensitive;
 
 #[derive(Parser)]
 #[command(name = "payroute", version, about = "Payment-gateway routing proxy")]

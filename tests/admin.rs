@@ -168,7 +168,7 @@ const ADMIN_ROUTES: &[(Method, &str)] = &[
 async fn with_a_token_every_admin_route_answers_401_without_it_and_probes_stay_open() {
     let h = Harness::start_opts(
         |_, _| {},
-        |s| s.admin_token = Some(payroute::connectors::Sensitive(TOKEN.into())),
+        |s| s.admin_token = Some(payroute::domain::sensitive::Sensitive(TOKEN.into())),
     )
     .await;
     let wrong = "Bearer admin-token-but-not-the-right-one";

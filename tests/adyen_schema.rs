@@ -9,9 +9,10 @@ use payroute::connectors::adyen::{
     cancel_body, capture_body, payment_request_body, refund_body, standalone_cancel_body,
 };
 use payroute::connectors::{
-    AuthorizeRequest, CancelRequest, CaptureRequest, CardData, ConnectorSettings, GatewayKind,
-    MethodData, RefundRequest, Sensitive,
+    AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, GatewayKind, RefundRequest,
 };
+use payroute::domain::method::{CardData, MethodData};
+use payroute::domain::sensitive::Sensitive;
 use serde_json::{Value, json};
 
 fn spec() -> &'static Value {

@@ -145,7 +145,9 @@ async fn start_payroute(rules: &Path, store: &str) -> Result<payroute::server::R
         ops_listen: "127.0.0.1:0".into(),
         rules: rules.to_path_buf(),
         store: store.into(),
-        fingerprint_key: Some(payroute::connectors::Sensitive("load-bench-fp-key".into())),
+        fingerprint_key: Some(payroute::domain::sensitive::Sensitive(
+            "load-bench-fp-key".into(),
+        )),
         shutdown_grace: Duration::from_secs(5),
         watch_rules: false,
         allow_shipped_secrets: true,

@@ -11,8 +11,9 @@ use super::env::{EnvLookup, expand_optional_ref, expand_secret};
 use super::load::{RawRuleset, Sourced, located};
 use super::schema::{RawGateway, RawMerchant};
 use super::{GatewayConfig, MerchantConfig, RulesError, Ruleset, compile_routes};
-use crate::connectors::{GatewayKind, Sensitive};
+use crate::connectors::GatewayKind;
 use crate::domain::money::Currency;
+use crate::domain::sensitive::Sensitive;
 use crate::routing::MethodKind;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 8000;

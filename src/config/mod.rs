@@ -17,7 +17,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::connectors::{ConnectorSettings, GatewayKind, Sensitive};
+use crate::connectors::{ConnectorSettings, GatewayKind};
+use crate::domain::sensitive::Sensitive;
 use crate::routing::MethodKind;
 
 pub use error::RulesError;

@@ -17,9 +17,10 @@ pub use classify::{SOFT_REFUSAL_CODES, classify_error, classify_modification, cl
 
 use super::http::{HttpClient, Reply, bounded_idempotency_key};
 use super::{
-    AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, Lookup,
-    Outcome, RefundRequest,
+    AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
+    RefundRequest,
 };
+use crate::domain::outcome::{Lookup, Outcome};
 
 /// Why [`AdyenConnector::find_authorization`] cannot answer.
 pub const NO_STATUS_API: &str = "Adyen reports outcomes by webhook only";

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::Outcome;
+use crate::domain::outcome::Outcome;
 
 /// Replies larger than this are not gateway API replies; reading stops there.
 const MAX_REPLY_BYTES: usize = 1 << 20;

@@ -8,10 +8,13 @@ pub mod stripe;
 #[cfg(test)]
 pub(crate) mod test_server;
 
-use std::fmt;
 use std::time::Duration;
 
 pub use http::HttpClient;
+
+use crate::domain::method::MethodData;
+use crate::domain::outcome::{Lookup, Outcome};
+use crate::domain::sensitive::Sensitive;
 
 /// Which gateway API dialect a connector speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,22 +39,6 @@ impl GatewayKind {
     }
 }
 
-/// A string that must never reach logs: card numbers, CVCs, API keys.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Sensitive(pub String);
-
-impl Sensitive {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Sensitive {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 /// What a connector needs to talk to one configured gateway.
 #[derive(Debug, Clone)]
 pub struct ConnectorSettings {
@@ -65,32 +52,6 @@ pub struct ConnectorSettings {
     pub api_key: Sensitive,
     /// Adyen only: the merchant account every request names.
     pub merchant_account: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CardData {
-    pub number: Sensitive,
-    pub exp_month: u8,
-    pub exp_year: u16,
-    pub cvc: Option<Sensitive>,
-    pub holder_name: Option<String>,
-}
-
-/// The payment method as the chosen gateway must receive it.
-#[derive(Debug, Clone)]
-pub enum MethodData {
-    Card(CardData),
-    /// A gateway-specific stored token (Stripe `pm_...`, Adyen
-    /// `storedPaymentMethodId`) chosen for this gateway from the request's
-    /// `tokens` map.
-    GatewayToken(Sensitive),
-    /// Wallet payload as provided by the merchant (opaque to payroute).
-    ApplePay(Sensitive),
-    GooglePay(Sensitive),
-    SepaDebit {
-        iban: Sensitive,
-        owner_name: String,
-    },
 }
 
 #[derive(Debug, Clone)]
@@ -144,75 +105,6 @@ pub struct RefundRequest {
     pub idempotency_key: String,
 }
 
-/// What a successful gateway reply did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    /// Funds held, not captured (manual capture).
-    Authorized,
-    /// Funds captured (automatic capture, or a synchronous capture).
-    Captured,
-    /// Authorization released (synchronous cancel).
-    Voided,
-    /// Refund completed synchronously.
-    Refunded,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decline {
-    pub provider_reference: Option<String>,
-    /// Normalized code: `card_declined`, `insufficient_funds`, `expired_card`,
-    /// `incorrect_cvc`, `processing_error`, `invalid_request` ...
-    pub code: String,
-    /// The gateway's own decline code or refusal reason.
-    pub decline_code: Option<String>,
-    pub message: String,
-    /// A soft decline may succeed elsewhere (issuer unavailable, try again
-    /// later); hard declines (stolen card, insufficient funds) never cascade.
-    pub soft: bool,
-}
-
-/// Every gateway reply falls into exactly one of these (design §5).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The gateway confirmed the operation.
-    Succeeded {
-        provider_reference: String,
-        effect: Effect,
-    },
-    /// The gateway accepted the request and will confirm later (Adyen
-    /// modifications answer `received`; a Stripe refund may be `pending`).
-    Pending { provider_reference: String },
-    /// The shopper must act (3-D Secure, redirect).
-    RequiresAction {
-        provider_reference: String,
-        action: serde_json::Value,
-    },
-    /// A definitive refusal by the gateway or the issuer.
-    Declined(Decline),
-    /// Provably not processed: safe to try another gateway.
-    Unavailable { reason: String },
-    /// May have been processed: never fail over blindly.
-    Ambiguous { reason: String },
-    /// Not processed because of our request or our credentials (400/401/403):
-    /// nothing was charged, but it will fail the same way again.
-    Rejected { code: String, message: String },
-}
-
-impl Outcome {
-    /// The metrics / attempt label of this outcome.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Succeeded { .. } => "approved",
-            Outcome::Pending { .. } => "pending",
-            Outcome::RequiresAction { .. } => "requires_action",
-            Outcome::Declined(_) => "declined",
-            Outcome::Unavailable { .. } => "unavailable",
-            Outcome::Ambiguous { .. } => "ambiguous",
-            Outcome::Rejected { .. } => "error",
-        }
-    }
-}
-
 /// What the reconciler asks a gateway about an authorization whose outcome
 /// payroute does not know (timeout after send, crash between writing the
 /// attempt and its outcome).
@@ -229,46 +121,6 @@ pub struct AuthorizationQuery {
     /// The attempt's gateway-side idempotency key. No dialect queries by it
     /// today (neither Stripe nor Adyen offers a read by idempotency key).
     pub idempotency_key: String,
-}
-
-/// What a gateway knows of an authorization payroute attempted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// The gateway has it: its current effect (Authorized / Captured /
-    /// Voided) with the provider reference.
-    Found {
-        provider_reference: String,
-        effect: Effect,
-    },
-    /// The gateway has it and it failed / was refused.
-    Declined(Decline),
-    /// The gateway has it, outcome still pending (requires_action, processing).
-    Pending { provider_reference: String },
-    /// Several live (Authorized or Captured) authorizations carry this
-    /// payment id: a double charge to settle, every one listed as found.
-    Multiple(Vec<(String, Effect)>),
-    /// The gateway provably has no such payment (safe to consider it never
-    /// charged). From Stripe's search (no provider reference given) this is
-    /// only as fresh as the search index: trust it once the attempt is older
-    /// than [`stripe::SEARCH_LAG`].
-    NotFound,
-    /// The gateway cannot tell now (unreachable, 5xx, no query API): try
-    /// again later.
-    Unknown { reason: String },
-}
-
-impl Lookup {
-    /// A short label for logs and audit entries.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Lookup::Found { .. } => "found",
-            Lookup::Declined(_) => "declined",
-            Lookup::Pending { .. } => "pending",
-            Lookup::Multiple(_) => "multiple",
-            Lookup::NotFound => "not_found",
-            Lookup::Unknown { .. } => "unknown",
-        }
-    }
 }
 
 /// One configured gateway, ready to call. An enum rather than a trait object:

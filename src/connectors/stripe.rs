@@ -33,10 +33,9 @@ pub use lookup::{
 pub use reverse::{reversal_cancel_body, reversal_refund_body};
 
 use super::http::{HttpClient, Reply, TransportError, bounded_idempotency_key};
-use super::{
-    AuthorizeRequest, CancelRequest, CaptureRequest, CardData, ConnectorSettings, MethodData,
-    Outcome, RefundRequest,
-};
+use super::{AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, RefundRequest};
+use crate::domain::method::{CardData, MethodData};
+use crate::domain::outcome::Outcome;
 
 /// The API version every request pins, so that reply shapes cannot drift.
 pub const STRIPE_VERSION: &str = "2024-06-20";

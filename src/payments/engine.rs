@@ -18,12 +18,13 @@ use super::records::{
 };
 use super::unit::{Pending, Ticket, Unit};
 use crate::config::Ruleset;
-use crate::connectors::{
-    AuthorizeRequest, CardData, Connector, HttpClient, MethodData, Outcome, Sensitive,
-};
+use crate::connectors::{AuthorizeRequest, Connector, HttpClient};
 use crate::domain::ids::now_rfc3339;
+use crate::domain::method::{CardData, MethodData};
 use crate::domain::model::*;
 use crate::domain::money::Currency;
+use crate::domain::outcome::Outcome;
+use crate::domain::sensitive::Sensitive;
 use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;

@@ -9,9 +9,10 @@ use std::time::Instant;
 use super::engine::{Engine, EngineError, stage};
 use super::records::{failure_of, new_attempt};
 use super::unit::{Pending, Ticket, Unit};
-use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
+use crate::connectors::{CancelRequest, CaptureRequest, Connector, RefundRequest};
 use crate::domain::ids::{new_record_id, now_rfc3339};
 use crate::domain::model::*;
+use crate::domain::outcome::{Effect, Outcome};
 use crate::store::{Commit, PaymentLease};
 
 /// How long an API operation waits for another writer of the same payment

@@ -4,9 +4,9 @@
 //! orchestrator (`engine.rs`) and the operations write what they return.
 
 use super::engine::{MethodInput, NewPayment};
-use crate::connectors::{Decline, Effect, Outcome};
 use crate::domain::ids::{new_record_id, now_rfc3339};
 use crate::domain::model::*;
+use crate::domain::outcome::{Decline, Effect, Outcome};
 use crate::routing::{Decision, PaymentFacts};
 
 /// A new `started` attempt: written before its gateway call.

@@ -14,9 +14,10 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::connectors::{AuthorizationQuery, Effect, Lookup};
+use crate::connectors::AuthorizationQuery;
 use crate::domain::ids::{now_unix, rfc3339_millis};
 use crate::domain::model::{Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus};
+use crate::domain::outcome::{Effect, Lookup, Outcome};
 use crate::payments::Engine;
 use crate::payments::transitions::{self, Applied, Observed};
 use crate::store::events::{Commit, InboundStatus};
@@ -404,10 +405,7 @@ async fn request_reversal(
         }
     };
     let outcome = conn.reverse(&p.id, known, key).await;
-    let accepted = matches!(
-        outcome,
-        crate::connectors::Outcome::Pending { .. } | crate::connectors::Outcome::Succeeded { .. }
-    );
+    let accepted = matches!(outcome, Outcome::Pending { .. } | Outcome::Succeeded { .. });
     let label = if accepted {
         AttemptOutcome::Pending
     } else {

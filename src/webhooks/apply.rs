@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::normalize::{GatewayEvent, NormalizedKind};
 use crate::connectors::GatewayKind;
-use crate::connectors::Outcome;
 use crate::domain::model::{AttemptOutcome, Payment, PaymentStatus};
+use crate::domain::outcome::Outcome;
 use crate::payments::Engine;
 use crate::payments::transitions::{self, Applied, DisputeFact, Observed, RefundFact};
 use crate::store::AuditEntry;

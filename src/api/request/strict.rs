@@ -19,7 +19,7 @@ use serde::de::{
 };
 
 use crate::api::error::ApiError;
-use crate::connectors::Sensitive;
+use crate::domain::sensitive::Sensitive;
 
 /// Deepest nesting a body may have; the body itself is level 1. Merchant
 /// bodies need 3. serde_json's own bound (128) answers an error naming

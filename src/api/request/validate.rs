@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use super::wire::{CaptureBody, CardBody, CreateBody, CustomerBody, MethodBody, RefundBody};
 use crate::api::error::ApiError;
-use crate::connectors::{CardData, Sensitive};
+use crate::domain::method::CardData;
 use crate::domain::model::CaptureMode;
 use crate::domain::money::{AmountError, Currency};
+use crate::domain::sensitive::Sensitive;
 use crate::payments::engine::{Customer, MethodInput, NewPayment};
 use crate::routing::MethodKind;
 

@@ -14,7 +14,7 @@ use serde::{Serialize, Serializer};
 
 use super::strict::{self, Field, Object};
 use crate::api::error::ApiError;
-use crate::connectors::Sensitive;
+use crate::domain::sensitive::Sensitive;
 
 /// `POST /v1/payments` and `POST /v1/routing/explain`.
 #[derive(Debug, Default, Serialize)]

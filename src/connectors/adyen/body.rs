@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::AdyenError;
 use crate::connectors::{
-    AuthorizeRequest, CancelRequest, CaptureRequest, CardData, ConnectorSettings, MethodData,
-    RefundRequest,
+    AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, RefundRequest,
 };
+use crate::domain::method::{CardData, MethodData};
 
 fn merchant_account(settings: &ConnectorSettings) -> Result<&str, AdyenError> {
     settings

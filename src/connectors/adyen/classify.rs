@@ -31,7 +31,7 @@
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use crate::connectors::{Decline, Effect, Outcome};
+use crate::domain::outcome::{Decline, Effect, Outcome};
 
 /// `refusalReasonCode`s that are technical, not the issuer's verdict on the
 /// card: 4 "Acquirer Error", 9 "Issuer Unavailable".

@@ -1,7 +1,9 @@
 //! Request-shape tests for the Adyen connector (no network).
 
 use super::*;
-use crate::connectors::{CardData, GatewayKind, MethodData, Sensitive};
+use crate::connectors::GatewayKind;
+use crate::domain::method::{CardData, MethodData};
+use crate::domain::sensitive::Sensitive;
 use serde_json::json;
 use std::time::Duration;
 

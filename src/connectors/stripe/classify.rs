@@ -23,7 +23,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use crate::connectors::http::TransportError;
-use crate::connectors::{Decline, Effect, Outcome};
+use crate::domain::outcome::{Decline, Effect, Outcome};
 
 /// Which PaymentIntent call a reply answers; the same status means different
 /// things after a create, a capture and a cancel.

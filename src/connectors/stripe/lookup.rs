@@ -25,7 +25,8 @@ use serde::Deserialize;
 
 use super::classify::{StripeError as ApiError, decline_from};
 use super::{StripeConnector, pi_base};
-use crate::connectors::{AuthorizationQuery, Decline, Effect, Lookup};
+use crate::connectors::AuthorizationQuery;
+use crate::domain::outcome::{Decline, Effect, Lookup};
 
 /// How long Stripe's search index may lag behind writes under normal
 /// operation; a search that finds nothing is trusted only after this.

@@ -23,7 +23,7 @@ use super::classify::{PiOp, classify_payment_intent, classify_refund};
 use super::form::{FormValue, encode};
 use super::lookup::IntentState;
 use super::{StripeConnector, pi_path};
-use crate::connectors::{Effect, Lookup, Outcome};
+use crate::domain::outcome::{Effect, Lookup, Outcome};
 
 /// `POST /v1/payment_intents/{id}/cancel` for a reversal: payroute gave the
 /// attempt up, which is what Stripe's `abandoned` reason says.
@@ -166,7 +166,7 @@ pub(super) fn combine(outcomes: Vec<Outcome>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::Decline;
+    use crate::domain::outcome::Decline;
 
     fn decoded(body: &str) -> Vec<(String, String)> {
         form_urlencoded::parse(body.as_bytes())

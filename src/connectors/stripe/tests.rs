@@ -1,7 +1,8 @@
 //! Request-shape tests for the Stripe connector (no network).
 
 use super::*;
-use crate::connectors::{GatewayKind, Sensitive};
+use crate::connectors::GatewayKind;
+use crate::domain::sensitive::Sensitive;
 use std::time::Duration;
 
 pub(crate) fn card() -> CardData {

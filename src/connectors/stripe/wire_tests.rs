@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::connectors::test_server::script;
-use crate::connectors::{AuthorizationQuery, Effect, GatewayKind, Lookup, Sensitive};
+use crate::connectors::{AuthorizationQuery, GatewayKind};
+use crate::domain::outcome::{Effect, Lookup};
+use crate::domain::sensitive::Sensitive;
 
 fn connector(base_url: String) -> StripeConnector {
     let settings = ConnectorSettings {

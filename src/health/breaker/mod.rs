@@ -38,7 +38,7 @@ mod config;
 
 pub use config::{BreakerConfig, BreakerError};
 
-use crate::connectors::Outcome;
+use crate::domain::outcome::Outcome;
 use circuit::Circuit;
 
 /// What a gateway's reply says about its availability.
@@ -271,7 +271,7 @@ mod tests {
     fn declines_reported_as_success_never_open_it() {
         let b = Breakers::new(cfg());
         let t = Instant::now();
-        let decline = Outcome::Declined(crate::connectors::Decline {
+        let decline = Outcome::Declined(crate::domain::outcome::Decline {
             provider_reference: None,
             code: "insufficient_funds".into(),
             decline_code: Some("51".into()),
