@@ -3,7 +3,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{KeyInit, Mac};
-use payroute::webhooks::{normalize, verify};
+use payroute::connectors::{adyen, stripe};
 use serde_json::json;
 use std::hint::black_box;
 
@@ -60,18 +60,18 @@ fn bench(c: &mut Criterion) {
     assert!(body.len() >= 2000, "a ~2 KB event, got {}", body.len());
     c.bench_function("webhook/stripe_2kb_verify_parse_normalize", |b| {
         b.iter(|| {
-            verify::verify_stripe(black_box(&body), Some(&header), STRIPE_SECRET, 300, t + 1)
+            stripe::verify_stripe(black_box(&body), Some(&header), STRIPE_SECRET, 300, t + 1)
                 .unwrap();
-            black_box(normalize::normalize_stripe(&body).unwrap())
+            black_box(stripe::normalize_stripe(&body).unwrap())
         })
     });
     let batch = adyen_batch(10);
     c.bench_function("webhook/adyen_batch10_verify_parse_normalize", |b| {
         b.iter(|| {
             let items =
-                verify::verify_adyen_notification(black_box(&batch), None, None, &[ADYEN_KEY])
+                adyen::verify_adyen_notification(black_box(&batch), None, None, &[ADYEN_KEY])
                     .unwrap();
-            let events: Vec<_> = items.iter().map(normalize::normalize_adyen).collect();
+            let events: Vec<_> = items.iter().map(adyen::normalize_adyen).collect();
             black_box(events)
         })
     });

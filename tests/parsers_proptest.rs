@@ -23,13 +23,13 @@ use serde_json::Value;
 use payroute::api::error::ApiError;
 use payroute::api::request;
 use payroute::config::{RulesError, Ruleset};
+use payroute::connectors::adyen::{
+    AdyenItem, adyen_signing_string, normalize_adyen, verify_adyen_item, verify_adyen_notification,
+};
+use payroute::connectors::stripe::{normalize_stripe, verify_stripe_any};
+use payroute::connectors::webhook::VerifyError;
 use payroute::payments::NewPayment;
 use payroute::routing::PaymentFacts;
-use payroute::webhooks::normalize::{normalize_adyen, normalize_stripe};
-use payroute::webhooks::verify::{
-    AdyenItem, VerifyError, adyen_signing_string, verify_adyen_item, verify_adyen_notification,
-    verify_stripe_any,
-};
 
 // ---------------------------------------------------------------------------
 // The request-parser adapter

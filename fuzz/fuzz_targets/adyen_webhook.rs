@@ -14,10 +14,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
-use payroute::webhooks::normalize::normalize_adyen;
-use payroute::webhooks::verify::{
-    AdyenItem, VerifyError, adyen_signing_string, verify_adyen_item, verify_adyen_notification,
+use payroute::connectors::adyen::{
+    AdyenItem, adyen_signing_string, normalize_adyen, verify_adyen_item, verify_adyen_notification,
 };
+use payroute::connectors::webhook::VerifyError;
 use serde_json::Value;
 
 const KEY_HEX: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";

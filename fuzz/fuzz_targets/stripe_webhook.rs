@@ -10,8 +10,8 @@
 
 use hmac::{KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
-use payroute::webhooks::normalize::normalize_stripe;
-use payroute::webhooks::verify::{VerifyError, verify_stripe_any};
+use payroute::connectors::stripe::{normalize_stripe, verify_stripe_any};
+use payroute::connectors::webhook::VerifyError;
 
 const SECRET: &str = "whsec_test_5f2b0c9e8d7a6b5c4d3e2f1a0b9c8d7e";
 const NOW: i64 = 1_700_000_010;

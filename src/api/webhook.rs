@@ -46,7 +46,7 @@ pub async fn receive(
         Err(InboundError::Verify(e)) => {
             counter(e.metric_result(), 1);
             tracing::warn!(gateway = gateway_id, error = %e, "webhook refused");
-            let status = if matches!(e, crate::webhooks::verify::VerifyError::BadAuth) {
+            let status = if matches!(e, crate::connectors::webhook::VerifyError::BadAuth) {
                 StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::BAD_REQUEST

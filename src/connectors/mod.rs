@@ -7,6 +7,13 @@ pub mod http;
 pub mod stripe;
 #[cfg(test)]
 pub(crate) mod test_server;
+pub mod webhook;
+
+/// Checkout.com: only its webhook signature check so far; the connector
+/// itself (and its registration as a kind) comes in this folder.
+pub mod checkout {
+    pub mod verify;
+}
 
 use std::time::Duration;
 

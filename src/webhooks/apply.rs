@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::normalize::{GatewayEvent, NormalizedKind};
-use crate::connectors::GatewayKind;
+use crate::connectors::webhook::{GatewayEvent, NormalizedKind};
+use crate::connectors::{GatewayKind, adyen, stripe};
 use crate::domain::model::{AttemptOutcome, Payment, PaymentStatus};
 use crate::domain::outcome::Outcome;
 use crate::payments::Engine;
@@ -117,11 +117,11 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
         .gateway(&ev.gateway_id)
         .map(|g| g.kind);
     let normalized = match kind {
-        Some(GatewayKind::Stripe) => super::normalize::normalize_stripe(&ev.payload).ok(),
+        Some(GatewayKind::Stripe) => stripe::normalize_stripe(&ev.payload).ok(),
         Some(GatewayKind::Adyen) => serde_json::from_slice(&ev.payload)
             .ok()
-            .and_then(|v| super::verify::AdyenItem::from_value(&v).ok())
-            .map(|item| super::normalize::normalize_adyen(&item)),
+            .and_then(|v| adyen::AdyenItem::from_value(&v).ok())
+            .map(|item| adyen::normalize_adyen(&item)),
         None => None,
     };
     let Some(gev) = normalized else {

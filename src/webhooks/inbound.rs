@@ -7,9 +7,9 @@
 
 use http::HeaderMap;
 
-use super::verify::{self, VerifyError};
 use crate::config::GatewayConfig;
-use crate::connectors::GatewayKind;
+use crate::connectors::webhook::VerifyError;
+use crate::connectors::{GatewayKind, adyen, stripe};
 use crate::domain::ids::{new_record_id, now_unix};
 use crate::payments::Engine;
 use crate::store::StoreError;
@@ -60,15 +60,15 @@ pub async fn receive(
     let (events, ack) = match g.kind {
         GatewayKind::Stripe => {
             let keys = secrets(g, "webhook_secret")?;
-            verify::verify_stripe_any(
+            stripe::verify_stripe_any(
                 raw,
                 header("stripe-signature"),
                 &keys,
                 g.webhook_tolerance_s,
                 now,
             )?;
-            let ev = super::normalize::normalize_stripe(raw)
-                .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+            let ev =
+                stripe::normalize_stripe(raw).map_err(|e| VerifyError::Malformed(e.to_string()))?;
             (
                 vec![inbound(g, ev.provider_event_id, raw.to_vec(), now_unix())],
                 ("{\"received\":true}", "application/json"),
@@ -84,11 +84,11 @@ pub async fn receive(
                 _ => None,
             };
             let items =
-                verify::verify_adyen_notification(raw, header("authorization"), basic, &keys)?;
+                adyen::verify_adyen_notification(raw, header("authorization"), basic, &keys)?;
             let events = items
                 .iter()
                 .map(|item| {
-                    let ev = super::normalize::normalize_adyen(item);
+                    let ev = adyen::normalize_adyen(item);
                     inbound(
                         g,
                         ev.provider_event_id,

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::webhooks::verify::verify_adyen_notification;
+use crate::connectors::adyen::verify_adyen_notification;
 
 const VECTORS: &str = include_str!("../../../tests/fixtures/vectors/adyen_hmac_vectors.json");
 

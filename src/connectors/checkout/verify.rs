@@ -2,7 +2,7 @@
 //! body, keyed with the webhook signature key. Checkout.com ships no SDK
 //! helper (so no vectors); the rule is from its webhook receiver docs.
 
-use super::{VerifyError, ct_eq, hmac_sha256};
+use crate::connectors::webhook::{VerifyError, ct_eq, hmac_sha256};
 
 /// Verifies `Cko-Signature`. Hex of either case is accepted on input.
 pub fn verify_checkout(

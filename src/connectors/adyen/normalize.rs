@@ -5,8 +5,8 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{GatewayEvent, NormalizedKind};
-use crate::webhooks::verify::AdyenItem;
+use super::item::AdyenItem;
+use crate::connectors::webhook::{GatewayEvent, NormalizedKind};
 
 /// Event codes whose pspReference is not the payment's own.
 const MODIFICATION_OR_DISPUTE: &[&str] = &[
@@ -110,5 +110,5 @@ fn references(item: &AdyenItem) -> (Option<String>, Option<String>) {
 }
 
 #[cfg(test)]
-#[path = "adyen_tests.rs"]
+#[path = "normalize_tests.rs"]
 mod tests;

@@ -4,6 +4,9 @@
 
 mod body;
 mod classify;
+mod item;
+mod normalize;
+mod verify;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -14,6 +17,9 @@ pub use body::{
     standalone_cancel_body,
 };
 pub use classify::{SOFT_REFUSAL_CODES, classify_error, classify_modification, classify_payment};
+pub use item::AdyenItem;
+pub use normalize::normalize_adyen;
+pub use verify::{adyen_signing_string, verify_adyen_item, verify_adyen_notification};
 
 use super::http::{HttpClient, Reply, bounded_idempotency_key};
 use super::{
@@ -215,5 +221,4 @@ fn modification_path(psp: &str, action: &str) -> Result<String, AdyenError> {
 }
 
 #[cfg(test)]
-#[path = "adyen/tests.rs"]
 mod tests;

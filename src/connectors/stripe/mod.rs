@@ -16,7 +16,9 @@
 mod classify;
 pub mod form;
 mod lookup;
+mod normalize;
 mod reverse;
+mod verify;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -30,7 +32,9 @@ pub use lookup::{
     PAYMENT_ID_METADATA_KEY, SEARCH_LAG, classify_lookup, classify_search, search_path,
     search_query,
 };
+pub use normalize::normalize_stripe;
 pub use reverse::{reversal_cancel_body, reversal_refund_body};
+pub use verify::{DEFAULT_TOLERANCE_SECS, verify_stripe, verify_stripe_any};
 
 use super::http::{HttpClient, Reply, TransportError, bounded_idempotency_key};
 use super::{AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, RefundRequest};
@@ -391,9 +395,7 @@ pub fn refund_body(req: &RefundRequest) -> String {
 }
 
 #[cfg(test)]
-#[path = "stripe/tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "stripe/wire_tests.rs"]
 mod wire_tests;

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use super::adyen_item::{AdyenItem, scalar, unwrap_item};
-use super::{VerifyError, ct_eq, hmac_sha256};
+use super::item::{AdyenItem, scalar, unwrap_item};
+use crate::connectors::webhook::{VerifyError, ct_eq, hmac_sha256};
 
 /// The eight signed fields, in signing order (`amount.*` are nested).
 const SIGNED_FIELDS: [&[&str]; 8] = [
@@ -155,5 +155,5 @@ fn check_basic_auth(header: Option<&str>, user: &str, password: &str) -> Result<
 }
 
 #[cfg(test)]
-#[path = "adyen_tests.rs"]
+#[path = "verify_tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 //! Stripe `Stripe-Signature` verification, following stripe-python's
 //! `WebhookSignature.verify_header` step for step (same checks, same order).
 
-use super::{VerifyError, ct_eq, hmac_sha256};
+use crate::connectors::webhook::{VerifyError, ct_eq, hmac_sha256};
 
 /// Stripe's SDK default: a signature may be at most this many seconds old.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
@@ -106,5 +106,5 @@ fn is_too_old(t: i64, tolerance_secs: u64, now_unix: i64) -> bool {
 }
 
 #[cfg(test)]
-#[path = "stripe_tests.rs"]
+#[path = "verify_tests.rs"]
 mod tests;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{GatewayEvent, NormalizeError, NormalizedKind};
+use crate::connectors::webhook::{GatewayEvent, NormalizeError, NormalizedKind};
 
 /// Normalizes a (verified) Stripe event body.
 pub fn normalize_stripe(raw_body: &[u8]) -> Result<GatewayEvent, NormalizeError> {
@@ -117,5 +117,5 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "stripe_tests.rs"]
+#[path = "normalize_tests.rs"]
 mod tests;

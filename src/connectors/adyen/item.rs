@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::VerifyError;
+use crate::connectors::webhook::VerifyError;
 
 /// A parsed notification item. `raw` is the inner `NotificationRequestItem`
 /// object exactly as received; the other fields are read from it.
