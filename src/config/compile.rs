@@ -12,13 +12,13 @@ use super::load::{RawRuleset, Sourced, located};
 use super::schema::{RawGateway, RawMerchant};
 use super::{GatewayConfig, MerchantConfig, RulesError, Ruleset, compile_routes};
 use crate::connectors::GatewayKind;
+use crate::connectors::gateway::KindConfig;
 use crate::domain::money::Currency;
 use crate::domain::sensitive::Sensitive;
 use crate::routing::MethodKind;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 8000;
 const MAX_TIMEOUT_MS: u64 = 120_000;
-const SUPPORTED_KINDS: &str = "stripe, adyen";
 pub const SUPPORTED_METHODS: &str = "card, apple_pay, google_pay, sepa_debit, gateway_token";
 
 pub fn compile(raw: RawRuleset, env: EnvLookup<'_>) -> Result<Ruleset, RulesError> {
@@ -105,9 +105,11 @@ fn compile_gateway(
     env: EnvLookup<'_>,
 ) -> Result<GatewayConfig, RulesError> {
     let kind = GatewayKind::parse(&g.kind.value).ok_or_else(|| {
+        let supported: Vec<_> = GatewayKind::ALL.iter().map(|k| k.as_str()).collect();
         let msg = format!(
-            "unknown gateway kind `{}`; supported kinds: {SUPPORTED_KINDS}",
-            g.kind.value
+            "unknown gateway kind `{}`; supported kinds: {}",
+            g.kind.value,
+            supported.join(", ")
         );
         located(file, &g.kind, msg)
     })?;
@@ -133,12 +135,17 @@ fn compile_gateway(
             return Err(located(file, t, msg));
         }
     };
-    if kind == GatewayKind::Adyen && g.merchant_account.as_deref().is_none_or(str::is_empty) {
-        let msg = format!(
-            "gateway `{}`: merchant_account is required for kind adyen",
-            g.id.value
-        );
-        return Err(located(file, &g.id, msg));
+    let setup = KindConfig {
+        id: &g.id.value,
+        base_url: &g.base_url.value,
+        merchant_account: g.merchant_account.as_deref(),
+    };
+    if let Err(e) = kind.check_config(&setup) {
+        return Err(located(
+            file,
+            &g.id,
+            format!("gateway `{}`: {e}", g.id.value),
+        ));
     }
     Ok(GatewayConfig {
         id: g.id.value.clone(),
@@ -147,7 +154,7 @@ fn compile_gateway(
         timeout_ms,
         webhook_tolerance_s,
         merchant_account: g.merchant_account.clone(),
-        credentials: compile_credentials(file, g, env)?,
+        credentials: compile_credentials(file, g, kind, env)?,
         methods: compile_methods(file, g.methods.as_deref())?,
         currencies: compile_currencies(file, g.currencies.as_deref())?,
     })
@@ -170,6 +177,7 @@ fn check_url<T>(file: &Path, url: &str, at: &Spanned<T>, what: &str) -> Result<(
 fn compile_credentials(
     file: &Path,
     g: &RawGateway,
+    kind: GatewayKind,
     env: EnvLookup<'_>,
 ) -> Result<BTreeMap<String, Sensitive>, RulesError> {
     let mut out = BTreeMap::new();
@@ -178,9 +186,14 @@ fn compile_credentials(
             .map_err(|e| located(file, value, format!("credentials.{name}: {e}")))?;
         out.insert(name.clone(), Sensitive(expanded));
     }
-    if !out.contains_key("api_key") {
-        let msg = format!("gateway `{}`: credentials.api_key is required", g.id.value);
-        return Err(located(file, &g.id, msg));
+    for required in kind.facts().required_credentials {
+        if !out.contains_key(*required) {
+            let msg = format!(
+                "gateway `{}`: credentials.{required} is required",
+                g.id.value
+            );
+            return Err(located(file, &g.id, msg));
+        }
     }
     Ok(out)
 }

@@ -25,19 +25,6 @@ pub use error::RulesError;
 pub use ruleset::Ruleset;
 pub use watch::{RulesWatcher, watch};
 
-/// Methods a gateway kind accepts when its `methods` list is absent.
-pub fn default_methods(kind: GatewayKind) -> &'static [MethodKind] {
-    match kind {
-        GatewayKind::Stripe | GatewayKind::Adyen => &[
-            MethodKind::Card,
-            MethodKind::ApplePay,
-            MethodKind::GooglePay,
-            MethodKind::SepaDebit,
-            MethodKind::GatewayToken,
-        ],
-    }
-}
-
 /// One configured gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -74,7 +61,7 @@ impl GatewayConfig {
     pub fn supports_method(&self, method: MethodKind) -> bool {
         match &self.methods {
             Some(list) => list.contains(&method),
-            None => default_methods(self.kind).contains(&method),
+            None => self.kind.facts().default_methods.contains(&method.as_str()),
         }
     }
 

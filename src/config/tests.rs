@@ -534,3 +534,12 @@ fn shipped_rules_load_with_default_env() {
         "loads with the process env too"
     );
 }
+
+#[test]
+fn every_gateway_kinds_default_methods_are_method_names_rule_files_accept() {
+    for kind in crate::connectors::GatewayKind::ALL {
+        for name in kind.facts().default_methods {
+            assert!(MethodKind::parse(name).is_some(), "{kind:?}: `{name}`");
+        }
+    }
+}

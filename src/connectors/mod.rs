@@ -1,9 +1,17 @@
-//! Gateway connectors: turn one payroute operation into one gateway API call
-//! and classify the reply into an [`Outcome`] (design §5). Connectors know
-//! nothing of routing or storage; they are built from [`ConnectorSettings`].
+//! Gateway connectors: everything payroute knows of each gateway, one
+//! folder per gateway (`stripe/`, `adyen/`): turning one payroute operation
+//! into one gateway API call and classifying the reply into an `Outcome`
+//! (design §5), reconciliation lookups and reversals, webhook signature
+//! verification and event normalisation. Each implements the one
+//! [`Gateway`](gateway::Gateway) interface; `registry` lists the kinds and
+//! dispatches to them through [`GatewayKind`] and [`Connector`]. Connectors
+//! know nothing of routing or storage; they are built from
+//! [`ConnectorSettings`] and import only `domain`.
 
 pub mod adyen;
+pub mod gateway;
 pub mod http;
+mod registry;
 pub mod stripe;
 #[cfg(test)]
 pub(crate) mod test_server;
@@ -18,33 +26,10 @@ pub mod checkout {
 use std::time::Duration;
 
 pub use http::HttpClient;
+pub use registry::{Connector, GatewayKind};
 
 use crate::domain::method::MethodData;
-use crate::domain::outcome::{Lookup, Outcome};
 use crate::domain::sensitive::Sensitive;
-
-/// Which gateway API dialect a connector speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GatewayKind {
-    Stripe,
-    Adyen,
-}
-
-impl GatewayKind {
-    pub fn parse(s: &str) -> Option<GatewayKind> {
-        match s {
-            "stripe" => Some(GatewayKind::Stripe),
-            "adyen" => Some(GatewayKind::Adyen),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GatewayKind::Stripe => "stripe",
-            GatewayKind::Adyen => "adyen",
-        }
-    }
-}
 
 /// What a connector needs to talk to one configured gateway.
 #[derive(Debug, Clone)]
@@ -128,106 +113,4 @@ pub struct AuthorizationQuery {
     /// The attempt's gateway-side idempotency key. No dialect queries by it
     /// today (neither Stripe nor Adyen offers a read by idempotency key).
     pub idempotency_key: String,
-}
-
-/// One configured gateway, ready to call. An enum rather than a trait object:
-/// the set of dialects is closed and known at compile time.
-#[derive(Debug, Clone)]
-pub enum Connector {
-    Stripe(stripe::StripeConnector),
-    Adyen(adyen::AdyenConnector),
-}
-
-impl Connector {
-    pub fn new(settings: ConnectorSettings, client: HttpClient) -> Connector {
-        match settings.kind {
-            GatewayKind::Stripe => {
-                Connector::Stripe(stripe::StripeConnector::new(settings, client))
-            }
-            GatewayKind::Adyen => Connector::Adyen(adyen::AdyenConnector::new(settings, client)),
-        }
-    }
-
-    pub fn settings(&self) -> &ConnectorSettings {
-        match self {
-            Connector::Stripe(c) => c.settings(),
-            Connector::Adyen(c) => c.settings(),
-        }
-    }
-
-    pub async fn authorize(&self, req: &AuthorizeRequest) -> Outcome {
-        match self {
-            Connector::Stripe(c) => c.authorize(req).await,
-            Connector::Adyen(c) => c.authorize(req).await,
-        }
-    }
-
-    pub async fn capture(&self, req: &CaptureRequest) -> Outcome {
-        match self {
-            Connector::Stripe(c) => c.capture(req).await,
-            Connector::Adyen(c) => c.capture(req).await,
-        }
-    }
-
-    pub async fn cancel(&self, req: &CancelRequest) -> Outcome {
-        match self {
-            Connector::Stripe(c) => c.cancel(req).await,
-            Connector::Adyen(c) => c.cancel(req).await,
-        }
-    }
-
-    pub async fn refund(&self, req: &RefundRequest) -> Outcome {
-        match self {
-            Connector::Stripe(c) => c.refund(req).await,
-            Connector::Adyen(c) => c.refund(req).await,
-        }
-    }
-
-    /// What the gateway knows of the authorization payroute attempted for
-    /// `q.payment_id`. Read-only: never moves money.
-    pub async fn find_authorization(&self, q: &AuthorizationQuery) -> Lookup {
-        match self {
-            Connector::Stripe(c) => c.find_authorization(q).await,
-            Connector::Adyen(c) => c.find_authorization(q).await,
-        }
-    }
-
-    /// Undoes whatever the gateway holds for payroute's payment: by
-    /// payroute's reference when payroute never learned the gateway's (a
-    /// "timeout reversal"). Each dialect documents its replies; in short:
-    /// - `Succeeded { effect: Voided | Refunded }`: released now (Stripe);
-    ///   `Succeeded { provider_reference: "", effect: Voided }` means the
-    ///   gateway shows nothing to reverse (Stripe search, see
-    ///   [`stripe::SEARCH_LAG`]);
-    /// - `Pending { provider_reference }`: accepted, confirmed later by
-    ///   webhook (Adyen TECHNICAL_CANCEL; a pending Stripe refund);
-    /// - `Unavailable`: nothing was done (the lookup failed), try later;
-    /// - anything else as for [`Connector::cancel`] / [`Connector::refund`].
-    ///
-    /// `known` is the gateway's own reference when one of its events named
-    /// the payment (a late authorization): then the reversal acts on that
-    /// payment directly, captured or not (Stripe: read the PaymentIntent,
-    /// cancel or refund; Adyen: `/payments/{psp}/reversals`, which cancels
-    /// or refunds, where a standalone `/cancels` cannot undo a capture).
-    pub async fn reverse(
-        &self,
-        payment_id: &str,
-        known: Option<&str>,
-        idempotency_key: &str,
-    ) -> Outcome {
-        match (self, known.filter(|r| !r.is_empty())) {
-            (Connector::Stripe(c), Some(id)) => {
-                c.reverse_intent_id(id, payment_id, idempotency_key).await
-            }
-            (Connector::Stripe(c), None) => {
-                c.reverse_by_reference(payment_id, idempotency_key).await
-            }
-            (Connector::Adyen(c), Some(psp)) => {
-                c.reverse_psp(psp, payment_id, idempotency_key).await
-            }
-            (Connector::Adyen(c), None) => {
-                c.reverse_by_reference(payment_id, idempotency_key).await
-            }
-        }
-    }
 }

@@ -7,8 +7,13 @@
 //! as the gateway's official SDK does them, pure (no I/O, no clock: the
 //! caller passes `now`), every secret or signature comparison constant-time.
 
+use std::collections::BTreeMap;
+
 use hmac::{KeyInit, Mac};
+use http::HeaderMap;
 use subtle::ConstantTimeEq;
+
+use crate::domain::sensitive::Sensitive;
 
 /// Why a webhook was refused. The HTTP layer maps these to a status code and
 /// to the `result` label of `payroute_webhooks_received_total`.
@@ -141,6 +146,61 @@ pub enum NormalizeError {
     NotJson(String),
     #[error("event has no `{0}`")]
     Missing(&'static str),
+    /// The stored payload is JSON but not an event of its gateway's shape.
+    #[error("event is unreadable: {0}")]
+    Unreadable(String),
+}
+
+/// One raw webhook delivery, as a gateway's `verify_webhook` sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The current and the previous value of the kind's webhook secret
+    /// (`KindFacts::webhook_secret`): never empty, no value empty.
+    pub secrets: &'a [&'a str],
+    /// Every credential of the gateway, for optional extras such as Adyen's
+    /// Basic auth.
+    pub credentials: &'a BTreeMap<String, Sensitive>,
+    /// How old a signed timestamp may be, in seconds (0: no age check).
+    pub tolerance_s: u64,
+    /// Unix seconds by the engine's clock.
+    pub now: i64,
+}
+
+impl Delivery<'_> {
+    /// A header's value, when present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A configured credential's value.
+    pub fn credential(&self, name: &str) -> Option<&str> {
+        self.credentials.get(name).map(Sensitive::expose)
+    }
+}
+
+/// A verified delivery: what to store, and what to answer once stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub events: Vec<VerifiedEvent>,
+    pub ack: WebhookAck,
+}
+
+/// One event of a verified delivery, to be stored before the ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvent {
+    /// Unique per gateway; the store deduplicates on it.
+    pub provider_event_id: String,
+    /// What the gateway's `normalize` reads back later.
+    pub payload: Vec<u8>,
+}
+
+/// The body and content type a gateway expects as acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookAck {
+    pub body: &'static str,
+    pub content_type: &'static str,
 }
 
 #[cfg(test)]

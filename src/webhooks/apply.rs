@@ -10,7 +10,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::connectors::webhook::{GatewayEvent, NormalizedKind};
-use crate::connectors::{GatewayKind, adyen, stripe};
 use crate::domain::model::{AttemptOutcome, Payment, PaymentStatus};
 use crate::domain::outcome::Outcome;
 use crate::payments::Engine;
@@ -116,14 +115,7 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
         .ruleset
         .gateway(&ev.gateway_id)
         .map(|g| g.kind);
-    let normalized = match kind {
-        Some(GatewayKind::Stripe) => stripe::normalize_stripe(&ev.payload).ok(),
-        Some(GatewayKind::Adyen) => serde_json::from_slice(&ev.payload)
-            .ok()
-            .and_then(|v| adyen::AdyenItem::from_value(&v).ok())
-            .map(|item| adyen::normalize_adyen(&item)),
-        None => None,
-    };
+    let normalized = kind.and_then(|k| k.normalize(&ev.payload).ok());
     let Some(gev) = normalized else {
         return mark(
             engine,

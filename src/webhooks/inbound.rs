@@ -1,5 +1,6 @@
 //! `POST /webhooks/{gateway_id}`: verify the gateway's signature on the raw
-//! body, store each verified event under its unique provider id (one
+//! body (the gateway kind's own check, with the gateway's configured
+//! secrets), store each verified event under its unique provider id (one
 //! insert that also deduplicates), and only then acknowledge. Applying
 //! happens after, from memory when the applier has room (the events are
 //! stored leased to it) or else from the store (`apply.rs`), so a crash
@@ -8,8 +9,7 @@
 use http::HeaderMap;
 
 use crate::config::GatewayConfig;
-use crate::connectors::webhook::VerifyError;
-use crate::connectors::{GatewayKind, adyen, stripe};
+use crate::connectors::webhook::{Delivery, Verified, VerifiedEvent, VerifyError};
 use crate::domain::ids::{new_record_id, now_unix};
 use crate::payments::Engine;
 use crate::store::StoreError;
@@ -55,51 +55,21 @@ pub async fn receive(
     headers: &HeaderMap,
     raw: &[u8],
 ) -> Result<Ack, InboundError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = engine.clock.now_unix();
-    let (events, ack) = match g.kind {
-        GatewayKind::Stripe => {
-            let keys = secrets(g, "webhook_secret")?;
-            stripe::verify_stripe_any(
-                raw,
-                header("stripe-signature"),
-                &keys,
-                g.webhook_tolerance_s,
-                now,
-            )?;
-            let ev =
-                stripe::normalize_stripe(raw).map_err(|e| VerifyError::Malformed(e.to_string()))?;
-            (
-                vec![inbound(g, ev.provider_event_id, raw.to_vec(), now_unix())],
-                ("{\"received\":true}", "application/json"),
-            )
-        }
-        GatewayKind::Adyen => {
-            let keys = secrets(g, "hmac_key")?;
-            let basic = match (
-                g.credentials.get("webhook_username"),
-                g.credentials.get("webhook_password"),
-            ) {
-                (Some(u), Some(p)) => Some((u.expose(), p.expose())),
-                _ => None,
-            };
-            let items =
-                adyen::verify_adyen_notification(raw, header("authorization"), basic, &keys)?;
-            let events = items
-                .iter()
-                .map(|item| {
-                    let ev = adyen::normalize_adyen(item);
-                    inbound(
-                        g,
-                        ev.provider_event_id,
-                        item.raw.to_string().into_bytes(),
-                        now,
-                    )
-                })
-                .collect();
-            (events, ("[accepted]", "text/plain"))
-        }
+    let secrets = secrets(g, g.kind.facts().webhook_secret)?;
+    let delivery = Delivery {
+        headers,
+        body: raw,
+        secrets: &secrets,
+        credentials: &g.credentials,
+        tolerance_s: g.webhook_tolerance_s,
+        now: engine.clock.now_unix(),
     };
+    let Verified { events, ack } = g.kind.verify_webhook(&delivery)?;
+    let received_at = now_unix();
+    let events: Vec<_> = events
+        .into_iter()
+        .map(|ev| inbound(g, ev, received_at))
+        .collect();
     // Room for every event is reserved before the insert, so a stored
     // lease always has its event in the applier's queue.
     let permits = engine
@@ -114,8 +84,8 @@ pub async fn receive(
     let fresh = engine.store.insert_inbound_events(&events, lease).await?;
     let accepted = fresh.iter().filter(|f| **f).count();
     let ack = Ack {
-        body: ack.0,
-        content_type: ack.1,
+        body: ack.body,
+        content_type: ack.content_type,
         accepted,
         duplicates: fresh.len() - accepted,
     };
@@ -133,19 +103,14 @@ pub async fn receive(
     Ok(ack)
 }
 
-fn inbound(
-    g: &GatewayConfig,
-    provider_event_id: String,
-    payload: Vec<u8>,
-    now: i64,
-) -> InboundEvent {
+fn inbound(g: &GatewayConfig, ev: VerifiedEvent, received_at: i64) -> InboundEvent {
     InboundEvent {
         id: new_record_id("ie"),
         gateway_id: g.id.clone(),
-        provider_event_id,
-        payload,
+        provider_event_id: ev.provider_event_id,
+        payload: ev.payload,
         status: InboundStatus::Received,
         note: None,
-        received_at: now,
+        received_at,
     }
 }

@@ -1,6 +1,8 @@
 //! Adyen Checkout API v71 connector: JSON bodies (see `body`), `X-API-Key`
 //! auth, an `Idempotency-Key` of at most 64 characters, and reply
-//! classification (see `classify`).
+//! classification (see `classify`); standard webhooks: Basic auth and
+//! per-item HMAC verification (`verify`, items read by `item`) and their
+//! normalisation (`normalize`).
 
 mod body;
 mod classify;
@@ -21,14 +23,16 @@ pub use item::AdyenItem;
 pub use normalize::normalize_adyen;
 pub use verify::{adyen_signing_string, verify_adyen_item, verify_adyen_notification};
 
+use super::gateway::{Gateway, KindConfig, KindConfigError, KindFacts};
 use super::http::{HttpClient, Reply, bounded_idempotency_key};
+use super::webhook::{Delivery, GatewayEvent, NormalizeError, Verified, VerifyError};
 use super::{
     AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
     RefundRequest,
 };
 use crate::domain::outcome::{Lookup, Outcome};
 
-/// Why [`AdyenConnector::find_authorization`] cannot answer.
+/// Why Adyen's `find_authorization` cannot answer.
 pub const NO_STATUS_API: &str = "Adyen reports outcomes by webhook only";
 
 /// Adyen's documented limit for `Idempotency-Key`.
@@ -67,16 +71,29 @@ pub struct AdyenConnector {
     client: HttpClient,
 }
 
-impl AdyenConnector {
-    pub fn new(settings: ConnectorSettings, client: HttpClient) -> Self {
+impl Gateway for AdyenConnector {
+    const FACTS: KindFacts = KindFacts {
+        name: "adyen",
+        required_credentials: &["api_key"],
+        webhook_secret: "hmac_key",
+        default_methods: &[
+            "card",
+            "apple_pay",
+            "google_pay",
+            "sepa_debit",
+            "gateway_token",
+        ],
+    };
+
+    fn new(settings: ConnectorSettings, client: HttpClient) -> Self {
         Self { settings, client }
     }
 
-    pub fn settings(&self) -> &ConnectorSettings {
+    fn settings(&self) -> &ConnectorSettings {
         &self.settings
     }
 
-    pub async fn authorize(&self, req: &AuthorizeRequest) -> Outcome {
+    async fn authorize(&self, req: &AuthorizeRequest) -> Outcome {
         let body = match payment_request_body(&self.settings, req) {
             Ok(b) => b,
             Err(e) => return e.into(),
@@ -87,7 +104,7 @@ impl AdyenConnector {
         }
     }
 
-    pub async fn capture(&self, req: &CaptureRequest) -> Outcome {
+    async fn capture(&self, req: &CaptureRequest) -> Outcome {
         let body = capture_body(&self.settings, req);
         self.modify(
             &req.provider_reference,
@@ -98,7 +115,7 @@ impl AdyenConnector {
         .await
     }
 
-    pub async fn cancel(&self, req: &CancelRequest) -> Outcome {
+    async fn cancel(&self, req: &CancelRequest) -> Outcome {
         let body = cancel_body(&self.settings, req);
         self.modify(
             &req.provider_reference,
@@ -109,7 +126,7 @@ impl AdyenConnector {
         .await
     }
 
-    pub async fn refund(&self, req: &RefundRequest) -> Outcome {
+    async fn refund(&self, req: &RefundRequest) -> Outcome {
         let body = refund_body(&self.settings, req);
         self.modify(
             &req.provider_reference,
@@ -125,12 +142,42 @@ impl AdyenConnector {
     /// webhooks (AUTHORISATION, CANCELLATION, TECHNICAL_CANCEL ...). So this
     /// is always Unknown; settle through webhooks or
     /// [`AdyenConnector::reverse_by_reference`].
-    pub async fn find_authorization(&self, _q: &AuthorizationQuery) -> Lookup {
+    async fn find_authorization(&self, _q: &AuthorizationQuery) -> Lookup {
         Lookup::Unknown {
             reason: NO_STATUS_API.into(),
         }
     }
 
+    /// A pspReference an event named is reversed (cancel or refund,
+    /// whichever applies); else a standalone cancel by payroute's reference.
+    async fn reverse(&self, payment_id: &str, known: Option<&str>, key: &str) -> Outcome {
+        match known {
+            Some(psp) => self.reverse_psp(psp, payment_id, key).await,
+            None => self.reverse_by_reference(payment_id, key).await,
+        }
+    }
+
+    /// Every request names the merchant account (see `body`).
+    fn check_config(config: &KindConfig<'_>) -> Result<(), KindConfigError> {
+        match config.merchant_account {
+            Some(account) if !account.is_empty() => Ok(()),
+            _ => Err(KindConfigError::Required {
+                setting: "merchant_account",
+                kind: Self::FACTS.name,
+            }),
+        }
+    }
+
+    fn verify_webhook(delivery: &Delivery<'_>) -> Result<Verified, VerifyError> {
+        verify::verify_delivery(delivery)
+    }
+
+    fn normalize(payload: &[u8]) -> Result<GatewayEvent, NormalizeError> {
+        normalize::normalize_payload(payload)
+    }
+}
+
+impl AdyenConnector {
     /// `POST /cancels` (standalone cancel by payroute's payment id) with
     /// `idempotency_key`. Adyen answers `201 received`, reported as
     /// `Pending { provider_reference: <the cancel's pspReference> }`; the

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::item::AdyenItem;
-use crate::connectors::webhook::{GatewayEvent, NormalizedKind};
+use crate::connectors::webhook::{GatewayEvent, NormalizeError, NormalizedKind};
 
 /// Event codes whose pspReference is not the payment's own.
 const MODIFICATION_OR_DISPUTE: &[&str] = &[
@@ -61,6 +61,15 @@ pub fn normalize_adyen(item: &AdyenItem) -> GatewayEvent {
             .and_then(|d| OffsetDateTime::parse(d, &Rfc3339).ok())
             .map(OffsetDateTime::unix_timestamp),
     }
+}
+
+/// Normalizes one stored item (the inner object `verify` stored).
+pub(super) fn normalize_payload(payload: &[u8]) -> Result<GatewayEvent, NormalizeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| NormalizeError::NotJson(e.to_string()))?;
+    let item =
+        AdyenItem::from_value(&value).map_err(|e| NormalizeError::Unreadable(e.to_string()))?;
+    Ok(normalize_adyen(&item))
 }
 
 fn kind(item: &AdyenItem) -> Option<NormalizedKind> {

@@ -8,7 +8,16 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::item::{AdyenItem, scalar, unwrap_item};
-use crate::connectors::webhook::{VerifyError, ct_eq, hmac_sha256};
+use super::normalize_adyen;
+use crate::connectors::webhook::{
+    Delivery, Verified, VerifiedEvent, VerifyError, WebhookAck, ct_eq, hmac_sha256,
+};
+
+/// What Adyen expects back once the items are stored.
+const ACK: WebhookAck = WebhookAck {
+    body: "[accepted]",
+    content_type: "text/plain",
+};
 
 /// The eight signed fields, in signing order (`amount.*` are nested).
 const SIGNED_FIELDS: [&[&str]; 8] = [
@@ -152,6 +161,24 @@ fn check_basic_auth(header: Option<&str>, user: &str, password: &str) -> Result<
     } else {
         Err(VerifyError::BadAuth)
     }
+}
+
+/// Each item is one event, stored as its inner `NotificationRequestItem`
+/// object. Basic auth is checked when both `webhook_username` and
+/// `webhook_password` are configured.
+pub(super) fn verify_delivery(d: &Delivery<'_>) -> Result<Verified, VerifyError> {
+    let basic = d
+        .credential("webhook_username")
+        .zip(d.credential("webhook_password"));
+    let items = verify_adyen_notification(d.body, d.header("authorization"), basic, d.secrets)?;
+    let events = items
+        .iter()
+        .map(|item| VerifiedEvent {
+            provider_event_id: normalize_adyen(item).provider_event_id,
+            payload: item.raw.to_string().into_bytes(),
+        })
+        .collect();
+    Ok(Verified { events, ack: ACK })
 }
 
 #[cfg(test)]

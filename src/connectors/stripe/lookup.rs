@@ -245,9 +245,9 @@ fn unknown(reason: String) -> Lookup {
 }
 
 impl StripeConnector {
-    /// See [`crate::connectors::Connector::find_authorization`] and the
-    /// module comment.
-    pub async fn find_authorization(&self, q: &AuthorizationQuery) -> Lookup {
+    /// See [`Gateway::find_authorization`](crate::connectors::gateway::Gateway::find_authorization)
+    /// and the module comment.
+    pub(super) async fn lookup(&self, q: &AuthorizationQuery) -> Lookup {
         match q.provider_reference.as_deref().filter(|r| !r.is_empty()) {
             Some(id) => self.lookup_by_id(id).await,
             None => match self.search_intents(&q.payment_id).await {

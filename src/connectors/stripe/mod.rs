@@ -1,6 +1,8 @@
 //! Stripe connector (API v1, pinned `Stripe-Version`): builds the form bodies
 //! for PaymentMethods, PaymentIntents and Refunds, sends them with the
-//! attempt's idempotency key, and classifies replies (see `classify`).
+//! attempt's idempotency key, and classifies replies (see `classify`);
+//! reconciliation reads (`lookup`) and reversals (`reverse`); webhook
+//! signature verification (`verify`) and event normalisation (`normalize`).
 //!
 //! Payment-method mapping:
 //! - card: `POST /v1/payment_methods` first (key `<key>-pm`), then the
@@ -36,10 +38,15 @@ pub use normalize::normalize_stripe;
 pub use reverse::{reversal_cancel_body, reversal_refund_body};
 pub use verify::{DEFAULT_TOLERANCE_SECS, verify_stripe, verify_stripe_any};
 
+use super::gateway::{Gateway, KindFacts};
 use super::http::{HttpClient, Reply, TransportError, bounded_idempotency_key};
-use super::{AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, RefundRequest};
+use super::webhook::{Delivery, GatewayEvent, NormalizeError, Verified, VerifyError};
+use super::{
+    AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
+    RefundRequest,
+};
 use crate::domain::method::{CardData, MethodData};
-use crate::domain::outcome::Outcome;
+use crate::domain::outcome::{Lookup, Outcome};
 
 /// The API version every request pins, so that reply shapes cannot drift.
 pub const STRIPE_VERSION: &str = "2024-06-20";
@@ -78,16 +85,29 @@ pub struct StripeConnector {
     client: HttpClient,
 }
 
-impl StripeConnector {
-    pub fn new(settings: ConnectorSettings, client: HttpClient) -> Self {
+impl Gateway for StripeConnector {
+    const FACTS: KindFacts = KindFacts {
+        name: "stripe",
+        required_credentials: &["api_key"],
+        webhook_secret: "webhook_secret",
+        default_methods: &[
+            "card",
+            "apple_pay",
+            "google_pay",
+            "sepa_debit",
+            "gateway_token",
+        ],
+    };
+
+    fn new(settings: ConnectorSettings, client: HttpClient) -> Self {
         Self { settings, client }
     }
 
-    pub fn settings(&self) -> &ConnectorSettings {
+    fn settings(&self) -> &ConnectorSettings {
         &self.settings
     }
 
-    pub async fn authorize(&self, req: &AuthorizeRequest) -> Outcome {
+    async fn authorize(&self, req: &AuthorizeRequest) -> Outcome {
         let pm = match self.payment_method_for(req).await {
             Ok(pm) => pm,
             Err(outcome) => return outcome,
@@ -102,7 +122,7 @@ impl StripeConnector {
         }
     }
 
-    pub async fn capture(&self, req: &CaptureRequest) -> Outcome {
+    async fn capture(&self, req: &CaptureRequest) -> Outcome {
         let path = match pi_path(&req.provider_reference, "capture") {
             Ok(p) => p,
             Err(e) => return e.into(),
@@ -116,7 +136,7 @@ impl StripeConnector {
         }
     }
 
-    pub async fn cancel(&self, req: &CancelRequest) -> Outcome {
+    async fn cancel(&self, req: &CancelRequest) -> Outcome {
         let path = match pi_path(&req.provider_reference, "cancel") {
             Ok(p) => p,
             Err(e) => return e.into(),
@@ -130,7 +150,7 @@ impl StripeConnector {
         }
     }
 
-    pub async fn refund(&self, req: &RefundRequest) -> Outcome {
+    async fn refund(&self, req: &RefundRequest) -> Outcome {
         match self
             .post("/v1/refunds", refund_body(req), &req.idempotency_key)
             .await
@@ -140,6 +160,30 @@ impl StripeConnector {
         }
     }
 
+    /// See the `lookup` module comment.
+    async fn find_authorization(&self, q: &AuthorizationQuery) -> Lookup {
+        self.lookup(q).await
+    }
+
+    /// A PaymentIntent an event named is read by id; else the search by
+    /// payroute's payment id finds what to release (see `reverse`).
+    async fn reverse(&self, payment_id: &str, known: Option<&str>, key: &str) -> Outcome {
+        match known {
+            Some(id) => self.reverse_intent_id(id, payment_id, key).await,
+            None => self.reverse_by_reference(payment_id, key).await,
+        }
+    }
+
+    fn verify_webhook(delivery: &Delivery<'_>) -> Result<Verified, VerifyError> {
+        verify::verify_delivery(delivery)
+    }
+
+    fn normalize(payload: &[u8]) -> Result<GatewayEvent, NormalizeError> {
+        normalize_stripe(payload)
+    }
+}
+
+impl StripeConnector {
     /// Resolves the method to a `pm_` id (creating one if needed) or inline
     /// SEPA data. A failure here has moved no money.
     async fn payment_method_for(

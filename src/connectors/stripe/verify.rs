@@ -1,7 +1,16 @@
 //! Stripe `Stripe-Signature` verification, following stripe-python's
 //! `WebhookSignature.verify_header` step for step (same checks, same order).
 
-use crate::connectors::webhook::{VerifyError, ct_eq, hmac_sha256};
+use super::normalize_stripe;
+use crate::connectors::webhook::{
+    Delivery, Verified, VerifiedEvent, VerifyError, WebhookAck, ct_eq, hmac_sha256,
+};
+
+/// What Stripe expects back once its event is stored.
+const ACK: WebhookAck = WebhookAck {
+    body: "{\"received\":true}",
+    content_type: "application/json",
+};
 
 /// Stripe's SDK default: a signature may be at most this many seconds old.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
@@ -103,6 +112,26 @@ fn parse_header(header: &str) -> Result<ParsedHeader<'_>, VerifyError> {
 fn is_too_old(t: i64, tolerance_secs: u64, now_unix: i64) -> bool {
     // i128 so that huge configured tolerances or timestamps cannot overflow.
     tolerance_secs > 0 && i128::from(t) < i128::from(now_unix) - i128::from(tolerance_secs)
+}
+
+/// One delivery is one event, stored as its raw body under the event's id
+/// (an unreadable body is refused as malformed, never acknowledged).
+pub(super) fn verify_delivery(d: &Delivery<'_>) -> Result<Verified, VerifyError> {
+    verify_stripe_any(
+        d.body,
+        d.header("stripe-signature"),
+        d.secrets,
+        d.tolerance_s,
+        d.now,
+    )?;
+    let event = normalize_stripe(d.body).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    Ok(Verified {
+        events: vec![VerifiedEvent {
+            provider_event_id: event.provider_event_id,
+            payload: d.body.to_vec(),
+        }],
+        ack: ACK,
+    })
 }
 
 #[cfg(test)]
