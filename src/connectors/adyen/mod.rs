@@ -268,4 +268,7 @@ fn modification_path(psp: &str, action: &str) -> Result<String, AdyenError> {
 }
 
 #[cfg(test)]
+mod gateway_tests;
+
+#[cfg(test)]
 mod tests;

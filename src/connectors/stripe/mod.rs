@@ -439,6 +439,9 @@ pub fn refund_body(req: &RefundRequest) -> String {
 }
 
 #[cfg(test)]
+mod gateway_tests;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]
