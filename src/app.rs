@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::Ruleset;
 use crate::connectors::Sensitive;
 use crate::domain::ids::now_rfc3339;
 use crate::payments::{Engine, Live};
+use crate::routing::Ruleset;
 use crate::store::AuditEntry;
 
 pub(crate) type ReloadRequest = (&'static str, oneshot::Sender<Value>);
@@ -79,7 +79,7 @@ impl AppState {
 
     async fn do_reload(&self, source: &str) -> Value {
         let path = self.rules_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Ruleset::load(&path))
+        let loaded = tokio::task::spawn_blocking(move || crate::config::load(&path))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))

@@ -308,7 +308,7 @@ async fn sandbox(listen: String) -> anyhow::Result<()> {
 
 fn rules(command: RulesCommand) -> anyhow::Result<()> {
     match command {
-        RulesCommand::Check { rules } => match payroute::config::Ruleset::load(&rules) {
+        RulesCommand::Check { rules } => match payroute::config::load(&rules) {
             Ok(rs) => {
                 println!("{}", rs.summary());
                 Ok(())
@@ -323,7 +323,7 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
             payment,
             merchant,
         } => {
-            let rs = match payroute::config::Ruleset::load(&rules) {
+            let rs = match payroute::config::load(&rules) {
                 Ok(rs) => rs,
                 Err(e) => {
                     eprintln!("{e}");

@@ -17,12 +17,13 @@ use tokio::task::JoinSet;
 use crate::api;
 pub use crate::app::AppState;
 use crate::app::reloader;
-use crate::config::{RulesError, Ruleset};
+use crate::config::RulesError;
 use crate::connectors::{HttpClient, Sensitive};
 use crate::edge::tls::{ServerTls, TlsError, TlsFiles};
 use crate::edge::{self, BodyBudget, BodyLimits, EdgeConfig, ListenerName, StackConfig};
 use crate::metrics::{Metrics, MetricsError};
 use crate::payments::{Engine, Live};
+use crate::routing::Ruleset;
 use crate::store::{self, StoreError};
 
 #[derive(Debug, Clone)]
@@ -192,7 +193,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let metrics = Metrics::new()?;
     let ruleset = {
         let path = settings.rules.clone();
-        tokio::task::spawn_blocking(move || Ruleset::load(&path))
+        tokio::task::spawn_blocking(move || crate::config::load(&path))
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??
     };

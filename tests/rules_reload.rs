@@ -422,7 +422,7 @@ async fn a_rule_edit_made_while_the_server_starts_is_loaded_without_another_chan
     })
     .await;
     swap_eu_route(&rules);
-    let edited = payroute::config::Ruleset::load(&rules).unwrap().version;
+    let edited = payroute::config::load(&rules).unwrap().version;
     db.batch_execute("COMMIT").await.unwrap();
     let running = starting.await.unwrap().unwrap();
     common::eventually(10, "the edit made during start-up", || {

@@ -11,11 +11,11 @@ use super::idempotency::{Fate, Outcome};
 use super::request::{CancelBody, CaptureBody, CreateBody, RefundBody};
 use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
-use crate::config::MerchantConfig;
 use crate::domain::model::{Payment, PaymentStatus};
 use crate::domain::money::Currency;
 use crate::payments::operations::OpResult;
 use crate::payments::{EngineError, Pending, Ticket};
+use crate::routing::MerchantConfig;
 use crate::store::{Dispute, StoreError};
 
 /// One authenticated request, ready for its handler.

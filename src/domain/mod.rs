@@ -4,6 +4,8 @@
 //! module (the store, routing, the engine, the API) can depend on it
 //! without depending on each other.
 
+pub mod facts;
 pub mod ids;
 pub mod model;
 pub mod money;
+pub mod when;

@@ -17,17 +17,18 @@ use super::records::{
     apply_authorization, attempt_fields, failure_of, new_attempt, new_payment_record,
 };
 use super::unit::{Pending, Ticket, Unit};
-use crate::config::Ruleset;
 use crate::connectors::{
     AuthorizeRequest, CardData, Connector, HttpClient, MethodData, Outcome, Sensitive,
 };
+use crate::domain::facts::{MethodKind, PaymentFacts};
 use crate::domain::ids::now_rfc3339;
 use crate::domain::model::*;
 use crate::domain::money::Currency;
 use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
-use crate::routing::{Decision, MethodKind, PaymentFacts, Strategy};
+use crate::routing::Ruleset;
+use crate::routing::{Decision, Strategy};
 use crate::store::{AttemptFinish, Store, StoreError};
 
 /// The active ruleset with a connector per configured gateway. Swapped whole;

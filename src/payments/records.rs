@@ -5,9 +5,10 @@
 
 use super::engine::{MethodInput, NewPayment};
 use crate::connectors::{Decline, Effect, Outcome};
+use crate::domain::facts::PaymentFacts;
 use crate::domain::ids::{new_record_id, now_rfc3339};
 use crate::domain::model::*;
-use crate::routing::{Decision, PaymentFacts};
+use crate::routing::Decision;
 
 /// A new `started` attempt: written before its gateway call.
 pub(crate) fn new_attempt(

@@ -8,10 +8,10 @@
 use http::HeaderMap;
 
 use super::verify::{self, VerifyError};
-use crate::config::GatewayConfig;
 use crate::connectors::GatewayKind;
 use crate::domain::ids::{new_record_id, now_unix};
 use crate::payments::Engine;
+use crate::routing::GatewayConfig;
 use crate::store::StoreError;
 use crate::store::events::{InboundEvent, InboundStatus};
 
