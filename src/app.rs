@@ -48,6 +48,13 @@ impl AppState {
             .unwrap_or_else(|_| json!({"result": "failure", "error": "reloader stopped"}))
     }
 
+    /// `POST /admin/reconcile`: one reconciler pass, now.
+    pub async fn reconcile_now(
+        &self,
+    ) -> Result<crate::reconcile::Report, crate::payments::EngineError> {
+        Ok(crate::reconcile::reconcile_once(&self.engine, &self.reconcile).await?)
+    }
+
     /// `GET /admin/rules`.
     pub fn rules_status(&self) -> Value {
         let live = self.engine.live.load();

@@ -38,6 +38,13 @@ pub enum StoreError {
     BadUrl(String),
 }
 
+impl StoreError {
+    /// The record asked for does not exist (as opposed to a store fault).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound)
+    }
+}
+
 /// Units of work a store committed, and the transactions that held them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteStats {
