@@ -5,6 +5,9 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The workspace's second member: the gateway simulator, which `serve
+# --sandbox` runs in-process.
+COPY sandbox ./sandbox
 COPY benches ./benches
 RUN cargo build --release --locked --bin payroute
 

@@ -140,7 +140,7 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    sandbox: Option<crate::sandbox::SandboxHandle>,
+    sandbox: Option<payroute_sandbox::SandboxHandle>,
     _watcher: Option<crate::config::watch::RulesWatcher>,
 }
 
@@ -208,9 +208,12 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     check_admin_protected(ops_addr, &settings)?;
     let sandbox = match &settings.sandbox_listen {
         Some(addr) => Some(
-            crate::sandbox::start(bind(addr).await?, crate::sandbox::SandboxConfig::default())
-                .await
-                .map_err(|e| ServerError::Sandbox(e.to_string()))?,
+            payroute_sandbox::start(
+                bind(addr).await?,
+                payroute_sandbox::SandboxConfig::default(),
+            )
+            .await
+            .map_err(|e| ServerError::Sandbox(e.to_string()))?,
         ),
         None => None,
     };
@@ -449,13 +452,13 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
 /// an endpoint per account. A dialect with one such gateway also gets it as
 /// its default, for events of accounts payroute does not use.
 pub fn connect_sandbox(
-    sandbox: &crate::sandbox::Sandbox,
+    sandbox: &payroute_sandbox::Sandbox,
     ruleset: &Ruleset,
     sandbox_addr: SocketAddr,
     api_addr: SocketAddr,
 ) {
     use crate::connectors::GatewayKind;
-    use crate::sandbox::{Dialect, WebhookTarget};
+    use payroute_sandbox::{Dialect, WebhookTarget};
     let host = format!("//{sandbox_addr}/");
     let on_sandbox: Vec<_> = ruleset
         .gateways

@@ -349,7 +349,7 @@ impl Sandbox {
             .filter_map(|((dialect, account), target)| {
                 let account = account.as_deref()?;
                 let shown = match dialect {
-                    Dialect::Stripe => crate::sandbox::stripe::redact(account),
+                    Dialect::Stripe => crate::stripe::redact(account),
                     Dialect::Adyen => account.to_string(),
                 };
                 Some(json!({"dialect": dialect.as_str(), "account": shown, "url": target.url}))

@@ -4,9 +4,12 @@
 //! it accepted, honours gateway-side idempotency keys, sends signed webhooks
 //! back and injects faults on demand.
 //!
-//! It is written from the vendors' API references only and shares no wire
-//! types or parsing code with `crate::connectors`, so that it catches the
-//! connectors' mistakes instead of agreeing with them. Card numbers live in
+//! It is written from the vendors' API references only and is a crate of its
+//! own that does not depend on payroute: it shares no wire types, parsing
+//! code or currency table with payroute's connectors, so that it catches
+//! their mistakes instead of agreeing with them. Each dialect reads amounts
+//! with its gateway's own minor units (`currency`), which differ from ISO
+//! 4217 and from each other. Card numbers live in
 //! memory only, inside a redacting wrapper, and are never logged.
 //!
 //! # Lookups and cancels by the caller's own reference
@@ -185,6 +188,7 @@
 mod admin;
 mod adyen;
 mod cards;
+mod currency;
 mod disputes;
 mod faults;
 mod form;
