@@ -62,13 +62,11 @@ const STRIPE_3: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
 const ADYEN_DIFFERENT: &[(&str, u8)] = &[("CLP", 2), ("CVE", 0), ("IDR", 0), ("ISK", 2)];
 
 /// Checkout.com's "full amount" currencies.
-#[allow(dead_code)] // read by the Checkout.com dialect, which comes next
 const CHECKOUT_0: &[&str] = &[
     "BIF", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VUV", "VND", "XAF",
     "XOF", "XPF",
 ];
 /// Checkout.com's "divided by 1000" currencies; the last digit must be 0.
-#[allow(dead_code)] // read by the Checkout.com dialect, which comes next
 const CHECKOUT_3: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 
 /// How one dialect reads an amount in one currency.
@@ -165,7 +163,6 @@ pub(crate) fn adyen(code: &str) -> Option<CurrencyRule> {
 
 /// Checkout.com's rule for an upper-case code: at most nine digits whatever
 /// the currency.
-#[allow(dead_code)] // read by the Checkout.com dialect, which comes next
 pub(crate) fn checkout(code: &str) -> Option<CurrencyRule> {
     iso_exponent(code)?;
     let (exponent, multiple_of) = if CHECKOUT_0.contains(&code) {

@@ -188,6 +188,7 @@
 mod admin;
 mod adyen;
 mod cards;
+mod checkout;
 mod currency;
 mod disputes;
 mod faults;
@@ -221,6 +222,8 @@ pub struct SandboxConfig {
     pub adyen_api_key: Option<String>,
     /// Expected Adyen `merchantAccount`; `None` accepts any non-empty value.
     pub adyen_merchant_account: Option<String>,
+    /// Expected Checkout.com secret key; `None` accepts any key starting `sk_`.
+    pub checkout_secret_key: Option<String>,
     /// Seed for ids and fault rates, so a failing run replays exactly.
     pub rng_seed: Option<u64>,
 }
