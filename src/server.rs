@@ -481,7 +481,14 @@ pub fn connect_sandbox(
                     (t, _, _) => t,
                 };
                 (Dialect::Adyen, g.merchant_account.clone(), target)
-            }
+            } // checkout: once `GatewayKind::Checkout` exists (another branch),
+              // add `GatewayKind::Checkout => (Dialect::Checkout, cred("api_key"),
+              // cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)))`:
+              // the sandbox serves it under `/checkout`, its account is the
+              // secret key (`Bearer` prefix stripped, as the simulator scopes
+              // payments by the bare key) and `Cko-Signature` is keyed with
+              // `webhook_secret` (`webhook_secret_previous` is only for the
+              // receiving side's rotation).
         };
         let Some(target) = target else { continue };
         tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");
