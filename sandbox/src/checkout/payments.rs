@@ -155,7 +155,8 @@ fn created_reply(id: &str, action_id: &str, p: &CheckoutPayment) -> SimReply {
 
 /// The actions a payment still allows, as `_links`.
 fn links(id: &str, p: &CheckoutPayment) -> Value {
-    let mut links = json!({"self": link(id, ""), "actions": link(id, "/actions")});
+    // No `actions` link: the sandbox does not serve the action history.
+    let mut links = json!({"self": link(id, "")});
     if p.available_to_capture() > 0 {
         links["capture"] = link(id, "/captures");
     }
