@@ -9,6 +9,9 @@ COPY src ./src
 # --sandbox` runs in-process.
 COPY sandbox ./sandbox
 COPY benches ./benches
+# The shipped rules are compiled in (`config::shipped` reads them with
+# include_str!) to recognise their public test secrets.
+COPY routing-rules ./routing-rules
 RUN cargo build --release --locked --bin payroute
 
 FROM debian:bookworm-slim
