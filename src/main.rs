@@ -299,7 +299,7 @@ async fn sandbox(listen: String) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let handle =
-        payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default()).await?;
+        payroute_sandbox::start(listener, payroute_sandbox::SandboxConfig::default()).await?;
     tracing::info!(addr = %handle.addr, "sandbox listening");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;

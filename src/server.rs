@@ -141,7 +141,7 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    sandbox: Option<crate::sandbox::SandboxHandle>,
+    sandbox: Option<payroute_sandbox::SandboxHandle>,
     _watcher: Option<crate::config::watch::RulesWatcher>,
 }
 
@@ -209,9 +209,12 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     check_admin_protected(ops_addr, &settings)?;
     let sandbox = match &settings.sandbox_listen {
         Some(addr) => Some(
-            crate::sandbox::start(bind(addr).await?, crate::sandbox::SandboxConfig::default())
-                .await
-                .map_err(|e| ServerError::Sandbox(e.to_string()))?,
+            payroute_sandbox::start(
+                bind(addr).await?,
+                payroute_sandbox::SandboxConfig::default(),
+            )
+            .await
+            .map_err(|e| ServerError::Sandbox(e.to_string()))?,
         ),
         None => None,
     };
@@ -450,13 +453,13 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
 /// an endpoint per account. A dialect with one such gateway also gets it as
 /// its default, for events of accounts payroute does not use.
 pub fn connect_sandbox(
-    sandbox: &crate::sandbox::Sandbox,
+    sandbox: &payroute_sandbox::Sandbox,
     ruleset: &Ruleset,
     sandbox_addr: SocketAddr,
     api_addr: SocketAddr,
 ) {
     use crate::connectors::GatewayKind;
-    use crate::sandbox::{Dialect, WebhookTarget};
+    use payroute_sandbox::{Dialect, WebhookTarget};
     let host = format!("//{sandbox_addr}/");
     let on_sandbox: Vec<_> = ruleset
         .gateways
@@ -479,7 +482,14 @@ pub fn connect_sandbox(
                     (t, _, _) => t,
                 };
                 (Dialect::Adyen, g.merchant_account.clone(), target)
-            }
+            } // checkout: once `GatewayKind::Checkout` exists (another branch),
+              // add `GatewayKind::Checkout => (Dialect::Checkout, cred("api_key"),
+              // cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)))`:
+              // the sandbox serves it under `/checkout`, its account is the
+              // secret key (`Bearer` prefix stripped, as the simulator scopes
+              // payments by the bare key) and `Cko-Signature` is keyed with
+              // `webhook_secret` (`webhook_secret_previous` is only for the
+              // receiving side's rotation).
         };
         let Some(target) = target else { continue };
         tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");

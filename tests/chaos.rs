@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{DEMO_KEY, Http, Proc, card_payment, write_shipped_rules};
 use http::Method;
-use payroute::sandbox::{Dialect, FaultMode, FaultRule, FaultScope, SandboxConfig, WebhookTarget};
+use payroute_sandbox::{Dialect, FaultMode, FaultRule, FaultScope, SandboxConfig, WebhookTarget};
 use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ struct Cluster {
     api: RwLock<String>,
     rules: std::path::PathBuf,
     db: std::path::PathBuf,
-    sandbox: Arc<payroute::sandbox::Sandbox>,
+    sandbox: Arc<payroute_sandbox::Sandbox>,
 }
 
 const ENV: &[(&str, &str)] = &[
@@ -166,7 +166,7 @@ async fn futures_catch<F: std::future::Future<Output = ()> + Send + 'static>(
 
 async fn run(seed: u64, total: u64, kills: u64) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sb = payroute::sandbox::start(
+    let sb = payroute_sandbox::start(
         listener,
         SandboxConfig {
             rng_seed: Some(seed),
@@ -318,7 +318,7 @@ async fn check(cluster: &Cluster, http: &Http, total: u64, seed: u64, answers: &
         }
     }
     // Every charge belongs to exactly one payment.
-    let mut live_by_payment: HashMap<String, Vec<&payroute::sandbox::LedgerEntry>> = HashMap::new();
+    let mut live_by_payment: HashMap<String, Vec<&payroute_sandbox::LedgerEntry>> = HashMap::new();
     for c in &ledger {
         let pid = c
             .metadata
@@ -404,7 +404,7 @@ async fn check(cluster: &Cluster, http: &Http, total: u64, seed: u64, answers: &
     );
 }
 
-fn charge_status(c: &payroute::sandbox::LedgerEntry) -> String {
+fn charge_status(c: &payroute_sandbox::LedgerEntry) -> String {
     serde_json::to_value(c.status)
         .unwrap()
         .as_str()

@@ -62,7 +62,7 @@ impl RssPeak {
 
 /// A spawned `payroute serve` with its own sandbox, as users run it.
 struct Served {
-    sandbox: payroute::sandbox::SandboxHandle,
+    sandbox: payroute_sandbox::SandboxHandle,
     proc: Proc,
     http: Http,
     _dir: tempfile::TempDir,
@@ -71,7 +71,7 @@ struct Served {
 impl Served {
     async fn start(env: &[(&str, &str)]) -> Served {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox = payroute::sandbox::start(l, Default::default())
+        let sandbox = payroute_sandbox::start(l, Default::default())
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -55,7 +55,7 @@ async fn an_unknown_stripe_outcome_is_settled_from_the_gateways_records() {
     // No Stripe webhooks: only the reconciler can settle this one.
     h.sandbox
         .state()
-        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+        .set_webhook_target(payroute_sandbox::Dialect::Stripe, None);
     h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "payment_intents"})).await;
     let id = h.processing_payment(6100, "USD", "o-rec-1").await;
     clear_faults(&h).await;
@@ -109,7 +109,7 @@ async fn a_capture_whose_answer_was_lost_is_pending_until_the_gateway_confirms_i
     let h = start().await;
     h.sandbox
         .state()
-        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+        .set_webhook_target(payroute_sandbox::Dialect::Stripe, None);
     let p = h
         .manual_payment(5100, "USD", "4242424242424242", "o-rec-cap")
         .await;

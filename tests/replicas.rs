@@ -19,7 +19,7 @@ use common::{
     set_merchant_webhook, stripe_signature, unix_now, write_shipped_rules,
 };
 use http::Method;
-use payroute::sandbox::{Dialect, SandboxHandle, WebhookTarget};
+use payroute_sandbox::{Dialect, SandboxHandle, WebhookTarget};
 use serde_json::{Value, json};
 
 struct Replicas {
@@ -35,7 +35,7 @@ const STRIPE_SECRET: &str = common::PROC_STRIPE_WEBHOOK_SECRET;
 impl Replicas {
     async fn start(n: usize, env: &[(&str, &str)], edit: impl FnOnce(&std::path::Path)) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox = payroute::sandbox::start(listener, Default::default())
+        let sandbox = payroute_sandbox::start(listener, Default::default())
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();

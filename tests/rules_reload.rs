@@ -384,7 +384,7 @@ async fn a_rule_edit_made_while_the_server_starts_is_loaded_without_another_chan
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sandbox = payroute::sandbox::start(listener, Default::default())
+    let sandbox = payroute_sandbox::start(listener, Default::default())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

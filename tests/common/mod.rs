@@ -143,7 +143,7 @@ pub async fn postgres_schema() -> String {
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub rules_dir: PathBuf,
-    pub sandbox: payroute::sandbox::SandboxHandle,
+    pub sandbox: payroute_sandbox::SandboxHandle,
     pub payroute: Option<payroute::server::Running>,
     pub http: Http,
     pub api: String,
@@ -170,7 +170,7 @@ impl Harness {
         tune: impl FnOnce(&mut payroute::server::Settings),
     ) -> Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox = payroute::sandbox::start(listener, Default::default())
+        let sandbox = payroute_sandbox::start(listener, Default::default())
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
