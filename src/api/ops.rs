@@ -16,7 +16,6 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{ClientCert, HttpResponse, error_response, json_response};
 use crate::app::AppState;
-use crate::domain::ids::{now_rfc3339, now_unix};
 use crate::store::AuditEntry;
 use crate::store::events::{DeliveryStatus, InboundStatus};
 
@@ -190,8 +189,9 @@ async fn redeliver(state: &AppState, id: &str) -> HttpResponse {
         Err(e) => return error_response(&e.into()),
     };
     d.status = DeliveryStatus::Pending;
-    d.next_attempt_at = now_unix();
-    d.updated_at = now_rfc3339();
+    let now = state.engine.clock.now();
+    d.next_attempt_at = now.unix();
+    d.updated_at = now.rfc3339();
     let audit = AuditEntry {
         kind: "admin.redeliver".into(),
         detail: json!({"delivery": d.id, "event": d.event_id}),
