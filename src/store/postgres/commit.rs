@@ -38,9 +38,11 @@ impl<'a> Unit<'a> {
     ) -> Result<Self, StoreError> {
         let now = stamp.unix();
         // Formatted only for the units that write it.
-        let at = (!commit.finished_attempts.is_empty() || commit.audit.is_some())
-            .then(|| stamp.rfc3339())
-            .unwrap_or_default();
+        let at = if !commit.finished_attempts.is_empty() || commit.audit.is_some() {
+            stamp.rfc3339()
+        } else {
+            String::new()
+        };
         let mut steps: Vec<Step<'a>> = Vec::new();
         let mut response = commit.response.as_ref();
         if let Some(k) = claim {
