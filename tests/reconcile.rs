@@ -212,3 +212,40 @@ async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payme
     assert_eq!(p["provider_reference"], charge().await["id"]);
     h.shutdown().await;
 }
+
+/// "Old enough to reconcile" is judged on payroute's clock: a payment
+/// younger than `min_age` is left to its in-flight call, however often the
+/// reconciler runs, and settled by the first pass once the clock passes it.
+#[tokio::test]
+async fn a_payment_younger_than_min_age_is_left_alone_until_the_clock_passes_it() {
+    let clock = Clock::manual_at_system_time();
+    let c = clock.clone();
+    let h = Harness::start_short_timeouts(move |s| {
+        s.reconcile.min_age = Duration::from_secs(30);
+        s.reconcile.not_found_grace = Duration::ZERO;
+        s.reconcile.interval = Duration::from_secs(3600);
+        s.clock = c;
+    })
+    .await;
+    h.sandbox
+        .state()
+        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+    h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "payment_intents"})).await;
+    let id = h.processing_payment(6500, "USD", "o-rec-young").await;
+    clear_faults(&h).await;
+    clock.advance(Duration::from_secs(29));
+    let report = reconcile(&h).await;
+    assert_eq!(report["examined"], 0, "29 s old: not yet {report}");
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "processing", "{p}");
+    clock.advance(Duration::from_secs(2));
+    let report = reconcile(&h).await;
+    assert_eq!(
+        (report["examined"].as_u64(), report["settled"].as_u64()),
+        (Some(1), Some(1)),
+        "31 s old: {report}"
+    );
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "captured", "{p}");
+    h.shutdown().await;
+}
