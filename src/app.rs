@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::connectors::Sensitive;
-use crate::domain::ids::now_rfc3339;
 use crate::payments::{Engine, Live};
 use crate::routing::Ruleset;
 use crate::store::AuditEntry;
@@ -92,7 +91,7 @@ impl AppState {
             .and_then(|r| r.map_err(|e| e.to_string()))
             .and_then(|rs| self.refuse_shipped_secrets(rs));
         let current = self.engine.live.load().ruleset.version.clone();
-        let at = now_rfc3339();
+        let at = self.engine.clock.now_rfc3339();
         let (result, report) = match loaded {
             Ok(rs) if rs.version == current => (
                 "unchanged",
@@ -100,9 +99,11 @@ impl AppState {
             ),
             Ok(rs) => {
                 let version = rs.version.clone();
-                self.engine
-                    .live
-                    .store(Arc::new(Live::build(rs, &self.engine.client)));
+                self.engine.live.store(Arc::new(Live::build(
+                    rs,
+                    &self.engine.client,
+                    self.engine.clock.now(),
+                )));
                 self.engine.metrics.set_rules_version(&version);
                 tracing::info!(%version, previous = %current, source, "rules reloaded");
                 (

@@ -48,8 +48,10 @@ pub struct Settings {
     /// Holds stored gateway events back before applying them (test hook for
     /// crash-after-ack tests; zero in production).
     pub apply_delay: Duration,
-    /// The clock for webhook signature ages (tests set a manual one).
-    pub clock: crate::domain::ids::Clock,
+    /// The service's one source of "now" (engine, store, reconciler,
+    /// webhook applier and sender, idempotency staleness, ops endpoints);
+    /// tests set a manual one and move it instead of waiting.
+    pub clock: crate::domain::clock::Clock,
     pub reconcile: crate::reconcile::ReconcileConfig,
     /// An in-flight idempotency claim older than this was abandoned by a
     /// crash: a retry may settle it (see `api::idempotency`).
@@ -201,7 +203,12 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     check_admin_token(&settings)?;
     let api_tls = load_tls(settings.tls.as_ref())?;
     let ops_tls = load_tls(settings.ops_tls.as_ref())?;
-    let store = store::open(&settings.store, settings.synchronous_full).await?;
+    let store = store::open(
+        &settings.store,
+        settings.synchronous_full,
+        settings.clock.clone(),
+    )
+    .await?;
     let api_listener = bind(&settings.listen).await?;
     let ops_listener = bind(&settings.ops_listen).await?;
     let api_addr = local_addr(&api_listener)?;
@@ -224,14 +231,14 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         tracing::warn!("PAYROUTE_FINGERPRINT_KEY is unset: card fingerprints change on restart");
         Sensitive(crate::domain::ids::new_id("fpk"))
     });
-    let mut engine = Engine::new(
-        Live::build(ruleset, &client),
+    let engine = Engine::new(
+        Live::build(ruleset, &client, settings.clock.now()),
         store,
         metrics,
         client,
         fingerprint_key,
+        settings.clock.clone(),
     );
-    engine.clock = settings.clock.clone();
     let engine = Arc::new(engine);
     let (reload_tx, reload_rx) = mpsc::channel(16);
     let state = Arc::new(AppState {

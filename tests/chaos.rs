@@ -132,6 +132,7 @@ async fn merchant(
             answers.lock().unwrap().insert(reference.clone(), r.json());
             return;
         }
+        // A merchant's own back-off before it asks again, simulated: not a wait.
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..250))).await;
     }
 }
@@ -239,9 +240,11 @@ async fn run(seed: u64, total: u64, kills: u64) {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xdead);
             for k in 1..=kills {
                 let at = total * k / (kills + 1);
+                // Polls for the progress the kill waits for.
                 while done.load(std::sync::atomic::Ordering::SeqCst) < at {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
+                // A random moment inside the work, simulated: not a wait.
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..100))).await;
                 cluster.kill();
                 cluster.start();
@@ -299,6 +302,7 @@ async fn settle(cluster: &Cluster, http: &Http, total: u64, seed: u64) {
         if open == 0 || started.elapsed() > Duration::from_secs(120) {
             return;
         }
+        // Polls for the state; `check` then judges whatever is left open.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -49,6 +49,7 @@ impl RssPeak {
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 p.fetch_max(rss_bytes(pid), Ordering::Relaxed);
+                // The sampling rate of a measurement: not a wait.
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
@@ -205,6 +206,7 @@ async fn slow_header_connections_are_closed_at_the_header_timeout_while_normal_r
                         Ok(0) | Err(_) => return start.elapsed(),
                         Ok(_) => panic!("a response to a request whose headers never ended"),
                     },
+                    // A client trickling its headers, simulated: not a wait.
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {
                         if s.write_all(b"a").await.is_err() {
                             return start.elapsed();

@@ -310,7 +310,9 @@ async fn a_charge_interrupted_by_sigkill_mid_call_is_settled_by_the_reconciler_a
 /// status the reconciler settled the payment at (checked against the ledger).
 async fn interrupted_payment(fault: payroute_sandbox::FaultRule) -> String {
     let sb = sandbox().await;
-    sb.state().add_fault(fault).unwrap();
+    // Once: the fault's rule is gone when it fired, which is how the test
+    // knows the call is in flight.
+    sb.state().add_fault(fault.count(1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     write_shipped_rules(&rules, sb.addr);
@@ -341,7 +343,10 @@ async fn interrupted_payment(fault: payroute_sandbox::FaultRule) -> String {
         let _ = h2;
         client.request(req).await.is_ok()
     });
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    eventually(10, "the gateway call in flight", || async {
+        sb.state().faults().is_empty()
+    })
+    .await;
     p.signal("KILL");
     p.wait_exit(Duration::from_secs(5));
     assert!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Harness, card_payment, metric};
+use common::{Harness, card_payment, eventually, metric};
 use http::Method;
 
 fn swap_eu_route(dir: &std::path::Path) {
@@ -57,7 +57,10 @@ async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_ke
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually(10, "the load running", || async {
+        sent.load(Ordering::SeqCst) > 0
+    })
+    .await;
     swap_eu_route(&h.rules_dir);
     let edited_at = Instant::now();
     let mut routed = None;

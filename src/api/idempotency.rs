@@ -99,7 +99,7 @@ where
         }
         IdemClaim::InFlight { since } => {
             let stale =
-                crate::domain::ids::now_unix() - since >= state.idempotency_stale.as_secs() as i64;
+                state.engine.clock.now_unix() - since >= state.idempotency_stale.as_secs() as i64;
             if stale && route == "payments.create" {
                 let request = parse()?;
                 return take_over_create(state, ticket, since, request, handler).await;

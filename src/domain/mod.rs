@@ -4,6 +4,7 @@
 //! module (the store, routing, the engine, the API) can depend on it
 //! without depending on each other.
 
+pub mod clock;
 pub mod facts;
 pub mod ids;
 pub mod model;

@@ -10,7 +10,6 @@ use super::engine::{Engine, EngineError, stage};
 use super::records::{failure_of, new_attempt};
 use super::unit::{Pending, Ticket, Unit};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, Effect, Outcome, RefundRequest};
-use crate::domain::ids::{new_record_id, now_rfc3339};
 use crate::domain::model::*;
 use crate::store::{Commit, PaymentLease};
 
@@ -76,7 +75,7 @@ impl BusyGuard<'_> {
         PaymentLease {
             payment_id: self.id.clone(),
             holder: self.holder.clone(),
-            until: crate::domain::ids::now_unix().saturating_add(LEASE_SECS),
+            until: self.engine.clock.now_unix().saturating_add(LEASE_SECS),
         }
     }
 
@@ -121,7 +120,7 @@ impl Engine {
         if guard.holder.is_empty() {
             return Ok(guard);
         }
-        let now = crate::domain::ids::now_unix();
+        let now = self.clock.now_unix();
         guard.leased = self
             .store
             .lock_payment(payment_id, &guard.holder, now, LEASE_SECS)
@@ -241,7 +240,7 @@ impl Engine {
             )));
         }
         let (conn, gateway, reference) = self.holder(&p)?;
-        let attempt = new_attempt(&p.id, &gateway, "capture", amount);
+        let attempt = new_attempt(&p.id, &gateway, "capture", amount, self.clock.now());
         let req = CaptureRequest {
             provider_reference: reference,
             amount,
@@ -288,7 +287,7 @@ impl Engine {
             )));
         }
         let (conn, gateway, reference) = self.holder(&p)?;
-        let attempt = new_attempt(&p.id, &gateway, "cancel", p.amount);
+        let attempt = new_attempt(&p.id, &gateway, "cancel", p.amount, self.clock.now());
         let req = CancelRequest {
             provider_reference: reference,
             payment_id: p.id.clone(),
@@ -325,7 +324,7 @@ impl Engine {
         guard: BusyGuard<'e>,
     ) -> Pending<'e, OpResult<Payment>> {
         if matches!(result, OpResult::Done(())) {
-            stage(&mut p, &mut unit);
+            stage(&mut p, &mut unit, self.clock.now());
         }
         let result = match result {
             OpResult::Done(()) => OpResult::Done(p),
@@ -369,9 +368,10 @@ impl Engine {
             )));
         }
         let (conn, gateway, reference) = self.holder(&p)?;
-        let now = now_rfc3339();
+        let at = self.clock.now();
+        let now = at.rfc3339();
         let mut refund = Refund {
-            id: new_record_id("re"),
+            id: at.record_id("re"),
             payment_id: p.id.clone(),
             status: RefundStatus::Pending,
             amount,
@@ -385,7 +385,7 @@ impl Engine {
         };
         let mut unit = Unit::new(ticket);
         unit.commit.refunds.push(refund.clone());
-        let attempt = new_attempt(&p.id, &gateway, "refund", amount);
+        let attempt = new_attempt(&p.id, &gateway, "refund", amount, at);
         let req = RefundRequest {
             provider_reference: reference,
             amount,
@@ -409,7 +409,7 @@ impl Engine {
                 } else {
                     PaymentStatus::PartiallyRefunded
                 };
-                stage(&mut p, &mut unit);
+                stage(&mut p, &mut unit, self.clock.now());
                 OpResult::Done(())
             }
             Outcome::Pending { provider_reference } => {
@@ -424,7 +424,7 @@ impl Engine {
                 refused_or_unavailable(other)
             }
         };
-        refund.updated_at = now_rfc3339();
+        refund.updated_at = self.clock.now_rfc3339();
         unit.commit.refunds.push(refund.clone());
         let result = match result {
             OpResult::Done(()) => OpResult::Done(refund),

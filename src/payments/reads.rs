@@ -4,7 +4,6 @@
 //! on the engine alone and never on how or where records are kept.
 
 use super::engine::{Engine, EngineError};
-use crate::domain::ids::{now_rfc3339, now_unix};
 use crate::domain::model::{Payment, Refund};
 use crate::store::events::{DeliveryStatus, InboundStatus};
 use crate::store::{AuditEntry, Delivery, Dispute, InboundEvent};
@@ -76,8 +75,9 @@ impl Engine {
             return Ok(None);
         };
         d.status = DeliveryStatus::Pending;
-        d.next_attempt_at = now_unix();
-        d.updated_at = now_rfc3339();
+        let now = self.clock.now();
+        d.next_attempt_at = now.unix();
+        d.updated_at = now.rfc3339();
         self.store.update_delivery(&d).await?;
         let audit = AuditEntry {
             kind: "admin.redeliver".into(),

@@ -9,7 +9,7 @@ use http::HeaderMap;
 
 use super::verify::{self, VerifyError};
 use crate::connectors::GatewayKind;
-use crate::domain::ids::{new_record_id, now_unix};
+use crate::domain::clock::Timestamp;
 use crate::payments::Engine;
 use crate::routing::GatewayConfig;
 use crate::store::StoreError;
@@ -56,7 +56,8 @@ pub async fn receive(
     raw: &[u8],
 ) -> Result<Ack, InboundError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = engine.clock.now_unix();
+    let at = engine.clock.now();
+    let now = at.unix();
     let (events, ack) = match g.kind {
         GatewayKind::Stripe => {
             let keys = secrets(g, "webhook_secret")?;
@@ -70,7 +71,7 @@ pub async fn receive(
             let ev = super::normalize::normalize_stripe(raw)
                 .map_err(|e| VerifyError::Malformed(e.to_string()))?;
             (
-                vec![inbound(g, ev.provider_event_id, raw.to_vec(), now_unix())],
+                vec![inbound(g, ev.provider_event_id, raw.to_vec(), at)],
                 ("{\"received\":true}", "application/json"),
             )
         }
@@ -93,7 +94,7 @@ pub async fn receive(
                         g,
                         ev.provider_event_id,
                         item.raw.to_string().into_bytes(),
-                        now,
+                        at,
                     )
                 })
                 .collect();
@@ -137,15 +138,15 @@ fn inbound(
     g: &GatewayConfig,
     provider_event_id: String,
     payload: Vec<u8>,
-    now: i64,
+    at: Timestamp,
 ) -> InboundEvent {
     InboundEvent {
-        id: new_record_id("ie"),
+        id: at.record_id("ie"),
         gateway_id: g.id.clone(),
         provider_event_id,
         payload,
         status: InboundStatus::Received,
         note: None,
-        received_at: now,
+        received_at: at.unix(),
     }
 }
