@@ -5,7 +5,13 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The workspace's second member: the gateway simulator, which `serve
+# --sandbox` runs in-process.
+COPY sandbox ./sandbox
 COPY benches ./benches
+# The shipped rules are compiled in (`config::shipped` reads them with
+# include_str!) to recognise their public test secrets.
+COPY routing-rules ./routing-rules
 RUN cargo build --release --locked --bin payroute
 
 FROM debian:bookworm-slim

@@ -102,7 +102,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use config::{Config, Scenario};
-use payroute::sandbox::Dialect;
+use payroute_sandbox::Dialect;
 use servers::{Servers, WebhookRoute};
 use stats::{Phase, Sample};
 
@@ -170,7 +170,7 @@ enum Target {
     /// payroute work during this phase.
     Direct {
         base: String,
-        sandbox: Arc<payroute::sandbox::Sandbox>,
+        sandbox: Arc<payroute_sandbox::Sandbox>,
     },
     /// `GET` without credentials, answered 401, alternating between two
     /// URLs (the edge scenario: the stack, then the bare connection); the

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use payroute::api::request::{CreateBody, parse_create, parse_explain};
-use payroute::config::Ruleset;
+use payroute::domain::facts::PaymentFacts;
 use payroute::risk::Velocity;
-use payroute::routing::PaymentFacts;
+use payroute::routing::Ruleset;
 use serde_json::{Value, json};
 
 /// The shipped files reused unchanged; only `routes.yaml` is generated.
@@ -86,7 +86,7 @@ fn ruleset(dir: &Path, total: usize, position: Position) -> Ruleset {
         std::fs::copy(shipped.join(name), dir.join(name)).expect("copy shipped rules");
     }
     std::fs::write(dir.join("routes.yaml"), routes_yaml(total, position)).expect("write routes");
-    let rs = Ruleset::load(dir).expect("generated ruleset loads");
+    let rs = payroute::config::load(dir).expect("generated ruleset loads");
     assert_eq!(rs.routes.len(), total);
     rs
 }

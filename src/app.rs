@@ -11,10 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::Ruleset;
-use crate::domain::ids::now_rfc3339;
 use crate::domain::sensitive::Sensitive;
 use crate::payments::{Engine, Live};
+use crate::routing::Ruleset;
 use crate::store::AuditEntry;
 
 pub(crate) type ReloadRequest = (&'static str, oneshot::Sender<Value>);
@@ -48,6 +47,13 @@ impl AppState {
             .unwrap_or_else(|_| json!({"result": "failure", "error": "reloader stopped"}))
     }
 
+    /// `POST /admin/reconcile`: one reconciler pass, now.
+    pub async fn reconcile_now(
+        &self,
+    ) -> Result<crate::reconcile::Report, crate::payments::EngineError> {
+        Ok(crate::reconcile::reconcile_once(&self.engine, &self.reconcile).await?)
+    }
+
     /// `GET /admin/rules`.
     pub fn rules_status(&self) -> Value {
         let live = self.engine.live.load();
@@ -79,13 +85,13 @@ impl AppState {
 
     async fn do_reload(&self, source: &str) -> Value {
         let path = self.rules_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Ruleset::load(&path))
+        let loaded = tokio::task::spawn_blocking(move || crate::config::load(&path))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
             .and_then(|rs| self.refuse_shipped_secrets(rs));
         let current = self.engine.live.load().ruleset.version.clone();
-        let at = now_rfc3339();
+        let at = self.engine.clock.now_rfc3339();
         let (result, report) = match loaded {
             Ok(rs) if rs.version == current => (
                 "unchanged",
@@ -93,9 +99,11 @@ impl AppState {
             ),
             Ok(rs) => {
                 let version = rs.version.clone();
-                self.engine
-                    .live
-                    .store(Arc::new(Live::build(rs, &self.engine.client)));
+                self.engine.live.store(Arc::new(Live::build(
+                    rs,
+                    &self.engine.client,
+                    self.engine.clock.now(),
+                )));
                 self.engine.metrics.set_rules_version(&version);
                 tracing::info!(%version, previous = %current, source, "rules reloaded");
                 (

@@ -13,7 +13,6 @@ pub mod payments;
 pub mod reconcile;
 pub mod risk;
 pub mod routing;
-pub mod sandbox;
 pub mod server;
 pub mod store;
 pub mod webhooks;

@@ -299,7 +299,7 @@ async fn sandbox(listen: String) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let handle =
-        payroute::sandbox::start(listener, payroute::sandbox::SandboxConfig::default()).await?;
+        payroute_sandbox::start(listener, payroute_sandbox::SandboxConfig::default()).await?;
     tracing::info!(addr = %handle.addr, "sandbox listening");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await;
@@ -308,7 +308,7 @@ async fn sandbox(listen: String) -> anyhow::Result<()> {
 
 fn rules(command: RulesCommand) -> anyhow::Result<()> {
     match command {
-        RulesCommand::Check { rules } => match payroute::config::Ruleset::load(&rules) {
+        RulesCommand::Check { rules } => match payroute::config::load(&rules) {
             Ok(rs) => {
                 println!("{}", rs.summary());
                 Ok(())
@@ -323,7 +323,7 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
             payment,
             merchant,
         } => {
-            let rs = match payroute::config::Ruleset::load(&rules) {
+            let rs = match payroute::config::load(&rules) {
                 Ok(rs) => rs,
                 Err(e) => {
                     eprintln!("{e}");

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub payments_in_flight: IntGauge,
     pub reconciler_leader: IntGauge,
+    /// Reconciler rounds by `role` (`leader`, `follower`): each asks the
+    /// store for leadership once.
+    pub reconciler_rounds: IntCounterVec,
     /// Per listener (`api`, `ops`): connections open now.
     pub open_connections: IntGaugeVec,
     /// Per listener: connections closed at accept because the cap was reached.
@@ -151,6 +154,11 @@ impl Metrics {
             )?,
             payments_in_flight,
             reconciler_leader,
+            reconciler_rounds: counter(
+                "payroute_reconciler_rounds_total",
+                "Reconciler rounds, by whether this replica led them.",
+                &["role"],
+            )?,
             open_connections: gauge(
                 "payroute_edge_open_connections",
                 "Connections open now, per listener.",

@@ -17,13 +17,14 @@ use tokio::task::JoinSet;
 use crate::api;
 pub use crate::app::AppState;
 use crate::app::reloader;
-use crate::config::{RulesError, Ruleset};
+use crate::config::RulesError;
 use crate::connectors::HttpClient;
 use crate::domain::sensitive::Sensitive;
 use crate::edge::tls::{ServerTls, TlsError, TlsFiles};
 use crate::edge::{self, BodyBudget, BodyLimits, EdgeConfig, ListenerName, StackConfig};
 use crate::metrics::{Metrics, MetricsError};
 use crate::payments::{Engine, Live};
+use crate::routing::Ruleset;
 use crate::store::{self, StoreError};
 
 #[derive(Debug, Clone)]
@@ -48,8 +49,10 @@ pub struct Settings {
     /// Holds stored gateway events back before applying them (test hook for
     /// crash-after-ack tests; zero in production).
     pub apply_delay: Duration,
-    /// The clock for webhook signature ages (tests set a manual one).
-    pub clock: crate::domain::ids::Clock,
+    /// The service's one source of "now" (engine, store, reconciler,
+    /// webhook applier and sender, idempotency staleness, ops endpoints);
+    /// tests set a manual one and move it instead of waiting.
+    pub clock: crate::domain::clock::Clock,
     pub reconcile: crate::reconcile::ReconcileConfig,
     /// An in-flight idempotency claim older than this was abandoned by a
     /// crash: a retry may settle it (see `api::idempotency`).
@@ -141,7 +144,7 @@ pub struct Running {
     pub state: Arc<AppState>,
     shutdown_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    sandbox: Option<crate::sandbox::SandboxHandle>,
+    sandbox: Option<payroute_sandbox::SandboxHandle>,
     _watcher: Option<crate::config::watch::RulesWatcher>,
 }
 
@@ -193,7 +196,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let metrics = Metrics::new()?;
     let ruleset = {
         let path = settings.rules.clone();
-        tokio::task::spawn_blocking(move || Ruleset::load(&path))
+        tokio::task::spawn_blocking(move || crate::config::load(&path))
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??
     };
@@ -201,7 +204,12 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     check_admin_token(&settings)?;
     let api_tls = load_tls(settings.tls.as_ref())?;
     let ops_tls = load_tls(settings.ops_tls.as_ref())?;
-    let store = store::open(&settings.store, settings.synchronous_full).await?;
+    let store = store::open(
+        &settings.store,
+        settings.synchronous_full,
+        settings.clock.clone(),
+    )
+    .await?;
     let api_listener = bind(&settings.listen).await?;
     let ops_listener = bind(&settings.ops_listen).await?;
     let api_addr = local_addr(&api_listener)?;
@@ -209,9 +217,12 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     check_admin_protected(ops_addr, &settings)?;
     let sandbox = match &settings.sandbox_listen {
         Some(addr) => Some(
-            crate::sandbox::start(bind(addr).await?, crate::sandbox::SandboxConfig::default())
-                .await
-                .map_err(|e| ServerError::Sandbox(e.to_string()))?,
+            payroute_sandbox::start(
+                bind(addr).await?,
+                payroute_sandbox::SandboxConfig::default(),
+            )
+            .await
+            .map_err(|e| ServerError::Sandbox(e.to_string()))?,
         ),
         None => None,
     };
@@ -221,14 +232,14 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         tracing::warn!("PAYROUTE_FINGERPRINT_KEY is unset: card fingerprints change on restart");
         Sensitive(crate::domain::ids::new_id("fpk"))
     });
-    let mut engine = Engine::new(
-        Live::build(ruleset, &client),
+    let engine = Engine::new(
+        Live::build(ruleset, &client, settings.clock.now()),
         store,
         metrics,
         client,
         fingerprint_key,
+        settings.clock.clone(),
     );
-    engine.clock = settings.clock.clone();
     let engine = Arc::new(engine);
     let (reload_tx, reload_rx) = mpsc::channel(16);
     let state = Arc::new(AppState {
@@ -450,13 +461,13 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
 /// an endpoint per account. A dialect with one such gateway also gets it as
 /// its default, for events of accounts payroute does not use.
 pub fn connect_sandbox(
-    sandbox: &crate::sandbox::Sandbox,
+    sandbox: &payroute_sandbox::Sandbox,
     ruleset: &Ruleset,
     sandbox_addr: SocketAddr,
     api_addr: SocketAddr,
 ) {
     use crate::connectors::GatewayKind;
-    use crate::sandbox::{Dialect, WebhookTarget};
+    use payroute_sandbox::{Dialect, WebhookTarget};
     let host = format!("//{sandbox_addr}/");
     let on_sandbox: Vec<_> = ruleset
         .gateways
@@ -479,7 +490,14 @@ pub fn connect_sandbox(
                     (t, _, _) => t,
                 };
                 (Dialect::Adyen, g.merchant_account.clone(), target)
-            }
+            } // checkout: once `GatewayKind::Checkout` exists (another branch),
+              // add `GatewayKind::Checkout => (Dialect::Checkout, cred("api_key"),
+              // cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)))`:
+              // the sandbox serves it under `/checkout`, its account is the
+              // secret key (`Bearer` prefix stripped, as the simulator scopes
+              // payments by the bare key) and `Cko-Signature` is keyed with
+              // `webhook_secret` (`webhook_secret_previous` is only for the
+              // receiving side's rotation).
         };
         let Some(target) = target else { continue };
         tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");

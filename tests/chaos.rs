@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{DEMO_KEY, Http, Proc, card_payment, write_shipped_rules};
 use http::Method;
-use payroute::sandbox::{Dialect, FaultMode, FaultRule, FaultScope, SandboxConfig, WebhookTarget};
+use payroute_sandbox::{Dialect, FaultMode, FaultRule, FaultScope, SandboxConfig, WebhookTarget};
 use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ struct Cluster {
     api: RwLock<String>,
     rules: std::path::PathBuf,
     db: std::path::PathBuf,
-    sandbox: Arc<payroute::sandbox::Sandbox>,
+    sandbox: Arc<payroute_sandbox::Sandbox>,
 }
 
 const ENV: &[(&str, &str)] = &[
@@ -132,6 +132,7 @@ async fn merchant(
             answers.lock().unwrap().insert(reference.clone(), r.json());
             return;
         }
+        // A merchant's own back-off before it asks again, simulated: not a wait.
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..250))).await;
     }
 }
@@ -166,7 +167,7 @@ async fn futures_catch<F: std::future::Future<Output = ()> + Send + 'static>(
 
 async fn run(seed: u64, total: u64, kills: u64) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sb = payroute::sandbox::start(
+    let sb = payroute_sandbox::start(
         listener,
         SandboxConfig {
             rng_seed: Some(seed),
@@ -239,9 +240,11 @@ async fn run(seed: u64, total: u64, kills: u64) {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xdead);
             for k in 1..=kills {
                 let at = total * k / (kills + 1);
+                // Polls for the progress the kill waits for.
                 while done.load(std::sync::atomic::Ordering::SeqCst) < at {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
+                // A random moment inside the work, simulated: not a wait.
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..100))).await;
                 cluster.kill();
                 cluster.start();
@@ -299,6 +302,7 @@ async fn settle(cluster: &Cluster, http: &Http, total: u64, seed: u64) {
         if open == 0 || started.elapsed() > Duration::from_secs(120) {
             return;
         }
+        // Polls for the state; `check` then judges whatever is left open.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -318,7 +322,7 @@ async fn check(cluster: &Cluster, http: &Http, total: u64, seed: u64, answers: &
         }
     }
     // Every charge belongs to exactly one payment.
-    let mut live_by_payment: HashMap<String, Vec<&payroute::sandbox::LedgerEntry>> = HashMap::new();
+    let mut live_by_payment: HashMap<String, Vec<&payroute_sandbox::LedgerEntry>> = HashMap::new();
     for c in &ledger {
         let pid = c
             .metadata
@@ -404,7 +408,7 @@ async fn check(cluster: &Cluster, http: &Http, total: u64, seed: u64, answers: &
     );
 }
 
-fn charge_status(c: &payroute::sandbox::LedgerEntry) -> String {
+fn charge_status(c: &payroute_sandbox::LedgerEntry) -> String {
     serde_json::to_value(c.status)
         .unwrap()
         .as_str()

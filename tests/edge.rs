@@ -49,6 +49,7 @@ impl RssPeak {
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 p.fetch_max(rss_bytes(pid), Ordering::Relaxed);
+                // The sampling rate of a measurement: not a wait.
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
@@ -62,7 +63,7 @@ impl RssPeak {
 
 /// A spawned `payroute serve` with its own sandbox, as users run it.
 struct Served {
-    sandbox: payroute::sandbox::SandboxHandle,
+    sandbox: payroute_sandbox::SandboxHandle,
     proc: Proc,
     http: Http,
     _dir: tempfile::TempDir,
@@ -71,7 +72,7 @@ struct Served {
 impl Served {
     async fn start(env: &[(&str, &str)]) -> Served {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox = payroute::sandbox::start(l, Default::default())
+        let sandbox = payroute_sandbox::start(l, Default::default())
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -205,6 +206,7 @@ async fn slow_header_connections_are_closed_at_the_header_timeout_while_normal_r
                         Ok(0) | Err(_) => return start.elapsed(),
                         Ok(_) => panic!("a response to a request whose headers never ended"),
                     },
+                    // A client trickling its headers, simulated: not a wait.
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {
                         if s.write_all(b"a").await.is_err() {
                             return start.elapsed();

@@ -22,14 +22,14 @@ use serde_json::Value;
 
 use payroute::api::error::ApiError;
 use payroute::api::request;
-use payroute::config::{RulesError, Ruleset};
+use payroute::config::RulesError;
 use payroute::connectors::adyen::{
     AdyenItem, adyen_signing_string, normalize_adyen, verify_adyen_item, verify_adyen_notification,
 };
 use payroute::connectors::stripe::{normalize_stripe, verify_stripe_any};
 use payroute::connectors::webhook::VerifyError;
+use payroute::domain::facts::PaymentFacts;
 use payroute::payments::NewPayment;
-use payroute::routing::PaymentFacts;
 
 // ---------------------------------------------------------------------------
 // The request-parser adapter
@@ -544,7 +544,7 @@ proptest! {
         // In memory the text is a `String`; non-UTF-8 is covered from disk.
         texts[i].1 = String::from_utf8_lossy(&mutated).into_owned();
         let files: Vec<&Path> = texts.iter().map(|(p, _)| p.as_path()).collect();
-        if let Err(e) = Ruleset::from_texts(&texts, &test_env) {
+        if let Err(e) = payroute::config::from_texts(&texts, &test_env) {
             check_rules_error(&e, &files);
         }
     }
@@ -577,7 +577,7 @@ proptest! {
         edited[n] = replaced;
         texts[i].1 = edited.join("\n");
         let files: Vec<&Path> = texts.iter().map(|(p, _)| p.as_path()).collect();
-        if let Err(e) = Ruleset::from_texts(&texts, &test_env) {
+        if let Err(e) = payroute::config::from_texts(&texts, &test_env) {
             check_rules_error(&e, &files);
         }
     }
@@ -601,7 +601,7 @@ proptest! {
         edited.insert(n, lines[n]);
         texts[i].1 = edited.join("\n");
         let files: Vec<&Path> = texts.iter().map(|(p, _)| p.as_path()).collect();
-        let e = Ruleset::from_texts(&texts, &test_env)
+        let e = payroute::config::from_texts(&texts, &test_env)
             .expect_err("a duplicated key or list item must not load");
         check_rules_error(&e, &files);
         prop_assert_eq!(e.path(), files[i], "{}", e);
@@ -614,7 +614,7 @@ proptest! {
     ) {
         let text = format!("gateways: {}", opener.repeat(depth));
         let texts = vec![(PathBuf::from("deep.yaml"), text)];
-        let e = Ruleset::from_texts(&texts, &test_env).expect_err("no gateway can be that deep");
+        let e = payroute::config::from_texts(&texts, &test_env).expect_err("no gateway can be that deep");
         check_rules_error(&e, &[Path::new("deep.yaml")]);
     }
 
@@ -630,7 +630,7 @@ proptest! {
         let mut texts = rule_texts();
         texts[2].1 = risk;
         let files: Vec<&Path> = texts.iter().map(|(p, _)| p.as_path()).collect();
-        if let Err(e) = Ruleset::from_texts(&texts, &test_env) {
+        if let Err(e) = payroute::config::from_texts(&texts, &test_env) {
             check_rules_error(&e, &files);
         }
     }
@@ -661,7 +661,7 @@ proptest! {
             (PathBuf::from("gateways.yaml"), gateways),
             (PathBuf::from("routes.yaml"), routes),
         ];
-        match Ruleset::from_texts(&texts, &test_env) {
+        match payroute::config::from_texts(&texts, &test_env) {
             Ok(_) => prop_assert!(refs.iter().all(resolves), "loaded with {refs:?}"),
             Err(e) => {
                 check_rules_error(&e, &[Path::new("gateways.yaml"), Path::new("routes.yaml")]);
@@ -706,7 +706,7 @@ proptest! {
         }
         let mut allowed: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         allowed.push(dir.path());
-        if let Err(e) = Ruleset::load_with_env(dir.path(), &test_env) {
+        if let Err(e) = payroute::config::load_with_env(dir.path(), &test_env) {
             check_rules_error(&e, &allowed);
         }
     }
@@ -714,7 +714,8 @@ proptest! {
 
 #[test]
 fn shipped_rules_load_with_no_environment_set() {
-    let rules = Ruleset::from_texts(&rule_texts(), &|_: &str| None).expect("shipped rules load");
+    let rules =
+        payroute::config::from_texts(&rule_texts(), &|_: &str| None).expect("shipped rules load");
     assert_eq!(rules.gateways.len(), 2);
 }
 

@@ -462,8 +462,8 @@ async fn quiet_harness() -> Option<Harness> {
         return None;
     }
     for dialect in [
-        payroute::sandbox::Dialect::Stripe,
-        payroute::sandbox::Dialect::Adyen,
+        payroute_sandbox::Dialect::Stripe,
+        payroute_sandbox::Dialect::Adyen,
     ] {
         h.sandbox.state().set_webhook_target(dialect, None);
     }

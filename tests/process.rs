@@ -13,9 +13,9 @@ use common::{
 use http::Method;
 use serde_json::json;
 
-async fn sandbox() -> payroute::sandbox::SandboxHandle {
+async fn sandbox() -> payroute_sandbox::SandboxHandle {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    payroute::sandbox::start(l, Default::default())
+    payroute_sandbox::start(l, Default::default())
         .await
         .unwrap()
 }
@@ -287,7 +287,7 @@ async fn a_webhook_acknowledged_before_a_sigkill_is_applied_and_delivered_after_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_charge_interrupted_by_sigkill_mid_call_is_settled_by_the_reconciler_after_restart() {
-    use payroute::sandbox::{FaultMode, FaultRule, FaultScope};
+    use payroute_sandbox::{FaultMode, FaultRule, FaultScope};
     // Before the charge (slow gateway) and after it (charged, then silent):
     // the kill lands while the call is in flight either way.
     let slow = FaultRule::new(FaultScope::Stripe, FaultMode::Latency)
@@ -308,9 +308,11 @@ async fn a_charge_interrupted_by_sigkill_mid_call_is_settled_by_the_reconciler_a
 
 /// Kills payroute mid-call under `fault`, restarts it, and returns the
 /// status the reconciler settled the payment at (checked against the ledger).
-async fn interrupted_payment(fault: payroute::sandbox::FaultRule) -> String {
+async fn interrupted_payment(fault: payroute_sandbox::FaultRule) -> String {
     let sb = sandbox().await;
-    sb.state().add_fault(fault).unwrap();
+    // Once: the fault's rule is gone when it fired, which is how the test
+    // knows the call is in flight.
+    sb.state().add_fault(fault.count(1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     write_shipped_rules(&rules, sb.addr);
@@ -341,7 +343,10 @@ async fn interrupted_payment(fault: payroute::sandbox::FaultRule) -> String {
         let _ = h2;
         client.request(req).await.is_ok()
     });
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    eventually(10, "the gateway call in flight", || async {
+        sb.state().faults().is_empty()
+    })
+    .await;
     p.signal("KILL");
     p.wait_exit(Duration::from_secs(5));
     assert!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Harness, card_payment, eventually};
 use http::Method;
+use payroute::domain::clock::Clock;
 use serde_json::{Value, json};
 
 async fn start() -> Harness {
@@ -15,11 +16,17 @@ async fn start() -> Harness {
 
 /// The reconciler runs only when asked (`POST /admin/reconcile`).
 async fn start_reversing_after(reverse_after: Duration) -> Harness {
+    start_on(reverse_after, Clock::system()).await
+}
+
+/// Like [`start_reversing_after`], on `clock`.
+async fn start_on(reverse_after: Duration, clock: Clock) -> Harness {
     Harness::start_short_timeouts(|s| {
         s.reconcile.min_age = Duration::ZERO;
         s.reconcile.not_found_grace = Duration::ZERO;
         s.reconcile.interval = Duration::from_secs(3600);
         s.reconcile.reverse_after = reverse_after;
+        s.clock = clock;
     })
     .await
 }
@@ -55,7 +62,7 @@ async fn an_unknown_stripe_outcome_is_settled_from_the_gateways_records() {
     // No Stripe webhooks: only the reconciler can settle this one.
     h.sandbox
         .state()
-        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+        .set_webhook_target(payroute_sandbox::Dialect::Stripe, None);
     h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "payment_intents"})).await;
     let id = h.processing_payment(6100, "USD", "o-rec-1").await;
     clear_faults(&h).await;
@@ -109,7 +116,7 @@ async fn a_capture_whose_answer_was_lost_is_pending_until_the_gateway_confirms_i
     let h = start().await;
     h.sandbox
         .state()
-        .set_webhook_target(payroute::sandbox::Dialect::Stripe, None);
+        .set_webhook_target(payroute_sandbox::Dialect::Stripe, None);
     let p = h
         .manual_payment(5100, "USD", "4242424242424242", "o-rec-cap")
         .await;
@@ -161,7 +168,8 @@ async fn a_refund_whose_answer_was_lost_stays_pending_and_is_not_counted() {
 
 #[tokio::test]
 async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payment_fails() {
-    let h = start_reversing_after(Duration::from_secs(1)).await;
+    let clock = Clock::manual_at_system_time();
+    let h = start_on(Duration::from_secs(1), clock.clone()).await;
     // Adyen charges and captures (automatic capture), every answer is lost,
     // and its AUTHORISATION notification never arrives.
     h.fault(json!({"dialect": "adyen", "mode": "timeout_after_charge", "count": 5}))
@@ -177,7 +185,7 @@ async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payme
     assert_eq!(charge().await["amount_captured"], 6400);
     // The cancel by payroute's reference cannot undo a capture; Adyen says
     // so in a TECHNICAL_CANCEL that names the payment's pspReference.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     reconcile(&h).await;
     eventually(10, "pspReference learned", || async {
         !h.get(&format!("/v1/payments/{id}")).await.json()["provider_reference"].is_null()
@@ -188,7 +196,7 @@ async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payme
     // Its authorization still not reported after `reverse_after`: the
     // reconciler reverses it by that reference (Adyen refunds the capture)
     // and the payment fails.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     reconcile(&h).await;
     eventually(10, "refunded at the gateway", || async {
         charge().await["amount_refunded"] == 6400
@@ -202,5 +210,42 @@ async fn an_adyen_charge_captured_behind_a_lost_answer_is_refunded_and_the_payme
         "a reversal is not the merchant's refund"
     );
     assert_eq!(p["provider_reference"], charge().await["id"]);
+    h.shutdown().await;
+}
+
+/// "Old enough to reconcile" is judged on payroute's clock: a payment
+/// younger than `min_age` is left to its in-flight call, however often the
+/// reconciler runs, and settled by the first pass once the clock passes it.
+#[tokio::test]
+async fn a_payment_younger_than_min_age_is_left_alone_until_the_clock_passes_it() {
+    let clock = Clock::manual_at_system_time();
+    let c = clock.clone();
+    let h = Harness::start_short_timeouts(move |s| {
+        s.reconcile.min_age = Duration::from_secs(30);
+        s.reconcile.not_found_grace = Duration::ZERO;
+        s.reconcile.interval = Duration::from_secs(3600);
+        s.clock = c;
+    })
+    .await;
+    h.sandbox
+        .state()
+        .set_webhook_target(payroute_sandbox::Dialect::Stripe, None);
+    h.fault(json!({"dialect": "stripe", "mode": "500_after_charge", "path_contains": "payment_intents"})).await;
+    let id = h.processing_payment(6500, "USD", "o-rec-young").await;
+    clear_faults(&h).await;
+    clock.advance(Duration::from_secs(29));
+    let report = reconcile(&h).await;
+    assert_eq!(report["examined"], 0, "29 s old: not yet {report}");
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "processing", "{p}");
+    clock.advance(Duration::from_secs(2));
+    let report = reconcile(&h).await;
+    assert_eq!(
+        (report["examined"].as_u64(), report["settled"].as_u64()),
+        (Some(1), Some(1)),
+        "31 s old: {report}"
+    );
+    let p = h.get(&format!("/v1/payments/{id}")).await.json();
+    assert_eq!(p["status"], "captured", "{p}");
     h.shutdown().await;
 }

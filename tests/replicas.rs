@@ -19,7 +19,7 @@ use common::{
     set_merchant_webhook, stripe_signature, unix_now, write_shipped_rules,
 };
 use http::Method;
-use payroute::sandbox::{Dialect, SandboxHandle, WebhookTarget};
+use payroute_sandbox::{Dialect, SandboxHandle, WebhookTarget};
 use serde_json::{Value, json};
 
 struct Replicas {
@@ -35,7 +35,7 @@ const STRIPE_SECRET: &str = common::PROC_STRIPE_WEBHOOK_SECRET;
 impl Replicas {
     async fn start(n: usize, env: &[(&str, &str)], edit: impl FnOnce(&std::path::Path)) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox = payroute::sandbox::start(listener, Default::default())
+        let sandbox = payroute_sandbox::start(listener, Default::default())
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -129,6 +129,33 @@ impl Replicas {
             )
             .await;
         assert!(r.status.is_success(), "{}", r.text());
+    }
+
+    /// Reconciler rounds (leading or not) per replica.
+    async fn reconciler_rounds(&self) -> Vec<f64> {
+        let mut out = Vec::new();
+        for i in (0..self.procs.len()).filter(|i| self.procs[*i].is_some()) {
+            let url = format!("{}/metrics", self.ops(i));
+            let text = self.http.send(Method::GET, &url, &[], None).await.text();
+            out.push(metric(&text, "payroute_reconciler_rounds_total", &[]));
+        }
+        out
+    }
+
+    /// Stripe webhooks (accepted, duplicate) summed over the live replicas.
+    async fn webhook_results(&self) -> (f64, f64) {
+        let mut sum = (0.0, 0.0);
+        for i in (0..self.procs.len()).filter(|i| self.procs[*i].is_some()) {
+            let url = format!("{}/metrics", self.ops(i));
+            let text = self.http.send(Method::GET, &url, &[], None).await.text();
+            let count = |result| {
+                let labels = [("gateway", "stripe_sandbox"), ("result", result)];
+                metric(&text, "payroute_webhooks_received_total", &labels)
+            };
+            sum.0 += count("accepted");
+            sum.1 += count("duplicate");
+        }
+        sum
     }
 
     async fn leader_flags(&self) -> Vec<Option<f64>> {
@@ -255,8 +282,22 @@ async fn a_webhook_delivered_to_both_replicas_is_applied_and_forwarded_once() {
             .any(|e| e["type"] == "payment.captured" && e["data"]["id"] == id.as_str())
     })
     .await;
-    // Give a second application every chance to show up.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The two copies were judged at ingest: one stored, one a duplicate
+    // never stored, so there is no second application to wait for.
+    eventually(10, "one copy accepted, one a duplicate", || async {
+        let counts = r.webhook_results().await;
+        counts == (1.0, 1.0)
+    })
+    .await;
+    // A merchant event is queued in the commit that applies the gateway's;
+    // with the queue drained, the receiver has had all there will be.
+    let url = format!("{}/admin/deliveries", r.ops(1));
+    eventually(15, "the delivery queue drained", || async {
+        let all = r.http.send(Method::GET, &url, &[], None).await.json();
+        let all = all["data"].as_array().cloned().unwrap_or_default();
+        all.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
     let captured: Vec<_> = receiver
         .bodies()
         .into_iter()
@@ -306,7 +347,10 @@ async fn merchant_deliveries_survive_a_replica_killed_mid_send() {
         assert_eq!(p["status"], "captured", "{p}");
         ids.push(p["id"].as_str().unwrap().to_string());
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(10, "sends under way", || async {
+        receiver.arrived.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
     r.kill(0);
     // A send cut by the kill is not recorded as done: its lease expires and
     // the survivor sends it (again, if the endpoint had already taken it:
@@ -344,7 +388,13 @@ async fn one_replica_reconciles_and_another_takes_over_when_it_dies() {
         r.leader_flags().await.iter().flatten().sum::<f64>() == 1.0
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two more rounds on each replica, each asking for the role again.
+    let rounds = r.reconciler_rounds().await;
+    eventually(15, "two more rounds on each replica", || async {
+        let now = r.reconciler_rounds().await;
+        now.iter().zip(&rounds).all(|(n, r)| *n >= r + 2.0)
+    })
+    .await;
     let flags = r.leader_flags().await;
     assert_eq!(
         flags.iter().flatten().sum::<f64>(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Harness, card_payment, metric};
+use common::{Harness, card_payment, eventually, metric};
 use http::Method;
 
 fn swap_eu_route(dir: &std::path::Path) {
@@ -57,7 +57,10 @@ async fn a_rule_edit_changes_the_next_route_within_two_seconds_while_requests_ke
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually(10, "the load running", || async {
+        sent.load(Ordering::SeqCst) > 0
+    })
+    .await;
     swap_eu_route(&h.rules_dir);
     let edited_at = Instant::now();
     let mut routed = None;
@@ -384,7 +387,7 @@ async fn a_rule_edit_made_while_the_server_starts_is_loaded_without_another_chan
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sandbox = payroute::sandbox::start(listener, Default::default())
+    let sandbox = payroute_sandbox::start(listener, Default::default())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -422,7 +425,7 @@ async fn a_rule_edit_made_while_the_server_starts_is_loaded_without_another_chan
     })
     .await;
     swap_eu_route(&rules);
-    let edited = payroute::config::Ruleset::load(&rules).unwrap().version;
+    let edited = payroute::config::load(&rules).unwrap().version;
     db.batch_execute("COMMIT").await.unwrap();
     let running = starting.await.unwrap().unwrap();
     common::eventually(10, "the edit made during start-up", || {

@@ -17,8 +17,6 @@ async fn status_of(h: &Harness, id: &str) -> Value {
 #[tokio::test]
 async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() {
     let h = Harness::start().await;
-    // Hold the CAPTURE notification back for a while.
-    h.fault(json!({"dialect": "adyen", "mode": "webhook_delay", "latency_ms": 700, "event_contains": "CAPTURE"})).await;
     let p = h
         .manual_payment(4200, "EUR", "4242424242424242", "o-adyen-wh")
         .await;
@@ -27,6 +25,10 @@ async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() 
         (Some("adyen_sandbox"), Some("authorized"))
     );
     let id = p["id"].as_str().unwrap();
+    // Everything so far applied; from here on Adyen's notifications wait
+    // in the sandbox's outbox.
+    h.settle().await;
+    h.hold_adyen_webhooks();
     let cap = h
         .post(
             &format!("/v1/payments/{id}/capture"),
@@ -35,13 +37,22 @@ async fn an_adyen_manual_capture_ends_captured_only_after_the_capture_webhook() 
         )
         .await;
     assert_eq!(cap.json()["status"], "capture_pending");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(10, "the CAPTURE notification queued, unsent", || async {
+        h.sandbox
+            .state()
+            .outbox()
+            .iter()
+            .any(|e| e.event == "CAPTURE")
+    })
+    .await;
+    assert!(h.events("received").await.is_empty());
     let mid = status_of(&h, id).await;
     assert_eq!(
         (mid["status"].as_str(), mid["amount_captured"].as_i64()),
         (Some("capture_pending"), Some(0)),
         "not before the webhook"
     );
+    h.reconnect_sandbox_webhooks();
     eventually(10, "captured by the CAPTURE webhook", || async {
         status_of(&h, id).await["status"] == "captured"
     })

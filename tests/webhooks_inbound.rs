@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use common::{Harness, metric};
 use http::Method;
+use payroute::domain::clock::Clock;
 use serde_json::Value;
 
 const STRIPE_VECTORS: &str = include_str!("fixtures/vectors/stripe_webhook_vectors.json");
@@ -41,11 +39,11 @@ fn vector_gateways(dir: &std::path::Path, sandbox: std::net::SocketAddr) {
     std::fs::write(&p, format!("{text}{extra}")).unwrap();
 }
 
-async fn start() -> (Harness, Arc<AtomicI64>, Vec<String>) {
-    let clock = Arc::new(AtomicI64::new(0));
+async fn start() -> (Harness, Clock, Vec<String>) {
+    let clock = Clock::manual(0);
     let c = clock.clone();
     let h = Harness::start_opts(vector_gateways, move |s| {
-        s.clock = payroute::domain::ids::Clock::Manual(c);
+        s.clock = c;
     })
     .await;
     let adyen: Value = serde_json::from_str(ADYEN_VECTORS).unwrap();
@@ -94,7 +92,7 @@ async fn every_stripe_vector_is_judged_as_the_official_sdk_judges_it() {
     let vectors: Value = serde_json::from_str(STRIPE_VECTORS).unwrap();
     let mut accepted = 0;
     for v in vectors["vectors"].as_array().unwrap() {
-        clock.store(v["now"].as_i64().unwrap(), Ordering::SeqCst);
+        clock.set_unix(v["now"].as_i64().unwrap());
         let before = stored_events(&h).await;
         let header = v["header"].as_str().unwrap();
         let r = post_webhook(
@@ -201,14 +199,14 @@ async fn tampered_wrong_secret_expired_and_unsigned_stripe_events_are_refused_an
         ("missing header", vec![], payload.to_string(), t + 10),
     ];
     for (name, headers, body, now) in cases {
-        clock.store(now, Ordering::SeqCst);
+        clock.set_unix(now);
         let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let r = post_webhook(&h, "stripe_vec", &hdrs, body.as_bytes()).await;
         assert_eq!(r.status, 400, "{name}: {}", r.text());
         assert_eq!(stored_events(&h).await, 0, "{name}: nothing stored");
     }
     // The untouched event at exactly the tolerance still passes.
-    clock.store(t + 300, Ordering::SeqCst);
+    clock.set_unix(t + 300);
     let r = post_webhook(
         &h,
         "stripe_vec",

@@ -13,6 +13,7 @@ use common::{
     unix_now,
 };
 use http::Method;
+use payroute::domain::clock::Clock;
 use serde_json::{Value, json};
 
 const STRIPE_SECRET: &str = "whsec_sandbox_secret";
@@ -227,7 +228,22 @@ async fn a_late_event_that_would_move_a_payment_backwards_is_recorded_and_ignore
         .await
         .json();
     assert_eq!(now["status"], "captured", "never moved backwards");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A merchant event is queued in the commit that applies the gateway's:
+    // with the event applied, the queue holds all it will ever cause.
+    // Once the queue is drained, the receiver has had all of it.
+    eventually(10, "the queue drained", || async {
+        deliveries(&h, "pending").await.is_empty()
+    })
+    .await;
+    let queued = [
+        deliveries(&h, "delivered").await,
+        deliveries(&h, "failed").await,
+    ]
+    .concat();
+    assert!(
+        queued.iter().all(|d| d["event_type"] != "payment.failed"),
+        "a stale event is not queued: {queued:?}"
+    );
     assert!(
         !receiver
             .bodies()
@@ -286,4 +302,75 @@ async fn captured_payment(h: &Harness, amount: i64, reference: &str) -> String {
         .await;
     assert_eq!(cap.status, 200, "{}", cap.text());
     id
+}
+
+/// Retries fall due on payroute's clock: a failed delivery is not sent
+/// again before the clock reaches its backoff, however often the sender
+/// looks, and is sent as soon as it does. The clock moves; nothing sleeps.
+#[tokio::test]
+async fn a_failed_delivery_is_retried_when_the_clock_reaches_its_backoff_and_not_before() {
+    let receiver = Receiver::start().await;
+    receiver.set_status(503);
+    let clock = Clock::manual_at_system_time();
+    let (url, c) = (receiver.url.clone(), clock.clone());
+    // Backoffs of 60–120 s: far beyond the test, within the gateways'
+    // 300 s signature tolerance once the clock has moved past them.
+    let h = Harness::start_opts(
+        move |dir, _| set_merchant_webhook(dir, &url),
+        move |s| {
+            s.clock = c;
+            s.delivery.base = Duration::from_secs(120);
+            s.delivery.max_delay = Duration::from_secs(120);
+        },
+    )
+    .await;
+    captured_payment(&h, 700, "o-clock-1").await;
+    h.settle().await;
+    eventually(10, "the first events refused once", || async {
+        let pending = deliveries(&h, "pending").await;
+        !pending.is_empty() && pending.iter().all(|d| d["attempts"] == 1)
+    })
+    .await;
+    let refused = deliveries(&h, "pending").await;
+    let due = |d: &Value| d["next_attempt_at"].as_i64().unwrap();
+    let first_due = refused.iter().map(due).min().unwrap();
+    let last_due = refused.iter().map(due).max().unwrap();
+    assert!(first_due >= clock.now_unix() + 60, "backoff on the clock");
+    let sent_before = receiver.arrived.load(std::sync::atomic::Ordering::SeqCst);
+
+    // One second short of the first retry, the sender delivers a new event:
+    // it has looked at the queue on this clock, and left the refused ones.
+    receiver.set_status(200);
+    clock.set_unix(first_due - 1);
+    captured_payment(&h, 800, "o-clock-2").await;
+    h.settle().await;
+    let refused_ids: Vec<_> = refused.iter().map(|d| d["id"].clone()).collect();
+    eventually(10, "the new events delivered", || async {
+        let delivered = deliveries(&h, "delivered").await;
+        delivered.iter().any(|d| !refused_ids.contains(&d["id"]))
+    })
+    .await;
+    let still = deliveries(&h, "pending").await;
+    for id in &refused_ids {
+        assert!(
+            still.iter().any(|d| &d["id"] == id && d["attempts"] == 1),
+            "{id} not retried before its time: {still:?}"
+        );
+    }
+
+    clock.set_unix(last_due);
+    let engine = &h.payroute.as_ref().unwrap().state.engine;
+    engine.deliveries_pending.notify_one();
+    eventually(10, "the refused events retried and delivered", || async {
+        deliveries(&h, "pending").await.is_empty()
+    })
+    .await;
+    let retried = deliveries(&h, "delivered").await;
+    for id in &refused_ids {
+        let d = retried.iter().find(|d| &d["id"] == id).unwrap();
+        assert_eq!(d["attempts"], 2, "{d}");
+    }
+    let sent = receiver.arrived.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent > sent_before);
+    h.shutdown().await;
 }

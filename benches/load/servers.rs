@@ -32,7 +32,7 @@ pub struct Servers {
     _dir: tempfile::TempDir,
     /// The rewritten rules every payroute of the run loads.
     rules: PathBuf,
-    pub sandbox: payroute::sandbox::SandboxHandle,
+    pub sandbox: payroute_sandbox::SandboxHandle,
     /// The first payroute, on SQLite in the tempdir.
     pub payroute: payroute::server::Running,
     sink: JoinHandle<()>,
@@ -45,7 +45,7 @@ impl Servers {
     /// `dead_gateway`: a gateway id whose `base_url` is pointed at a closed
     /// loopback port.
     pub async fn start(webhooks: bool, dead_gateway: Option<&str>) -> Result<Servers, LoadError> {
-        let sandbox = payroute::sandbox::start(bind("sandbox").await?, Default::default())
+        let sandbox = payroute_sandbox::start(bind("sandbox").await?, Default::default())
             .await
             .map_err(setup("start sandbox"))?;
         let sink_listener = bind("webhook sink").await?;
@@ -120,7 +120,7 @@ impl Servers {
 /// and at any time (a phase makes its own payroute their target).
 #[derive(Clone)]
 pub struct WebhookRoute {
-    sandbox: Arc<payroute::sandbox::Sandbox>,
+    sandbox: Arc<payroute_sandbox::Sandbox>,
     sandbox_addr: SocketAddr,
     replica: Arc<payroute::server::AppState>,
     api_addr: SocketAddr,

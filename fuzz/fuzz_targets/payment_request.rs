@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use payroute::api::error::ApiError;
 use payroute::api::request;
 use payroute::payments::NewPayment;
-use payroute::routing::PaymentFacts;
+use payroute::domain::facts::PaymentFacts;
 
 /// What a merchant request parses into.
 enum Parsed {

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use payroute::config::Ruleset;
 
 /// Fixed names so an error's path can be checked against them; built once
 /// because libFuzzer runs millions of inputs per process.
@@ -35,7 +34,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // `Ruleset::load` refuses a non-UTF-8 file on read, before parsing.
+    // `config::load` refuses a non-UTF-8 file on read, before parsing.
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -44,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         .zip(NAMES.iter())
         .map(|(t, name)| (name.clone(), t.to_owned()))
         .collect();
-    match Ruleset::from_texts(&texts, &env) {
+    match payroute::config::from_texts(&texts, &env) {
         Ok(rules) => {
             assert!(
                 !rules.gateways.is_empty(),

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::json;
 
+use crate::payments::EngineError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -112,12 +114,66 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> ApiError {
-        tracing::error!(error = %e, "store error");
+/// The API's answer to an engine error.
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
         match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("resource"),
-            _ => ApiError::store_unavailable(),
+            EngineError::NoRoute { decision } => {
+                let reasons: Vec<String> = decision
+                    .skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.gateway, s.reason))
+                    .collect();
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request_error",
+                    "no_route",
+                    match &decision.rule {
+                        None => "no routing rule matches this payment".to_string(),
+                        Some(r) => format!(
+                            "rule `{r}` matched but no gateway can take this payment ({})",
+                            reasons.join("; ")
+                        ),
+                    },
+                )
+            }
+            EngineError::NotFound => ApiError::not_found("payment"),
+            EngineError::InvalidState(m) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_request_error",
+                "payment_invalid_state",
+                m,
+            ),
+            EngineError::AmountTooLarge(m) => ApiError::invalid("amount_too_large", "amount", m),
+            EngineError::Busy => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_request_error",
+                "operation_in_progress",
+                "another operation on this payment is in progress; retry shortly",
+            ),
+            EngineError::Store(e) if e.is_not_found() => ApiError::not_found("resource"),
+            EngineError::Store(e) => {
+                tracing::error!(error = %e, "store error");
+                ApiError::store_unavailable()
+            }
+            // Answered from the claim by the idempotency layer; this body is
+            // never sent.
+            EngineError::Claim(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_error",
+                "idempotency_key_in_use",
+                "this Idempotency-Key is already used",
+            ),
+            EngineError::Unrecorded(e) => {
+                tracing::error!(error = %e, "store failed after a gateway call");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                    "outcome_not_recorded",
+                    "the gateway was called but payroute could not record the outcome; \
+                 retry with the same Idempotency-Key to get it once it is settled",
+                )
+            }
         }
     }
 }

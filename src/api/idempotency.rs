@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::{HttpResponse, bytes_response};
 use crate::app::AppState;
 use crate::payments::Ticket;
-use crate::store::{Commit, IdemClaim, IdemResponse};
+use crate::store::{IdemClaim, IdemResponse};
 
 pub const HEADER: &str = "idempotency-key";
 pub const TTL_SECS: i64 = 24 * 3600;
@@ -99,7 +99,7 @@ where
         }
         IdemClaim::InFlight { since } => {
             let stale =
-                crate::domain::ids::now_unix() - since >= state.idempotency_stale.as_secs() as i64;
+                state.engine.clock.now_unix() - since >= state.idempotency_stale.as_secs() as i64;
             if stale && route == "payments.create" {
                 let request = parse()?;
                 return take_over_create(state, ticket, since, request, handler).await;
@@ -126,22 +126,13 @@ enum Settled {
 /// Stores, gives back or keeps the key as the outcome's [`Fate`] says.
 async fn settle(state: &AppState, ticket: &Ticket, outcome: Outcome) -> Settled {
     let Outcome { response, fate } = outcome;
-    let store = &state.engine.store;
+    let engine = &state.engine;
     match fate {
         Fate::Stored | Fate::Unrecorded => Settled::Answer(response),
         Fate::Taken(claim) => Settled::Taken(claim),
         Fate::Final => {
             let (response, answer) = split(response, ticket).await;
-            let commit = Commit {
-                response: Some(answer),
-                ..Commit::default()
-            };
-            let stored = if ticket.owned {
-                store.commit(&commit).await.map(|()| IdemClaim::Claimed)
-            } else {
-                store.claim_and_commit(ticket.idem_key(), &commit).await
-            };
-            match stored {
+            match engine.store_answer(ticket, answer).await {
                 Ok(IdemClaim::Claimed) => Settled::Answer(response),
                 Ok(taken) => Settled::Taken(taken),
                 Err(e) => {
@@ -153,10 +144,7 @@ async fn settle(state: &AppState, ticket: &Ticket, outcome: Outcome) -> Settled 
             }
         }
         Fate::Release if ticket.owned => {
-            if let Err(e) = store
-                .release_idempotency(&ticket.merchant_id, &ticket.key)
-                .await
-            {
+            if let Err(e) = engine.release_key(ticket).await {
                 // Only the key's reuse is lost: it stays in flight, and a
                 // retry gets 409, never a second run.
                 tracing::error!(error = %e, "could not release the Idempotency-Key");
@@ -165,7 +153,7 @@ async fn settle(state: &AppState, ticket: &Ticket, outcome: Outcome) -> Settled 
         }
         // A request refused before any write still owes an earlier one
         // with its key that request's answer.
-        Fate::Release => match store.peek_idempotency(ticket.idem_key()).await {
+        Fate::Release => match engine.peek_key(ticket).await {
             Ok(IdemClaim::Claimed) | Err(_) => Settled::Answer(response),
             Ok(taken) => Settled::Taken(taken),
         },
@@ -216,19 +204,13 @@ where
     F: Fn(R, Option<Ticket>) -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    let store = &state.engine.store;
+    let engine = &state.engine;
     let (merchant_id, key) = (&ticket.merchant_id, &ticket.key);
-    match store
-        .find_payment_by_idempotency_key(merchant_id, key)
-        .await?
-    {
+    match engine.payment_by_key(merchant_id, key).await? {
         Some(p) if p.status == crate::domain::model::PaymentStatus::Processing => Err(in_use()),
         Some(p) => {
             let (response, answer) = split(super::created_response(&p), &ticket).await;
-            if let Err(e) = store
-                .complete_idempotency(merchant_id, key, answer.status, &answer.body)
-                .await
-            {
+            if let Err(e) = engine.complete_key(&answer).await {
                 // The response is true; only its replay is lost. The key
                 // stays in flight, so a retry gets 409 rather than a second
                 // charge.
@@ -236,7 +218,7 @@ where
             }
             Ok(response)
         }
-        None if store.retake_idempotency(merchant_id, key, since).await? => {
+        None if engine.retake_key(merchant_id, key, since).await? => {
             ticket.owned = true;
             let outcome = handler(request, Some(ticket.clone())).await;
             match settle(state, &ticket, outcome).await {

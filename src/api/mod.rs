@@ -19,7 +19,7 @@ use http_body_util::Full;
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::config::MerchantConfig;
+use crate::routing::MerchantConfig;
 use error::ApiError;
 use payments::Call;
 pub use payments::{created_response, payment_json};

@@ -16,17 +16,13 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{ClientCert, HttpResponse, error_response, json_response};
 use crate::app::AppState;
-use crate::domain::ids::{now_rfc3339, now_unix};
-use crate::store::AuditEntry;
 use crate::store::events::{DeliveryStatus, InboundStatus};
 
 pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => {
-            if let Some(stats) = state.engine.store.write_stats() {
-                state.engine.metrics.set_store_stats(stats);
-            }
+            state.engine.refresh_store_metrics();
             let mut resp = Response::new(Full::new(Bytes::from(state.engine.metrics.render())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -72,12 +68,10 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
                             .collect::<serde_json::Map<_, _>>(),
                     }),
                 ),
-                (&Method::POST, "/admin/reconcile") => {
-                    match crate::reconcile::reconcile_once(&state.engine, &state.reconcile).await {
-                        Ok(r) => json_response(StatusCode::OK, &json!(r)),
-                        Err(e) => error_response(&e.into()),
-                    }
-                }
+                (&Method::POST, "/admin/reconcile") => match state.reconcile_now().await {
+                    Ok(r) => json_response(StatusCode::OK, &json!(r)),
+                    Err(e) => error_response(&e.into()),
+                },
                 _ => error_response(&not_found(p)),
             }
         }
@@ -97,10 +91,10 @@ fn not_found(path: &str) -> ApiError {
 async fn readyz(state: &AppState) -> HttpResponse {
     let draining = state.draining.load(Ordering::SeqCst);
     // A probe must answer within its own timeout even when the store hangs.
-    let ping = state.engine.store.ping();
+    let ping = state.engine.store_ready();
     let store_ok = matches!(
         tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
-        Ok(Ok(()))
+        Ok(true)
     );
     let ready = !draining && store_ok;
     let body = json!({
@@ -175,7 +169,7 @@ async fn deliveries(state: &AppState, query: Option<&str>) -> HttpResponse {
             }
         },
     };
-    match state.engine.store.list_deliveries(status, 500).await {
+    match state.engine.deliveries(status).await {
         Ok(list) => json_response(StatusCode::OK, &json!({"data": list})),
         Err(e) => error_response(&e.into()),
     }
@@ -183,27 +177,11 @@ async fn deliveries(state: &AppState, query: Option<&str>) -> HttpResponse {
 
 /// `POST /admin/deliveries/{id}/redeliver`: back to pending, due now.
 async fn redeliver(state: &AppState, id: &str) -> HttpResponse {
-    let store = &state.engine.store;
-    let mut d = match store.get_delivery(id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return error_response(&ApiError::not_found("delivery")),
-        Err(e) => return error_response(&e.into()),
-    };
-    d.status = DeliveryStatus::Pending;
-    d.next_attempt_at = now_unix();
-    d.updated_at = now_rfc3339();
-    let audit = AuditEntry {
-        kind: "admin.redeliver".into(),
-        detail: json!({"delivery": d.id, "event": d.event_id}),
-    };
-    if let Err(e) = store.update_delivery(&d).await {
-        return error_response(&e.into());
+    match state.engine.redeliver(id).await {
+        Ok(Some(d)) => json_response(StatusCode::OK, &json!(d)),
+        Ok(None) => error_response(&ApiError::not_found("delivery")),
+        Err(e) => error_response(&e.into()),
     }
-    if let Err(e) = store.append_audit(&audit).await {
-        tracing::warn!(error = %e, "could not audit the redelivery");
-    }
-    state.engine.deliveries_pending.notify_one();
-    json_response(StatusCode::OK, &json!(d))
 }
 
 /// `GET /admin/events?status=orphan|received|applied|ignored`: stored gateway events.
@@ -216,7 +194,7 @@ async fn events(state: &AppState, query: Option<&str>) -> HttpResponse {
             "status must be received, applied, orphan or ignored",
         ));
     };
-    match state.engine.store.list_inbound_events(status, 500).await {
+    match state.engine.gateway_events(status).await {
         Ok(list) => {
             let data: Vec<_> = list
                 .iter()

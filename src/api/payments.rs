@@ -11,12 +11,12 @@ use super::idempotency::{Fate, Outcome};
 use super::request::{CancelBody, CaptureBody, CreateBody, RefundBody};
 use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
-use crate::config::MerchantConfig;
 use crate::domain::model::{Payment, PaymentStatus};
 use crate::domain::money::Currency;
 use crate::payments::operations::OpResult;
 use crate::payments::{EngineError, Pending, Ticket};
-use crate::store::{Dispute, StoreError};
+use crate::routing::MerchantConfig;
+use crate::store::Dispute;
 
 /// One authenticated request, ready for its handler.
 pub(super) struct Call<'a> {
@@ -69,8 +69,8 @@ impl From<ApiError> for Failure {
     }
 }
 
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
         ApiError::from(e).into()
     }
 }
@@ -80,9 +80,9 @@ impl Call<'_> {
         let engine = &self.state.engine;
         let m = &self.merchant.id;
         match route {
-            "payments.get" => match engine.store.get_payment(m, self.segs[2]).await? {
+            "payments.get" => match engine.payment(m, self.segs[2]).await? {
                 Some(p) => {
-                    let disputes = engine.store.list_disputes(&p.id).await?;
+                    let disputes = engine.disputes(&p.id).await?;
                     Ok(json_response(StatusCode::OK, &payment_view(&p, &disputes)))
                 }
                 None => Err(ApiError::not_found("payment")),
@@ -92,17 +92,14 @@ impl Call<'_> {
                     .find(|(k, _)| k == "reference")
                     .map(|(_, v)| v.into_owned())
                     .ok_or_else(|| ApiError::missing("reference"))?;
-                let found = engine
-                    .store
-                    .find_payments_by_reference(m, &reference)
-                    .await?;
+                let found = engine.payments_by_reference(m, &reference).await?;
                 let data: Vec<Value> = found.iter().map(payment_json).collect();
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({"object": "list", "data": data}),
                 ))
             }
-            _ => match engine.store.get_refund(m, self.segs[2]).await? {
+            _ => match engine.refund_record(m, self.segs[2]).await? {
                 Some(r) => Ok(json_response(StatusCode::OK, &json!(r))),
                 None => Err(ApiError::not_found("refund")),
             },
@@ -200,8 +197,7 @@ impl Call<'_> {
         let p = self
             .state
             .engine
-            .store
-            .get_payment(&self.merchant.id, self.segs[2])
+            .payment(&self.merchant.id, self.segs[2])
             .await?
             .ok_or_else(|| ApiError::not_found("payment"))?;
         Currency::from_code(&p.currency).ok_or_else(|| Failure {
@@ -219,7 +215,7 @@ impl Call<'_> {
         // The operation is done and recorded: a failed read of the disputes
         // must not turn it into an error that invites a retry. The list is
         // empty anyway for a payment that was only authorized until now.
-        let disputes = match self.state.engine.store.list_disputes(&p.id).await {
+        let disputes = match self.state.engine.disputes(&p.id).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, payment = %p.id, "disputes unreadable; answering none");
@@ -265,65 +261,8 @@ fn engine_failure(e: EngineError) -> Failure {
         | EngineError::Store(_) => Fate::Release,
     };
     Failure {
-        error: engine_error(e),
+        error: e.into(),
         fate,
-    }
-}
-
-fn engine_error(e: EngineError) -> ApiError {
-    match e {
-        EngineError::NoRoute { decision } => {
-            let reasons: Vec<String> = decision
-                .skipped
-                .iter()
-                .map(|s| format!("{}: {}", s.gateway, s.reason))
-                .collect();
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request_error",
-                "no_route",
-                match &decision.rule {
-                    None => "no routing rule matches this payment".to_string(),
-                    Some(r) => format!(
-                        "rule `{r}` matched but no gateway can take this payment ({})",
-                        reasons.join("; ")
-                    ),
-                },
-            )
-        }
-        EngineError::NotFound => ApiError::not_found("payment"),
-        EngineError::InvalidState(m) => ApiError::new(
-            StatusCode::CONFLICT,
-            "invalid_request_error",
-            "payment_invalid_state",
-            m,
-        ),
-        EngineError::AmountTooLarge(m) => ApiError::invalid("amount_too_large", "amount", m),
-        EngineError::Busy => ApiError::new(
-            StatusCode::CONFLICT,
-            "invalid_request_error",
-            "operation_in_progress",
-            "another operation on this payment is in progress; retry shortly",
-        ),
-        EngineError::Store(e) => e.into(),
-        // Answered from the claim by the idempotency layer; this body is
-        // never sent.
-        EngineError::Claim(_) => ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_error",
-            "idempotency_key_in_use",
-            "this Idempotency-Key is already used",
-        ),
-        EngineError::Unrecorded(e) => {
-            tracing::error!(error = %e, "store failed after a gateway call");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "outcome_not_recorded",
-                "the gateway was called but payroute could not record the outcome; \
-                 retry with the same Idempotency-Key to get it once it is settled",
-            )
-        }
     }
 }
 

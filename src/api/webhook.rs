@@ -65,6 +65,10 @@ pub async fn receive(
             "webhook_not_configured",
             e.to_string(),
         )),
-        Err(InboundError::Store(e)) => Err(e.into()),
+        Err(InboundError::Store(e)) => {
+            // Not acknowledged: the gateway delivers again later.
+            tracing::error!(error = %e, gateway = gateway_id, "webhook not stored");
+            Err(ApiError::store_unavailable())
+        }
     }
 }

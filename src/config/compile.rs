@@ -10,12 +10,13 @@ use serde_saphyr::Spanned;
 use super::env::{EnvLookup, expand_optional_ref, expand_secret};
 use super::load::{RawRuleset, Sourced, located};
 use super::schema::{RawGateway, RawMerchant};
-use super::{GatewayConfig, MerchantConfig, RulesError, Ruleset, compile_routes};
+use super::{RulesError, compile_routes};
 use crate::connectors::GatewayKind;
 use crate::connectors::gateway::KindConfig;
+use crate::domain::facts::MethodKind;
 use crate::domain::money::Currency;
 use crate::domain::sensitive::Sensitive;
-use crate::routing::MethodKind;
+use crate::routing::{GatewayConfig, MerchantConfig, Ruleset};
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 8000;
 const MAX_TIMEOUT_MS: u64 = 120_000;

@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use super::RulesError;
 use super::compile::{Seen, parse_currency, parse_method};
 use super::load::{RawRuleset, located};
 use super::schema::{RawRange, RawRoute, RawSignal, RawStrategy, RawVelocity, RawWhen};
-use super::{GatewayConfig, MerchantConfig, RulesError};
+use crate::domain::facts::CARD_NETWORKS;
+use crate::domain::facts::MethodKind;
+use crate::domain::when::{Bounds, When};
 use crate::risk::velocity::MAX_EVENTS_PER_KEY;
 use crate::risk::{MAX_SCORE, RiskRules, Signal, SignalRule, VelocityKey, VelocityRule};
-use crate::routing::facts::CARD_NETWORKS;
-use crate::routing::rules::{Bounds, Route, Target, When};
-use crate::routing::{MethodKind, Strategy};
+use crate::routing::Strategy;
+use crate::routing::routes::{Route, Target};
+use crate::routing::{GatewayConfig, MerchantConfig};
 
 const MAX_WEIGHT: i64 = 1_000_000;
 

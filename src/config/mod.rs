@@ -7,7 +7,6 @@ pub mod compile_routes;
 pub mod env;
 pub mod error;
 pub mod load;
-pub mod ruleset;
 pub mod schema;
 pub mod shipped;
 pub mod watch;
@@ -15,68 +14,30 @@ pub mod watch;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use crate::connectors::{ConnectorSettings, GatewayKind};
-use crate::domain::sensitive::Sensitive;
-use crate::routing::MethodKind;
+use crate::routing::Ruleset;
 
+pub use env::{EnvLookup, process_env};
 pub use error::RulesError;
-pub use ruleset::Ruleset;
 pub use watch::{RulesWatcher, watch};
 
-/// One configured gateway.
-#[derive(Debug, Clone)]
-pub struct GatewayConfig {
-    pub id: String,
-    pub kind: GatewayKind,
-    pub base_url: String,
-    pub timeout_ms: u64,
-    /// Stripe webhook signature tolerance in seconds (0 = no age check).
-    pub webhook_tolerance_s: u64,
-    pub merchant_account: Option<String>,
-    /// Expanded values of the `credentials` map (`api_key`,
-    /// `webhook_secret`, `hmac_key`, ...).
-    pub credentials: BTreeMap<String, Sensitive>,
-    /// Methods this gateway may be routed; `None` = the kind's defaults.
-    pub methods: Option<Vec<MethodKind>>,
-    /// Currencies this gateway may be routed; `None` = any.
-    pub currencies: Option<Vec<String>>,
+/// Loads `path` (a file or a folder of `*.yaml`), expanding `${VAR}` from
+/// the process environment.
+pub fn load(path: &Path) -> Result<Ruleset, RulesError> {
+    load_with_env(path, &process_env)
 }
 
-impl GatewayConfig {
-    pub fn connector_settings(&self) -> ConnectorSettings {
-        ConnectorSettings {
-            id: self.id.clone(),
-            kind: self.kind,
-            base_url: self.base_url.trim_end_matches('/').to_string(),
-            timeout: std::time::Duration::from_millis(self.timeout_ms),
-            api_key: self.credentials.get("api_key").cloned().unwrap_or_default(),
-            merchant_account: self.merchant_account.clone(),
-        }
-    }
-
-    /// Whether this gateway may be routed a payment of `method`: its own
-    /// `methods` list, else the kind's defaults.
-    pub fn supports_method(&self, method: MethodKind) -> bool {
-        match &self.methods {
-            Some(list) => list.contains(&method),
-            None => self.kind.facts().default_methods.contains(&method.as_str()),
-        }
-    }
-
-    /// Whether this gateway may be routed a payment in `currency`.
-    pub fn supports_currency(&self, currency: &str) -> bool {
-        self.currencies
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|c| c == currency))
-    }
+/// Like [`load`] with an injected environment lookup.
+pub fn load_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Ruleset, RulesError> {
+    let raw = load::read_raw(path)?;
+    compile::compile(raw, env)
 }
 
-#[derive(Debug, Clone)]
-pub struct MerchantConfig {
-    pub id: String,
-    pub api_key_sha256: [u8; 32],
-    pub webhook_url: Option<String>,
-    pub webhook_secret: Option<Sensitive>,
+/// Builds a ruleset from in-memory files (name, YAML), processed in the
+/// order given, as if they were the files of one folder.
+pub fn from_texts(texts: &[(PathBuf, String)], env: EnvLookup<'_>) -> Result<Ruleset, RulesError> {
+    let root = texts.first().map(|(p, _)| p.clone()).unwrap_or_default();
+    let raw = load::raw_from_texts(&root, texts)?;
+    compile::compile(raw, env)
 }

@@ -4,7 +4,7 @@
 //! to one of them would accept forged webhooks. `serve` refuses such a
 //! ruleset unless it runs the sandbox.
 
-use super::Ruleset;
+use crate::routing::Ruleset;
 
 /// The shipped rule files, as built into the binary.
 const SHIPPED: &[&str] = &[
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn the_shipped_rules_with_no_environment_use_shipped_secrets_and_set_variables_clear_them() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
-        let rs = Ruleset::load_with_env(&dir, &|_| None).unwrap();
+        let rs = crate::config::load_with_env(&dir, &|_| None).unwrap();
         let found = shipped_secrets(&rs);
         assert!(found.iter().any(|s| s.owner == "gateway stripe_sandbox"
             && s.setting == "credentials.webhook_secret"
@@ -126,7 +126,7 @@ mod tests {
             "ADYEN_HMAC_KEY" => Some("00112233445566778899AABBCCDDEEFF".repeat(2)),
             _ => Some(format!("{name}-set-by-the-operator")),
         };
-        let rs = Ruleset::load_with_env(&dir, &env).unwrap();
+        let rs = crate::config::load_with_env(&dir, &env).unwrap();
         assert_eq!(shipped_secrets(&rs), vec![]);
     }
 }

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{RulesError, Ruleset};
-use crate::routing::MethodKind;
+use super::RulesError;
+use crate::domain::facts::MethodKind;
+use crate::routing::Ruleset;
 
 const GATEWAYS: &str = "\
 gateways:
@@ -43,7 +44,7 @@ fn load(files: &[(&str, &str)]) -> Result<Ruleset, RulesError> {
         .iter()
         .map(|(n, t)| (PathBuf::from(n), t.to_string()))
         .collect();
-    Ruleset::from_texts(&texts, &env)
+    crate::config::from_texts(&texts, &env)
 }
 
 /// The gateways and merchants above plus `extra` as a second file.
@@ -444,14 +445,14 @@ fn folder_loads_sorted_yaml_files_and_skips_others() {
     write(dir.path(), "a-gateways.yaml", GATEWAYS);
     write(dir.path(), "notes.txt", "not: yaml rules");
     write(dir.path(), ".#a-gateways.yaml", "garbage: [");
-    let rs = Ruleset::load_with_env(dir.path(), &env).unwrap();
+    let rs = crate::config::load_with_env(dir.path(), &env).unwrap();
     let names: Vec<String> = rs
         .files
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["a-gateways.yaml", "b-routes.yml"]);
-    let again = Ruleset::load_with_env(dir.path(), &env).unwrap();
+    let again = crate::config::load_with_env(dir.path(), &env).unwrap();
     assert_eq!(rs.version, again.version);
 }
 
@@ -460,7 +461,7 @@ fn single_file_path_loads_and_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rules.yaml");
     std::fs::write(&file, format!("{GATEWAYS}{ROUTES}extra: 1\n")).unwrap();
-    let e = Ruleset::load_with_env(&file, &env).unwrap_err();
+    let e = crate::config::load_with_env(&file, &env).unwrap_err();
     assert_eq!(e.path(), file.as_path());
     assert!(
         e.to_string().starts_with(&format!("{}:", file.display())),
@@ -472,13 +473,13 @@ fn single_file_path_loads_and_errors_name_the_file() {
 fn empty_folder_and_missing_path_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     assert!(
-        err(Ruleset::load_with_env(dir.path(), &env))
+        err(crate::config::load_with_env(dir.path(), &env))
             .message()
             .contains("no *.yaml")
     );
     let missing = dir.path().join("nope");
     assert!(matches!(
-        err(Ruleset::load_with_env(&missing, &env)),
+        err(crate::config::load_with_env(&missing, &env)),
         RulesError::Io { .. }
     ));
 }
@@ -495,14 +496,14 @@ fn configmap_symlink_layout_loads() {
     );
     std::os::unix::fs::symlink("..2024_01", root.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/rules.yaml", root.join("rules.yaml")).unwrap();
-    let rs = Ruleset::load_with_env(root, &env).unwrap();
+    let rs = crate::config::load_with_env(root, &env).unwrap();
     assert_eq!(rs.files.len(), 1);
 }
 
 #[test]
 fn shipped_rules_load_with_default_env() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
-    let rs = Ruleset::load_with_env(&path, &|_: &str| None).unwrap();
+    let rs = crate::config::load_with_env(&path, &|_: &str| None).unwrap();
     let stripe = rs.gateway("stripe_sandbox").unwrap();
     assert_eq!(stripe.base_url, "http://127.0.0.1:4010/stripe");
     assert_eq!(stripe.credentials["api_key"].expose(), "sk_test_sandbox");
@@ -530,16 +531,7 @@ fn shipped_rules_load_with_default_env() {
     assert_eq!(names, ["eu-cards", "default"]);
     assert_eq!(rs.risk.block_at, Some(90));
     assert!(
-        Ruleset::load(&path).is_ok(),
+        crate::config::load(&path).is_ok(),
         "loads with the process env too"
     );
-}
-
-#[test]
-fn every_gateway_kinds_default_methods_are_method_names_rule_files_accept() {
-    for kind in crate::connectors::GatewayKind::ALL {
-        for name in kind.facts().default_methods {
-            assert!(MethodKind::parse(name).is_some(), "{kind:?}: `{name}`");
-        }
-    }
 }

@@ -21,6 +21,7 @@ use super::{
     AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
     HttpClient, RefundRequest,
 };
+use crate::domain::facts::MethodKind;
 use crate::domain::outcome::{Lookup, Outcome};
 
 /// What is true of a gateway kind whatever its configuration.
@@ -33,11 +34,8 @@ pub struct KindFacts {
     /// The credential that verifies webhook signatures; during a rotation
     /// `<name>_previous` verifies too.
     pub webhook_secret: &'static str,
-    /// The methods a gateway of this kind is routed when its rule lists
-    /// none, named as a rule file's `methods` names them (`card`,
-    /// `apple_pay`, ...): connectors do not depend on routing's types, and
-    /// config's tests check that each name parses.
-    pub default_methods: &'static [&'static str],
+    /// The methods a gateway of this kind is routed when its rule lists none.
+    pub default_methods: &'static [MethodKind],
 }
 
 /// The configured values a kind may check beyond the common ones, taken from

@@ -12,18 +12,15 @@ pub fn new_id(prefix: &str) -> String {
     s
 }
 
-/// A prefixed id for a stored record: 8 base-62 characters of the creation
-/// time in milliseconds, then 14 random ones (~83 bits), 22 in all like
-/// [`new_id`]. The alphabet is in ASCII order, so ids made one after another
-/// sort together and the store's indexes on them grow at their right edge:
-/// a group commit of many inserts dirties one index page, not one random
-/// page per insert. Not for secrets: the time part is guessable.
-pub fn new_record_id(prefix: &str) -> String {
-    let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    record_id_at(prefix, ms)
-}
-
-fn record_id_at(prefix: &str, unix_ms: i128) -> String {
+/// A prefixed id for a stored record made at `unix_ms`: 8 base-62
+/// characters of that time in milliseconds, then 14 random ones (~83
+/// bits), 22 in all like [`new_id`]. The alphabet is in ASCII order, so ids
+/// made one after another sort together and the store's indexes on them
+/// grow at their right edge: a group commit of many inserts dirties one
+/// index page, not one random page per insert. Not for secrets: the time
+/// part is guessable. Callers take the time from the clock
+/// ([`super::clock::Clock::record_id`]).
+pub(super) fn record_id_at(prefix: &str, unix_ms: i128) -> String {
     let mut s = prefixed(prefix);
     // 62^8 ms is about 6,900 years: the width never overflows.
     let mut ms = unix_ms;
@@ -51,11 +48,6 @@ fn push_random(s: &mut String, n: usize) {
     }
 }
 
-/// Now, as an RFC 3339 UTC timestamp with millisecond precision.
-pub fn now_rfc3339() -> String {
-    rfc3339_millis(time::OffsetDateTime::now_utc())
-}
-
 /// `t` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, always this width. The stores order
 /// and compare timestamps as text (`updated_at < ?`), which is only right
 /// when every one has the same shape: RFC 3339's own formatting drops the
@@ -67,28 +59,6 @@ pub fn rfc3339_millis(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     t.format(FORMAT)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-pub fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// The clock webhook signature ages are judged by: the system's, or one a
-/// test sets, so that signed samples with old timestamps stay meaningful.
-#[derive(Debug, Clone, Default)]
-pub enum Clock {
-    #[default]
-    System,
-    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
-}
-
-impl Clock {
-    pub fn now_unix(&self) -> i64 {
-        match self {
-            Clock::System => now_unix(),
-            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -124,7 +94,7 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        let t = super::now_rfc3339();
+        let t = super::rfc3339_millis(time::OffsetDateTime::now_utc());
         assert!(t.ends_with('Z'), "{t}");
         assert!(
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()

@@ -6,9 +6,12 @@
 //! engine, the connectors, the API) can depend on it without depending on
 //! each other.
 
+pub mod clock;
+pub mod facts;
 pub mod ids;
 pub mod method;
 pub mod model;
 pub mod money;
 pub mod outcome;
 pub mod sensitive;
+pub mod when;

@@ -17,9 +17,9 @@ use super::records::{
     apply_authorization, attempt_fields, failure_of, new_attempt, new_payment_record,
 };
 use super::unit::{Pending, Ticket, Unit};
-use crate::config::Ruleset;
 use crate::connectors::{AuthorizeRequest, Connector, HttpClient};
-use crate::domain::ids::now_rfc3339;
+use crate::domain::clock::{Clock, Timestamp};
+use crate::domain::facts::{MethodKind, PaymentFacts};
 use crate::domain::method::{CardData, MethodData};
 use crate::domain::model::*;
 use crate::domain::money::Currency;
@@ -28,7 +28,8 @@ use crate::domain::sensitive::Sensitive;
 use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
-use crate::routing::{Decision, MethodKind, PaymentFacts, Strategy};
+use crate::routing::Ruleset;
+use crate::routing::{Decision, Strategy};
 use crate::store::{AttemptFinish, Store, StoreError};
 
 /// The active ruleset with a connector per configured gateway. Swapped whole;
@@ -40,7 +41,8 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn build(ruleset: Ruleset, client: &HttpClient) -> Live {
+    /// `loaded_at` is when the ruleset was loaded, from the service's clock.
+    pub fn build(ruleset: Ruleset, client: &HttpClient, loaded_at: Timestamp) -> Live {
         let connectors = ruleset
             .gateways
             .iter()
@@ -54,7 +56,7 @@ impl Live {
         Live {
             ruleset: Arc::new(ruleset),
             connectors,
-            loaded_at: now_rfc3339(),
+            loaded_at: loaded_at.rfc3339(),
         }
     }
 }
@@ -167,8 +169,9 @@ pub struct Engine {
     pub breakers: Breakers,
     /// Bounds failovers and same-key retries to a share of traffic.
     pub budget: RetryBudget,
-    /// Judges webhook signature ages.
-    pub clock: crate::domain::ids::Clock,
+    /// The service's one source of "now": record times and ids, leases,
+    /// signature ages, delivery schedules, reconciliation ages.
+    pub clock: Clock,
     /// Wakes the webhook applier when events were stored.
     pub events_pending: tokio::sync::Notify,
     /// Set by the running webhook applier: ingest hands it new events in
@@ -190,6 +193,7 @@ impl Engine {
         metrics: Metrics,
         client: HttpClient,
         fingerprint_key: Sensitive,
+        clock: Clock,
     ) -> Engine {
         Engine {
             live: ArcSwap::from_pointee(live),
@@ -205,7 +209,7 @@ impl Engine {
             return_url: "https://payroute.invalid/return".to_string(),
             ambiguous_retries: 2,
             ambiguous_backoff: std::time::Duration::from_millis(200),
-            clock: crate::domain::ids::Clock::System,
+            clock,
             breakers: Breakers::new(BreakerConfig::default()),
             budget: RetryBudget::default(),
             events_pending: tokio::sync::Notify::new(),
@@ -265,7 +269,7 @@ impl Engine {
             });
         }
         self.velocity.record(&facts);
-        let mut payment = new_payment_record(merchant, &input, &facts, &decision);
+        let mut payment = new_payment_record(merchant, &input, &facts, &decision, self.clock.now());
         let mut unit = Unit::new(ticket);
         if decision.risk.blocked {
             payment.status = PaymentStatus::Failed;
@@ -336,7 +340,7 @@ impl Engine {
                 }
                 _ => {
                     apply_authorization(payment, gateway, outcome, input.capture);
-                    stage(payment, unit);
+                    stage(payment, unit, self.clock.now());
                     return Ok(());
                 }
             };
@@ -355,7 +359,7 @@ impl Engine {
             message: "no candidate gateway could take this payment".into(),
             decline_code: None,
         }));
-        stage(payment, unit);
+        stage(payment, unit, self.clock.now());
         Ok(())
     }
 
@@ -391,7 +395,13 @@ impl Engine {
         payment: &mut Payment,
         unit: &mut Unit,
     ) -> Result<Outcome, EngineError> {
-        let attempt = new_attempt(&payment.id, gateway, "authorize", payment.amount);
+        let attempt = new_attempt(
+            &payment.id,
+            gateway,
+            "authorize",
+            payment.amount,
+            self.clock.now(),
+        );
         unit.commit.new_attempts.push(attempt.clone());
         unit.flush(&*self.store).await?;
         unit.calling();
@@ -515,9 +525,9 @@ impl Engine {
 }
 
 /// Stages a payment's new state in the unit: inserted whole when no unit
-/// has written it yet (no gateway was called), else updated.
-pub(super) fn stage(payment: &mut Payment, unit: &mut Unit) {
-    payment.updated_at = now_rfc3339();
+/// has written it yet (no gateway was called), else updated; as of `now`.
+pub(super) fn stage(payment: &mut Payment, unit: &mut Unit, now: Timestamp) {
+    payment.updated_at = now.rfc3339();
     if unit.commit.new_payment.is_some() {
         unit.commit.new_payment = Some(payment.clone());
     } else {

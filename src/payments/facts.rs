@@ -4,7 +4,7 @@
 //! the body's types, so routing needs nothing of payments.
 
 use super::engine::{MethodInput, NewPayment};
-use crate::routing::{PaymentFacts, card_network};
+use crate::domain::facts::{PaymentFacts, card_network};
 
 /// What routing sees of a parsed create body: BIN and network instead of
 /// the card number. `card_fingerprint` is left to the caller who holds the

@@ -3,7 +3,9 @@
 
 pub mod engine;
 pub mod facts;
+pub mod keys;
 pub mod operations;
+pub mod reads;
 pub mod records;
 pub mod transitions;
 pub mod unit;

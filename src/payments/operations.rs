@@ -10,7 +10,6 @@ use super::engine::{Engine, EngineError, stage};
 use super::records::{failure_of, new_attempt};
 use super::unit::{Pending, Ticket, Unit};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, RefundRequest};
-use crate::domain::ids::{new_record_id, now_rfc3339};
 use crate::domain::model::*;
 use crate::domain::outcome::{Effect, Outcome};
 use crate::store::{Commit, PaymentLease};
@@ -77,7 +76,7 @@ impl BusyGuard<'_> {
         PaymentLease {
             payment_id: self.id.clone(),
             holder: self.holder.clone(),
-            until: crate::domain::ids::now_unix().saturating_add(LEASE_SECS),
+            until: self.engine.clock.now_unix().saturating_add(LEASE_SECS),
         }
     }
 
@@ -122,7 +121,7 @@ impl Engine {
         if guard.holder.is_empty() {
             return Ok(guard);
         }
-        let now = crate::domain::ids::now_unix();
+        let now = self.clock.now_unix();
         guard.leased = self
             .store
             .lock_payment(payment_id, &guard.holder, now, LEASE_SECS)
@@ -242,7 +241,7 @@ impl Engine {
             )));
         }
         let (conn, gateway, reference) = self.holder(&p)?;
-        let attempt = new_attempt(&p.id, &gateway, "capture", amount);
+        let attempt = new_attempt(&p.id, &gateway, "capture", amount, self.clock.now());
         let req = CaptureRequest {
             provider_reference: reference,
             amount,
@@ -289,7 +288,7 @@ impl Engine {
             )));
         }
         let (conn, gateway, reference) = self.holder(&p)?;
-        let attempt = new_attempt(&p.id, &gateway, "cancel", p.amount);
+        let attempt = new_attempt(&p.id, &gateway, "cancel", p.amount, self.clock.now());
         let req = CancelRequest {
             provider_reference: reference,
             payment_id: p.id.clone(),
@@ -326,7 +325,7 @@ impl Engine {
         guard: BusyGuard<'e>,
     ) -> Pending<'e, OpResult<Payment>> {
         if matches!(result, OpResult::Done(())) {
-            stage(&mut p, &mut unit);
+            stage(&mut p, &mut unit, self.clock.now());
         }
         let result = match result {
             OpResult::Done(()) => OpResult::Done(p),
@@ -370,9 +369,10 @@ impl Engine {
             )));
         }
         let (conn, gateway, reference) = self.holder(&p)?;
-        let now = now_rfc3339();
+        let at = self.clock.now();
+        let now = at.rfc3339();
         let mut refund = Refund {
-            id: new_record_id("re"),
+            id: at.record_id("re"),
             payment_id: p.id.clone(),
             status: RefundStatus::Pending,
             amount,
@@ -386,7 +386,7 @@ impl Engine {
         };
         let mut unit = Unit::new(ticket);
         unit.commit.refunds.push(refund.clone());
-        let attempt = new_attempt(&p.id, &gateway, "refund", amount);
+        let attempt = new_attempt(&p.id, &gateway, "refund", amount, at);
         let req = RefundRequest {
             provider_reference: reference,
             amount,
@@ -410,7 +410,7 @@ impl Engine {
                 } else {
                     PaymentStatus::PartiallyRefunded
                 };
-                stage(&mut p, &mut unit);
+                stage(&mut p, &mut unit, self.clock.now());
                 OpResult::Done(())
             }
             Outcome::Pending { provider_reference } => {
@@ -425,7 +425,7 @@ impl Engine {
                 refused_or_unavailable(other)
             }
         };
-        refund.updated_at = now_rfc3339();
+        refund.updated_at = self.clock.now_rfc3339();
         unit.commit.refunds.push(refund.clone());
         let result = match result {
             OpResult::Done(()) => OpResult::Done(refund),

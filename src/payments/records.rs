@@ -4,20 +4,22 @@
 //! orchestrator (`engine.rs`) and the operations write what they return.
 
 use super::engine::{MethodInput, NewPayment};
-use crate::domain::ids::{new_record_id, now_rfc3339};
+use crate::domain::clock::Timestamp;
+use crate::domain::facts::PaymentFacts;
 use crate::domain::model::*;
 use crate::domain::outcome::{Decline, Effect, Outcome};
-use crate::routing::{Decision, PaymentFacts};
+use crate::routing::Decision;
 
-/// A new `started` attempt: written before its gateway call.
+/// A new `started` attempt made at `at`: written before its gateway call.
 pub(crate) fn new_attempt(
     payment_id: &str,
     gateway: &str,
     operation: &str,
     amount: i64,
+    at: Timestamp,
 ) -> Attempt {
-    let now = now_rfc3339();
-    let id = new_record_id("att");
+    let now = at.rfc3339();
+    let id = at.record_id("att");
     Attempt {
         // The attempt id doubles as the gateway idempotency key: stable for
         // every retry of this attempt, never shared with another gateway.
@@ -166,8 +168,9 @@ pub(super) fn new_payment_record(
     input: &NewPayment,
     facts: &PaymentFacts,
     decision: &Decision,
+    at: Timestamp,
 ) -> Payment {
-    let now = now_rfc3339();
+    let now = at.rfc3339();
     let card = match &input.method {
         MethodInput::Card(c) => Some(CardSummary {
             bin: facts.card_bin.clone().unwrap_or_default(),
@@ -181,7 +184,7 @@ pub(super) fn new_payment_record(
     };
     let customer = &input.customer;
     Payment {
-        id: new_record_id("pay"),
+        id: at.record_id("pay"),
         merchant_id: merchant.to_string(),
         status: PaymentStatus::Processing,
         amount: input.amount,

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::domain::ids::{new_record_id, now_rfc3339, now_unix};
+use crate::domain::clock::Timestamp;
 use crate::domain::model::*;
 use crate::store::events::{Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus};
 
@@ -65,11 +65,15 @@ pub enum Applied {
 }
 
 /// Applies `fact` to `payment` (with its refunds) and the existing dispute
-/// if any.
-pub fn apply(payment: &Payment, fact: &Observed, dispute: Option<&Dispute>) -> Applied {
+/// if any, at `now` (the records' times and the merchant event's).
+pub fn apply(
+    payment: &Payment,
+    fact: &Observed,
+    dispute: Option<&Dispute>,
+    now: Timestamp,
+) -> Applied {
     use PaymentStatus::*;
     let mut p = payment.clone();
-    let now = now_rfc3339();
     // An automatic-capture authorization is a capture: the gateway captures
     // it without being asked (the API path records it the same way).
     let automatic = Observed::Captured { amount: None };
@@ -114,7 +118,7 @@ pub fn apply(payment: &Payment, fact: &Observed, dispute: Option<&Dispute>) -> A
         _ => "payment.voided",
     };
     if p.status == target {
-        return confirmed(payment, kind);
+        return confirmed(payment, kind, now);
     }
     if !p.status.can_move_to(target) {
         return Applied::Stale(format!("{kind} for a {} payment", p.status.as_str()));
@@ -140,29 +144,30 @@ fn failure(code: &str, reason: &Option<String>) -> Failure {
     }
 }
 
-fn confirmed(p: &Payment, kind: &str) -> Applied {
+fn confirmed(p: &Payment, kind: &str, now: Timestamp) -> Applied {
     let data = p.to_json();
     Applied::Confirmed(Box::new(Commit {
-        deliveries: vec![delivery(&p.merchant_id, kind, data)],
+        deliveries: vec![delivery(&p.merchant_id, kind, data, now)],
         ..Commit::default()
     }))
 }
 
-fn changed(mut p: Payment, now: String, refund: Option<Refund>, kind: &str) -> Applied {
-    p.updated_at = now;
+fn changed(mut p: Payment, now: Timestamp, refund: Option<Refund>, kind: &str) -> Applied {
+    p.updated_at = now.rfc3339();
     let data = match &refund {
         Some(r) => json!(r),
         None => p.to_json(),
     };
     Applied::Changed(Box::new(Commit {
-        deliveries: vec![delivery(&p.merchant_id, kind, data)],
+        deliveries: vec![delivery(&p.merchant_id, kind, data, now)],
         refunds: refund.into_iter().collect(),
         payment: Some(p),
         ..Commit::default()
     }))
 }
 
-fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, now: String) -> Applied {
+fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, stamp: Timestamp) -> Applied {
+    let now = stamp.rfc3339();
     // Money given back by payroute's own reversal (a late or unknown
     // authorization) for a payment the merchant was never told was charged:
     // that stays true, and there is no refund to report.
@@ -187,7 +192,7 @@ fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, now: String) -> 
         // A refund made outside payroute (e.g. in the gateway's dashboard)
         // still moves money: record it.
         None if status == RefundStatus::Succeeded => Refund {
-            id: new_record_id("re"),
+            id: stamp.record_id("re"),
             payment_id: p.id.clone(),
             status: RefundStatus::Pending,
             amount: f.amount.unwrap_or(0),
@@ -204,7 +209,7 @@ fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, now: String) -> 
     if r.status == status {
         let data = json!(r);
         return Applied::Confirmed(Box::new(Commit {
-            deliveries: vec![delivery(&p.merchant_id, kind, data)],
+            deliveries: vec![delivery(&p.merchant_id, kind, data, stamp)],
             ..Commit::default()
         }));
     }
@@ -233,7 +238,7 @@ fn refund(mut p: Payment, f: &RefundFact, status: RefundStatus, now: String) -> 
     } else {
         r.failure = Some(failure("refund_failed", &f.reason));
     }
-    changed(p, now, Some(r), kind)
+    changed(p, stamp, Some(r), kind)
 }
 
 fn dispute_change(
@@ -241,15 +246,16 @@ fn dispute_change(
     status: DisputeStatus,
     f: &DisputeFact,
     existing: Option<&Dispute>,
-    now: String,
+    stamp: Timestamp,
 ) -> Applied {
+    let now = stamp.rfc3339();
     let kind = match status {
         DisputeStatus::Open => "dispute.opened",
         DisputeStatus::Won => "dispute.won",
         DisputeStatus::Lost => "dispute.lost",
     };
     let mut d = existing.cloned().unwrap_or_else(|| Dispute {
-        id: new_record_id("dp"),
+        id: stamp.record_id("dp"),
         payment_id: p.id.clone(),
         gateway: p.gateway.clone().unwrap_or_default(),
         provider_reference: f.provider_reference.clone(),
@@ -263,7 +269,7 @@ fn dispute_change(
     let is_new = existing.is_none();
     if !is_new && d.status == status {
         return Applied::Confirmed(Box::new(Commit {
-            deliveries: vec![delivery(&p.merchant_id, kind, json!(d))],
+            deliveries: vec![delivery(&p.merchant_id, kind, json!(d), stamp)],
             ..Commit::default()
         }));
     }
@@ -275,21 +281,22 @@ fn dispute_change(
     d.status = status;
     d.updated_at = now;
     Applied::Changed(Box::new(Commit {
-        deliveries: vec![delivery(&p.merchant_id, kind, json!(d))],
+        deliveries: vec![delivery(&p.merchant_id, kind, json!(d), stamp)],
         disputes: vec![d],
         ..Commit::default()
     }))
 }
 
-/// A merchant event, ready for the outbound queue: `{"id","type","created","data"}`.
-pub fn delivery(merchant_id: &str, kind: &str, data: serde_json::Value) -> Delivery {
-    let event_id = new_record_id("evt");
-    let created = now_unix();
+/// A merchant event made at `at`, ready for the outbound queue (due
+/// then): `{"id","type","created","data"}`.
+pub fn delivery(merchant_id: &str, kind: &str, data: serde_json::Value, at: Timestamp) -> Delivery {
+    let event_id = at.record_id("evt");
+    let created = at.unix();
     let payload =
         json!({"id": event_id, "type": kind, "created": created, "data": data}).to_string();
-    let now = now_rfc3339();
+    let now = at.rfc3339();
     Delivery {
-        id: new_record_id("dlv"),
+        id: at.record_id("dlv"),
         event_id,
         merchant_id: merchant_id.to_string(),
         event_type: kind.to_string(),

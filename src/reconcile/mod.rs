@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::connectors::AuthorizationQuery;
-use crate::domain::ids::{now_unix, rfc3339_millis};
+use crate::domain::clock::Clock;
 use crate::domain::model::{Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus};
 use crate::domain::outcome::{Effect, Lookup, Outcome};
 use crate::payments::Engine;
@@ -86,6 +86,12 @@ async fn leads(engine: &Engine) -> bool {
         tracing::info!(leading, "reconciler leadership changed");
         engine.metrics.reconciler_leader.set(i64::from(leading));
     }
+    let role = if leading { "leader" } else { "follower" };
+    engine
+        .metrics
+        .reconciler_rounds
+        .with_label_values(&[role])
+        .inc();
     leading
 }
 
@@ -104,7 +110,7 @@ async fn pass(engine: &Engine, cfg: &ReconcileConfig) {
 
 /// One pass over everything old enough to be stuck.
 pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Report, StoreError> {
-    let before = rfc3339_millis(time::OffsetDateTime::now_utc() - cfg.min_age);
+    let before = engine.clock.now().minus(cfg.min_age).rfc3339();
     let stuck = engine
         .store
         .list_stale_payments(
@@ -146,9 +152,10 @@ pub async fn reconcile_once(engine: &Engine, cfg: &ReconcileConfig) -> Result<Re
     Ok(report)
 }
 
-fn age_secs(rfc: &str) -> i64 {
+/// Seconds since `rfc` (0 if unreadable) by `clock`.
+fn age_secs(clock: &Clock, rfc: &str) -> i64 {
     time::OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
-        .map(|t| now_unix() - t.unix_timestamp())
+        .map(|t| clock.now_unix() - t.unix_timestamp())
         .unwrap_or(0)
 }
 
@@ -254,7 +261,10 @@ async fn settle_authorization(
                 return apply(engine, p, &fact, "declined at the gateway").await;
             }
             Lookup::Pending { .. } => return Ok(false),
-            Lookup::NotFound if age_secs(&a.created_at) >= cfg.not_found_grace.as_secs() as i64 => {
+            Lookup::NotFound
+                if age_secs(&engine.clock, &a.created_at)
+                    >= cfg.not_found_grace.as_secs() as i64 =>
+            {
                 finish(
                     engine,
                     a,
@@ -278,7 +288,7 @@ async fn settle_authorization(
             }
             Lookup::Unknown { reason } => {
                 if a.provider_reference.is_some()
-                    || age_secs(&a.created_at) < cfg.reverse_after.as_secs() as i64
+                    || age_secs(&engine.clock, &a.created_at) < cfg.reverse_after.as_secs() as i64
                 {
                     return Ok(false);
                 }
@@ -332,7 +342,7 @@ async fn reverse(
         return Ok(false);
     };
     // Since the gateway accepted it (a retried row keeps its creation time).
-    if age_secs(&cancel.updated_at) < cfg.reverse_after.as_secs() as i64 {
+    if age_secs(&engine.clock, &cancel.updated_at) < cfg.reverse_after.as_secs() as i64 {
         return Ok(false);
     }
     // A stored gateway event not yet applied (leased by a process that died,
@@ -397,8 +407,13 @@ async fn request_reversal(
     let reversal = match earlier {
         Some(r) => r.clone(),
         None => {
-            let mut r =
-                crate::payments::records::new_attempt(&p.id, &a.gateway, "reversal", a.amount);
+            let mut r = crate::payments::records::new_attempt(
+                &p.id,
+                &a.gateway,
+                "reversal",
+                a.amount,
+                engine.clock.now(),
+            );
             r.gateway_idempotency_key = key.to_string();
             engine.store.insert_attempt(&r).await?;
             r
@@ -471,7 +486,7 @@ async fn apply(
     why: &str,
 ) -> Result<bool, StoreError> {
     let detail = json!({"payment": p.id, "fact": format!("{fact:?}"), "why": why});
-    let mut commit = match transitions::apply(&p, fact, None) {
+    let mut commit = match transitions::apply(&p, fact, None, engine.clock.now()) {
         Applied::Changed(c) => *c,
         // Already in that state: still record what was learned (provider
         // reference), without a second merchant event.

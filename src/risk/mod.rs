@@ -8,11 +8,30 @@ use std::time::Duration;
 
 pub use velocity::{Velocity, VelocityKey};
 
-use crate::routing::rules::When;
-use crate::routing::{PaymentFacts, RiskAssessment, SignalHit};
+use serde::Serialize;
+
+use crate::domain::facts::PaymentFacts;
+use crate::domain::when::When;
 
 /// The highest risk score.
 pub const MAX_SCORE: u32 = 100;
+
+/// A signal that fired and the points it added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalHit {
+    pub name: String,
+    pub score: u32,
+}
+
+/// A payment's risk score and whether it is refused before any gateway call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RiskAssessment {
+    /// 0–100.
+    pub score: u32,
+    pub signals: Vec<SignalHit>,
+    pub block_at: Option<u32>,
+    pub blocked: bool,
+}
 
 /// A velocity condition: fires when the key already has `max` payments in
 /// `window`, i.e. this one would exceed it.
@@ -102,7 +121,7 @@ impl Signal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::rules::Bounds;
+    use crate::domain::when::Bounds;
 
     fn rules() -> RiskRules {
         RiskRules {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::routing::PaymentFacts;
+use crate::domain::facts::PaymentFacts;
 
 /// Which payment attribute a velocity counter is keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

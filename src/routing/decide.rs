@@ -3,10 +3,10 @@
 //! accepts and ordered by the route's target (priority list or weighted
 //! split).
 
-use super::rules::{Route, Target};
-use super::{Decision, MethodKind, PaymentFacts, RiskAssessment, Skipped, Strategy};
-use crate::config::{GatewayConfig, Ruleset};
-use crate::risk::Velocity;
+use super::routes::{Route, Target};
+use super::{Decision, GatewayConfig, Ruleset, Skipped, Strategy};
+use crate::domain::facts::{MethodKind, PaymentFacts};
+use crate::risk::{RiskAssessment, Velocity};
 
 /// See [`Ruleset::decide`].
 pub fn decide(rs: &Ruleset, facts: &PaymentFacts, velocity: &Velocity) -> Decision {

@@ -107,7 +107,8 @@ fn write_risk(out: &mut String, d: &Decision) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::{RiskAssessment, SignalHit, Skipped};
+    use crate::risk::{RiskAssessment, SignalHit};
+    use crate::routing::Skipped;
 
     fn decision() -> Decision {
         Decision {

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
+use super::Strategy;
 use super::decide::decide_with_roll;
-use super::{MethodKind, PaymentFacts, Strategy};
-use crate::config::Ruleset;
+use crate::domain::facts::{MethodKind, PaymentFacts};
 use crate::risk::Velocity;
+use crate::routing::Ruleset;
 
 const GATEWAYS: &str = "\
 gateways:
@@ -37,7 +38,7 @@ fn ruleset(rest: &str) -> Ruleset {
         (PathBuf::from("gateways.yaml"), GATEWAYS.to_string()),
         (PathBuf::from("rest.yaml"), rest.to_string()),
     ];
-    match Ruleset::from_texts(&texts, &|_: &str| None) {
+    match crate::config::from_texts(&texts, &|_: &str| None) {
         Ok(rs) => rs,
         Err(e) => panic!("test ruleset refused: {e}"),
     }

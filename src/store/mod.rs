@@ -7,6 +7,12 @@
 //! by one contract test suite run against each: SQLite ([`sqlite`]), the
 //! embedded single-process default, and PostgreSQL ([`postgres`]), for
 //! several replicas sharing one database. [`open`] picks one by URL.
+//!
+//! Time: a store reads "now" from the [`Clock`] it is opened with, for
+//! every timestamp it writes or compares itself (claims and their expiry,
+//! leases, `processed_at`, attempt `updated_at`, audit entries); times its
+//! callers pass (`now`, `updated_before`, a record's own fields) come from
+//! the same clock upstream. Neither database's own clock decides anything.
 
 mod columns;
 #[cfg(test)]
@@ -17,6 +23,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::domain::clock::Clock;
 use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 
 pub use events::{
@@ -36,6 +43,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported store URL: {0}")]
     BadUrl(String),
+}
+
+impl StoreError {
+    /// The record asked for does not exist (as opposed to a store fault).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound)
+    }
 }
 
 /// Units of work a store committed, and the transactions that held them.
@@ -297,17 +311,19 @@ pub trait Store: Send + Sync + 'static {
 /// `postgresql://` (`postgres://user:pass@host:5432/db?sslmode=require&
 /// options=-c%20search_path%3Dpayroute`). `synchronous_full` applies to
 /// SQLite only; PostgreSQL's durability is the server's own setting.
+/// `clock` is the store's "now" (see the module docs).
 pub async fn open(
     url: &str,
     synchronous_full: bool,
+    clock: Clock,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = sqlite::SqliteStore::open(path, synchronous_full).await?;
-        return Ok(std::sync::Arc::new(store));
+        return Ok(std::sync::Arc::new(store.with_clock(clock)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = postgres::PostgresStore::open(url).await?;
-        return Ok(std::sync::Arc::new(store));
+        return Ok(std::sync::Arc::new(store.with_clock(clock)));
     }
     let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
     Err(StoreError::BadUrl(format!(

@@ -11,7 +11,15 @@
 //! `options=-c search_path=NAME` (URL-encoded: `-c%20search_path%3DNAME`)
 //! picks the schema, which must exist; the `connect` module tells how
 //! `sslmode` is read.
-//! Timestamps in unix seconds are this process's clock, as in SQLite.
+//!
+//! Every timestamp the store writes or compares (idempotency claims and
+//! their staleness, inbound and delivery leases, payment leases, attempt
+//! `updated_at`, the audit log's `at`) is the injected [`Clock`]'s, as in
+//! SQLite, never the server's `now()`: replicas' clocks are kept in step by
+//! NTP anyway, and tests move the clock instead of waiting. What is still
+//! the server's: the time a migration was applied (`schema_migrations`,
+//! bookkeeping no decision reads) and the session lifetime behind
+//! leadership (an advisory lock ends with its session, no clock involved).
 
 mod codec;
 mod commit;
@@ -43,6 +51,7 @@ use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::StoreError;
+use crate::domain::clock::Clock;
 
 pub use test_schema::{DEFAULT_TEST_URL, TEST_URL_ENV, create_test_schema, drop_test_schema};
 
@@ -60,6 +69,7 @@ pub struct PostgresStore {
     /// The schema the URL's search_path resolved to; scopes advisory keys.
     schema: String,
     leadership: Mutex<leases::Leadership>,
+    clock: Clock,
 }
 
 impl PostgresStore {
@@ -94,7 +104,14 @@ impl PostgresStore {
             target,
             schema,
             leadership: Mutex::new(leases::Leadership::default()),
+            clock: Clock::system(),
         })
+    }
+
+    /// The store with `clock` as its "now" (the system clock until set).
+    pub fn with_clock(mut self, clock: Clock) -> PostgresStore {
+        self.clock = clock;
+        self
     }
 
     /// Runs `op` on a pooled connection within [`OP_TIMEOUT`]. A connection

@@ -4,6 +4,10 @@
 //! pragmas, migrations and the mapping of rusqlite errors to
 //! [`StoreError`]. Async callers never stall a runtime thread, no lock is
 //! held across an `.await`, and no call takes a blocking-pool thread.
+//!
+//! Every timestamp is the injected clock's (see [`SqliteStore::with_clock`]);
+//! SQLite's own `'now'` is left only in the migrations' `applied_at`,
+//! bookkeeping that no decision reads.
 
 mod codec;
 mod commit;
@@ -26,6 +30,7 @@ use rusqlite::{Connection, ErrorCode};
 
 use super::events::{Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus};
 use super::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
+use crate::domain::clock::Clock;
 use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 use threads::Threads;
 
@@ -46,6 +51,10 @@ const PAGE_SIZE: i64 = 1024;
 
 pub struct SqliteStore {
     threads: Threads,
+    /// Every timestamp the store writes or compares (claims, leases,
+    /// staleness, `updated_at`, the audit log) is this clock's, never
+    /// SQLite's own `'now'`: tests move it, and one payroute reads one clock.
+    clock: Clock,
 }
 
 impl SqliteStore {
@@ -58,6 +67,12 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || open_blocking(&path, synchronous_full))
             .await
             .map_err(|e| StoreError::Unavailable(format!("opening the store: {e}")))?
+    }
+
+    /// The store with `clock` as its "now" (the system clock until set).
+    pub fn with_clock(mut self, clock: Clock) -> SqliteStore {
+        self.clock = clock;
+        self
     }
 
     /// Runs `f` as one unit of work on the writer; answers once durable.
@@ -85,7 +100,10 @@ fn open_blocking(path: &str, synchronous_full: bool) -> Result<SqliteStore, Stor
         configure_writer(&conn, synchronous_full, false)?;
         schema::migrate(&mut conn)?;
         let threads = Threads::start(conn, Vec::new(), None)?;
-        return Ok(SqliteStore { threads });
+        return Ok(SqliteStore {
+            threads,
+            clock: Clock::system(),
+        });
     }
     create_parent_dir(path)?;
     let mut writer = Connection::open(path)?;
@@ -96,7 +114,10 @@ fn open_blocking(path: &str, synchronous_full: bool) -> Result<SqliteStore, Stor
         .collect::<Result<Vec<_>, _>>()?;
     let checkpointer = Connection::open(path)?;
     let threads = Threads::start(writer, readers, Some(checkpointer))?;
-    Ok(SqliteStore { threads })
+    Ok(SqliteStore {
+        threads,
+        clock: Clock::system(),
+    })
 }
 
 fn create_parent_dir(path: &str) -> Result<(), StoreError> {
@@ -180,14 +201,14 @@ impl Store for SqliteStore {
 
     async fn claim_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError> {
         let key = idempotency::OwnedKey::from(&key);
-        self.write(move |c| idempotency::claim(c, &key, idempotency::now_unix()))
-            .await
+        let now = self.clock.now_unix();
+        self.write(move |c| idempotency::claim(c, &key, now)).await
     }
 
     async fn peek_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError> {
         let key = idempotency::OwnedKey::from(&key);
-        self.read(move |c| idempotency::peek(c, &key, idempotency::now_unix()))
-            .await
+        let now = self.clock.now_unix();
+        self.read(move |c| idempotency::peek(c, &key, now)).await
     }
 
     async fn complete_idempotency(
@@ -243,7 +264,7 @@ impl Store for SqliteStore {
         since: i64,
     ) -> Result<bool, StoreError> {
         let (m, k) = (merchant_id.to_owned(), key.to_owned());
-        let now = idempotency::now_unix();
+        let now = self.clock.now_unix();
         self.write(move |c| idempotency::retake(c, &m, &k, since, now))
             .await
     }
@@ -306,7 +327,8 @@ impl Store for SqliteStore {
             error_code: error_code.map(str::to_owned),
             latency_ms,
         };
-        self.write(move |c| journal::finish_attempt(c, &finish))
+        let at = self.clock.now_rfc3339();
+        self.write(move |c| journal::finish_attempt(c, &finish, &at))
             .await
     }
 
@@ -332,7 +354,8 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let e = entry.clone();
-        self.write(move |c| journal::append_audit(c, &e)).await
+        let at = self.clock.now_rfc3339();
+        self.write(move |c| journal::append_audit(c, &e, &at)).await
     }
 
     async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
@@ -354,7 +377,7 @@ impl Store for SqliteStore {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<InboundEvent>, StoreError> {
-        let now = idempotency::now_unix();
+        let now = self.clock.now_unix();
         // Idle loops call this every tick: with nothing to take, a reader
         // says so and the writer is not asked.
         if !self.read(move |c| inbound::any_claimable(c, now)).await? {
@@ -393,7 +416,8 @@ impl Store for SqliteStore {
 
     async fn commit(&self, c: &Commit) -> Result<(), StoreError> {
         let commit = c.clone();
-        self.write(move |conn| commit::apply(conn, &commit, idempotency::now_unix()))
+        let now = self.clock.now();
+        self.write(move |conn| commit::apply(conn, &commit, now))
             .await
     }
 
@@ -404,10 +428,9 @@ impl Store for SqliteStore {
     ) -> Result<IdemClaim, StoreError> {
         let key = idempotency::OwnedKey::from(&key);
         let commit = c.clone();
-        self.write(move |conn| {
-            commit::claim_and_apply(conn, &key, &commit, idempotency::now_unix())
-        })
-        .await
+        let now = self.clock.now();
+        self.write(move |conn| commit::claim_and_apply(conn, &key, &commit, now))
+            .await
     }
 
     async fn get_payment_by_id(&self, id: &str) -> Result<Option<Payment>, StoreError> {

@@ -74,7 +74,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, delay
         // (the gateway answered after sending it): orphans get another look.
         if last_requeue.elapsed() >= ORPHAN_RETRY {
             last_requeue = tokio::time::Instant::now();
-            let cutoff = crate::domain::ids::now_unix() - ORPHAN_RETRY.as_secs() as i64;
+            let cutoff = engine.clock.now_unix() - ORPHAN_RETRY.as_secs() as i64;
             if let Err(e) = engine.store.requeue_orphans(cutoff).await {
                 tracing::warn!(error = %e, "cannot requeue orphan events");
             }
@@ -180,24 +180,25 @@ pub async fn apply_one(engine: &Engine, ev: &InboundEvent) -> Result<InboundStat
         payment.gateway = Some(ev.gateway_id.clone());
         payment.provider_reference = gev.payment_reference.clone();
     }
-    let (mut commit, note) = match transitions::apply(&payment, &observed, dispute.as_ref()) {
-        Applied::Changed(c) => (*c, None),
-        Applied::Confirmed(c) => (*c, Some("already applied".to_string())),
-        Applied::Stale(why) => {
-            let mut note = format!("stale, ignored: {why}");
-            let money_taken = matches!(
-                kind,
-                NormalizedKind::PaymentAuthorized | NormalizedKind::PaymentCaptured
-            );
-            if money_taken && payment.status == PaymentStatus::Failed {
-                let known = gev.payment_reference.as_deref();
-                note.push_str(
-                    &reverse_late_authorization(engine, &ev.gateway_id, &payment, known).await,
+    let (mut commit, note) =
+        match transitions::apply(&payment, &observed, dispute.as_ref(), engine.clock.now()) {
+            Applied::Changed(c) => (*c, None),
+            Applied::Confirmed(c) => (*c, Some("already applied".to_string())),
+            Applied::Stale(why) => {
+                let mut note = format!("stale, ignored: {why}");
+                let money_taken = matches!(
+                    kind,
+                    NormalizedKind::PaymentAuthorized | NormalizedKind::PaymentCaptured
                 );
+                if money_taken && payment.status == PaymentStatus::Failed {
+                    let known = gev.payment_reference.as_deref();
+                    note.push_str(
+                        &reverse_late_authorization(engine, &ev.gateway_id, &payment, known).await,
+                    );
+                }
+                (Commit::default(), Some(note))
             }
-            (Commit::default(), Some(note))
-        }
-    };
+        };
     if learned && commit.payment.is_none() {
         commit.payment = Some(payment);
     }
@@ -336,8 +337,13 @@ async fn reverse_late_authorization(
     let Some(conn) = live.connectors.get(gateway) else {
         return "; gateway no longer configured: not reversed".into();
     };
-    let mut attempt =
-        crate::payments::records::new_attempt(&payment.id, gateway, "reversal", payment.amount);
+    let mut attempt = crate::payments::records::new_attempt(
+        &payment.id,
+        gateway,
+        "reversal",
+        payment.amount,
+        engine.clock.now(),
+    );
     attempt.gateway_idempotency_key = format!("{}-late-reversal", payment.id);
     if engine.store.insert_attempt(&attempt).await.is_err() {
         return "; a reversal was already requested".into();

@@ -8,10 +8,10 @@
 
 use http::HeaderMap;
 
-use crate::config::GatewayConfig;
 use crate::connectors::webhook::{Delivery, Verified, VerifiedEvent, VerifyError};
-use crate::domain::ids::{new_record_id, now_unix};
+use crate::domain::clock::Timestamp;
 use crate::payments::Engine;
+use crate::routing::GatewayConfig;
 use crate::store::StoreError;
 use crate::store::events::{InboundEvent, InboundStatus};
 
@@ -56,20 +56,17 @@ pub async fn receive(
     raw: &[u8],
 ) -> Result<Ack, InboundError> {
     let secrets = secrets(g, g.kind.facts().webhook_secret)?;
+    let at = engine.clock.now();
     let delivery = Delivery {
         headers,
         body: raw,
         secrets: &secrets,
         credentials: &g.credentials,
         tolerance_s: g.webhook_tolerance_s,
-        now: engine.clock.now_unix(),
+        now: at.unix(),
     };
     let Verified { events, ack } = g.kind.verify_webhook(&delivery)?;
-    let received_at = now_unix();
-    let events: Vec<_> = events
-        .into_iter()
-        .map(|ev| inbound(g, ev, received_at))
-        .collect();
+    let events: Vec<_> = events.into_iter().map(|ev| inbound(g, ev, at)).collect();
     // Room for every event is reserved before the insert, so a stored
     // lease always has its event in the applier's queue.
     let permits = engine
@@ -103,14 +100,14 @@ pub async fn receive(
     Ok(ack)
 }
 
-fn inbound(g: &GatewayConfig, ev: VerifiedEvent, received_at: i64) -> InboundEvent {
+fn inbound(g: &GatewayConfig, ev: VerifiedEvent, at: Timestamp) -> InboundEvent {
     InboundEvent {
-        id: new_record_id("ie"),
+        id: at.record_id("ie"),
         gateway_id: g.id.clone(),
         provider_event_id: ev.provider_event_id,
         payload: ev.payload,
         status: InboundStatus::Received,
         note: None,
-        received_at,
+        received_at: at.unix(),
     }
 }

@@ -14,7 +14,6 @@ use http_body_util::Full;
 use rand::RngExt;
 use tokio::sync::watch;
 
-use crate::domain::ids::{now_rfc3339, now_unix};
 use crate::payments::Engine;
 use crate::store::events::{Delivery, DeliveryStatus};
 
@@ -85,7 +84,7 @@ pub async fn run(engine: Arc<Engine>, policy: DeliveryPolicy, mut shutdown: watc
         }
         let due = match engine
             .store
-            .claim_due_deliveries(now_unix(), BATCH, policy.lease_secs())
+            .claim_due_deliveries(engine.clock.now_unix(), BATCH, policy.lease_secs())
             .await
         {
             Ok(d) => d,
@@ -119,7 +118,8 @@ pub async fn deliver(engine: &Engine, policy: &DeliveryPolicy, mut d: Delivery) 
         Some((url, secret)) => send(engine, policy, &url, secret.expose(), &d).await,
     };
     d.attempts += 1;
-    d.updated_at = now_rfc3339();
+    let now = engine.clock.now();
+    d.updated_at = now.rfc3339();
     let label = match result {
         Ok(status) => {
             d.status = DeliveryStatus::Delivered;
@@ -130,9 +130,9 @@ pub async fn deliver(engine: &Engine, policy: &DeliveryPolicy, mut d: Delivery) 
         Err((status, error, retry)) => {
             d.last_status = status;
             d.last_error = Some(error);
-            let age = now_unix() - created_unix(&d);
+            let age = now.unix() - created_unix(&d).unwrap_or(now.unix());
             if retry && (age as u64) < policy.max_age.as_secs() {
-                d.next_attempt_at = now_unix() + policy.backoff(d.attempts).as_secs() as i64;
+                d.next_attempt_at = now.unix() + policy.backoff(d.attempts).as_secs() as i64;
                 "retry"
             } else {
                 d.status = DeliveryStatus::Failed;
@@ -152,13 +152,13 @@ pub async fn deliver(engine: &Engine, policy: &DeliveryPolicy, mut d: Delivery) 
     }
 }
 
-fn created_unix(d: &Delivery) -> i64 {
+fn created_unix(d: &Delivery) -> Option<i64> {
     time::OffsetDateTime::parse(
         &d.created_at,
         &time::format_description::well_known::Rfc3339,
     )
     .map(|t| t.unix_timestamp())
-    .unwrap_or_else(|_| now_unix())
+    .ok()
 }
 
 /// Ok(status) on 2xx; Err((status, error, retryable)) otherwise.
@@ -169,7 +169,7 @@ async fn send(
     secret: &str,
     d: &Delivery,
 ) -> Result<u16, (Option<u16>, String, bool)> {
-    let signature = sign(secret, now_unix(), &d.payload);
+    let signature = sign(secret, engine.clock.now_unix(), &d.payload);
     let req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header("payroute-signature", signature)

@@ -143,7 +143,7 @@ pub async fn postgres_schema() -> String {
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub rules_dir: PathBuf,
-    pub sandbox: payroute::sandbox::SandboxHandle,
+    pub sandbox: payroute_sandbox::SandboxHandle,
     pub payroute: Option<payroute::server::Running>,
     pub http: Http,
     pub api: String,
@@ -170,7 +170,7 @@ impl Harness {
         tune: impl FnOnce(&mut payroute::server::Settings),
     ) -> Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sandbox = payroute::sandbox::start(listener, Default::default())
+        let sandbox = payroute_sandbox::start(listener, Default::default())
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -320,6 +320,8 @@ pub struct Receiver {
     /// How long each answer takes (0 by default): a slow endpoint keeps
     /// deliveries in flight.
     pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Requests that reached the endpoint, answered or not yet.
+    pub arrived: Arc<std::sync::atomic::AtomicU64>,
     pub requests: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>>,
 }
 
@@ -333,18 +335,26 @@ impl Receiver {
         let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
         let requests: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
         let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (st, rq, dl) = (status.clone(), requests.clone(), delay_ms.clone());
+        let arrived = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (st, rq, dl, ar) = (
+            status.clone(),
+            requests.clone(),
+            delay_ms.clone(),
+            arrived.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (st, rq, dl) = (st.clone(), rq.clone(), dl.clone());
+                let (st, rq, dl, ar) = (st.clone(), rq.clone(), dl.clone(), ar.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let (st, rq, dl) = (st.clone(), rq.clone(), dl.clone());
+                        ar.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         async move {
                             let delay = dl.load(std::sync::atomic::Ordering::SeqCst);
+                            // A slow merchant endpoint, simulated: not a wait.
                             tokio::time::sleep(Duration::from_millis(delay)).await;
                             let (parts, body) = req.into_parts();
                             let body = body
@@ -370,6 +380,7 @@ impl Receiver {
             url: format!("http://{addr}/payment-events"),
             status,
             delay_ms,
+            arrived,
             requests,
         }
     }
@@ -418,7 +429,8 @@ pub fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// Polls `check` every 25 ms until it holds or `secs` pass.
+/// Polls `check` every 25 ms until it holds or `secs` pass: a wait for a
+/// state, whose poll interval only bounds how late it is seen.
 pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -594,6 +606,24 @@ impl Harness {
 }
 
 impl Harness {
+    /// Stops the sandbox sending Adyen notifications: they wait in its
+    /// outbox until [`Harness::reconnect_sandbox_webhooks`].
+    pub fn hold_adyen_webhooks(&self) {
+        let sandbox = self.sandbox.state();
+        sandbox.set_webhook_target(payroute_sandbox::Dialect::Adyen, None);
+    }
+
+    /// Points the sandbox's webhooks at payroute again; what waited is sent.
+    pub fn reconnect_sandbox_webhooks(&self) {
+        let running = self.payroute.as_ref().unwrap();
+        payroute::server::connect_sandbox(
+            &self.sandbox.state(),
+            &running.state.engine.live.load().ruleset,
+            self.sandbox.addr,
+            running.api_addr,
+        );
+    }
+
     /// Like [`Harness::start_opts`] with gateway timeouts of 400 ms, for
     /// tests that make gateway answers get lost.
     pub async fn start_short_timeouts(

@@ -20,9 +20,9 @@ pub use wire::{
 };
 
 use super::error::ApiError;
+use crate::domain::facts::PaymentFacts;
 use crate::domain::money::Currency;
 use crate::payments::engine::NewPayment;
-use crate::routing::PaymentFacts;
 
 /// `POST /v1/payments`: the payment a body asks for.
 pub fn parse_create(body: &[u8]) -> Result<NewPayment, ApiError> {

@@ -2,8 +2,8 @@ use serde_json::{Value, json};
 
 use super::validate::luhn_ok;
 use super::*;
+use crate::domain::facts::MethodKind;
 use crate::payments::engine::MethodInput;
-use crate::routing::MethodKind;
 
 fn body() -> Value {
     json!({"amount": 1999, "currency": "EUR", "reference": "o-1",

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use super::wire::{CaptureBody, CardBody, CreateBody, CustomerBody, MethodBody, RefundBody};
 use crate::api::error::ApiError;
+use crate::domain::facts::MethodKind;
 use crate::domain::method::CardData;
 use crate::domain::model::CaptureMode;
 use crate::domain::money::{AmountError, Currency};
 use crate::domain::sensitive::Sensitive;
 use crate::payments::engine::{Customer, MethodInput, NewPayment};
-use crate::routing::MethodKind;
 
 /// A refund as asked for: `amount` `None` refunds the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]

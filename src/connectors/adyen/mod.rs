@@ -30,6 +30,7 @@ use super::{
     AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
     RefundRequest,
 };
+use crate::domain::facts::MethodKind;
 use crate::domain::outcome::{Lookup, Outcome};
 
 /// Why Adyen's `find_authorization` cannot answer.
@@ -77,11 +78,11 @@ impl Gateway for AdyenConnector {
         required_credentials: &["api_key"],
         webhook_secret: "hmac_key",
         default_methods: &[
-            "card",
-            "apple_pay",
-            "google_pay",
-            "sepa_debit",
-            "gateway_token",
+            MethodKind::Card,
+            MethodKind::ApplePay,
+            MethodKind::GooglePay,
+            MethodKind::SepaDebit,
+            MethodKind::GatewayToken,
         ],
     };
 

@@ -45,6 +45,7 @@ use super::{
     AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
     RefundRequest,
 };
+use crate::domain::facts::MethodKind;
 use crate::domain::method::{CardData, MethodData};
 use crate::domain::outcome::{Lookup, Outcome};
 
@@ -91,11 +92,11 @@ impl Gateway for StripeConnector {
         required_credentials: &["api_key"],
         webhook_secret: "webhook_secret",
         default_methods: &[
-            "card",
-            "apple_pay",
-            "google_pay",
-            "sepa_debit",
-            "gateway_token",
+            MethodKind::Card,
+            MethodKind::ApplePay,
+            MethodKind::GooglePay,
+            MethodKind::SepaDebit,
+            MethodKind::GatewayToken,
         ],
     };
 

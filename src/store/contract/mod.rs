@@ -6,10 +6,14 @@
 //! show (a file reopened, two processes on one file, replicas racing on
 //! one schema) stays with that backend's own tests.
 //!
+//! Each store runs on a manual clock ([`Backend::clock`]) that starts at the
+//! present and stands still until a test moves it.
+//!
 //! PostgreSQL tests use the server at [`postgres::DEFAULT_TEST_URL`], or
 //! the one named by `PAYROUTE_TEST_POSTGRES`, and fail (never skip) when
 //! it cannot be reached.
 
+mod clock;
 mod fixtures;
 mod records;
 mod units;
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use super::postgres::{self, PostgresStore};
 use super::sqlite::SqliteStore;
 use super::{Store, StoreError};
+use crate::domain::clock::Clock;
 
 /// Connections per PostgreSQL test store: enough for real concurrency,
 /// few enough that many tests share one server's connection limit.
@@ -30,6 +35,8 @@ pub(crate) const TEST_POOL_SIZE: usize = 4;
 /// A store under test, with what it takes to reach under the trait.
 pub(crate) struct Backend {
     pub store: Arc<dyn Store>,
+    /// The store's "now".
+    pub clock: Clock,
     kind: Kind,
 }
 
@@ -44,9 +51,12 @@ enum Kind {
 
 impl Backend {
     pub async fn sqlite_memory() -> Backend {
-        let store = Arc::new(SqliteStore::open(":memory:", false).await.unwrap());
+        let clock = Clock::manual_at_system_time();
+        let store = SqliteStore::open(":memory:", false).await.unwrap();
+        let store = Arc::new(store.with_clock(clock.clone()));
         Backend {
             store: store.clone(),
+            clock,
             kind: Kind::Sqlite(store, None),
         }
     }
@@ -58,9 +68,11 @@ impl Backend {
         let store = SqliteStore::open(path.to_str().unwrap(), true)
             .await
             .unwrap();
-        let store = Arc::new(store);
+        let clock = Clock::manual_at_system_time();
+        let store = Arc::new(store.with_clock(clock.clone()));
         Backend {
             store: store.clone(),
+            clock,
             kind: Kind::Sqlite(store, Some(dir)),
         }
     }
@@ -70,9 +82,11 @@ impl Backend {
         let store = PostgresStore::open_sized(&url, TEST_POOL_SIZE)
             .await
             .unwrap_or_else(|e| panic!("opening the test schema: {e}"));
-        let store = Arc::new(store);
+        let clock = Clock::manual_at_system_time();
+        let store = Arc::new(store.with_clock(clock.clone()));
         Backend {
             store: store.clone(),
+            clock,
             kind: Kind::Postgres(store, url),
         }
     }

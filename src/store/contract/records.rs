@@ -564,7 +564,7 @@ async fn a_lone_store_leads_and_gets_free_payment_leases(b: &Backend) {
         store.try_lead("reaper").await.unwrap(),
         "roles are separate"
     );
-    let now = crate::domain::ids::now_unix();
+    let now = b.clock.now_unix();
     assert!(store.lock_payment("pay_1", "h1", now, 30).await.unwrap());
     assert!(
         store.lock_payment("pay_1", "h1", now, 30).await.unwrap(),

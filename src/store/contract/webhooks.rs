@@ -8,7 +8,6 @@ use super::{
     Backend, T0, T1, T2, contract_tests, delivery, delivery_ids, dispute, enqueue, event,
     event_ids, payment, refund, settle,
 };
-use crate::domain::ids::now_unix;
 use crate::domain::model::{PaymentStatus, RefundStatus};
 use crate::store::events::*;
 use crate::store::{AuditEntry, StoreError};
@@ -320,8 +319,9 @@ async fn requeue_orphans_returns_only_orphans_judged_before_the_cutoff(b: &Backe
         .await
         .unwrap();
 
-    assert_eq!(store.requeue_orphans(now_unix() - 3600).await.unwrap(), 0);
-    assert_eq!(store.requeue_orphans(now_unix() + 1).await.unwrap(), 1);
+    let now = b.clock.now_unix();
+    assert_eq!(store.requeue_orphans(now - 3600).await.unwrap(), 0);
+    assert_eq!(store.requeue_orphans(now + 1).await.unwrap(), 1);
     assert!(
         store
             .list_inbound_events(InboundStatus::Orphan, 10)

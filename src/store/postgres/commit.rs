@@ -12,6 +12,7 @@ use deadpool_postgres::{Client, GenericClient};
 
 use super::steps::{self, Step, TAKEN};
 use super::{deliveries, disputes, idempotency, inbound, journal, leases, records, refunds};
+use crate::domain::clock::Timestamp;
 use crate::store::IdemResponse;
 use crate::store::events::Commit;
 use crate::store::{IdemClaim, IdemKey, StoreError};
@@ -28,8 +29,20 @@ impl<'a> Unit<'a> {
     /// steps of one statement cannot see each other's rows, so pairs that
     /// would touch one row twice are folded here: a claim answered in the
     /// same unit is stored answered, and a lease taken and ended in the same
-    /// unit is not written at all.
-    fn of(commit: &'a Commit, now: i64, claim: Option<&IdemKey<'a>>) -> Result<Self, StoreError> {
+    /// unit is not written at all. Everything the unit stamps is stamped
+    /// `now`.
+    fn of(
+        commit: &'a Commit,
+        stamp: Timestamp,
+        claim: Option<&IdemKey<'a>>,
+    ) -> Result<Self, StoreError> {
+        let now = stamp.unix();
+        // Formatted only for the units that write it.
+        let at = if !commit.finished_attempts.is_empty() || commit.audit.is_some() {
+            stamp.rfc3339()
+        } else {
+            String::new()
+        };
         let mut steps: Vec<Step<'a>> = Vec::new();
         let mut response = commit.response.as_ref();
         if let Some(k) = claim {
@@ -56,7 +69,7 @@ impl<'a> Unit<'a> {
             commit
                 .finished_attempts
                 .iter()
-                .map(journal::finish_attempt_step),
+                .map(|f| journal::finish_attempt_step(f, at.clone())),
         );
         steps.extend(commit.new_attempts.iter().map(journal::insert_attempt_step));
         steps.extend(commit.disputes.iter().map(disputes::upsert_step));
@@ -75,7 +88,7 @@ impl<'a> Unit<'a> {
             ));
         }
         if let Some(entry) = &commit.audit {
-            steps.push(journal::append_audit_step(entry)?);
+            steps.push(journal::append_audit_step(entry, at)?);
         }
         if let Some(lease) = commit.end_lease.as_ref().filter(|_| lease_kept) {
             steps.push(leases::end_step(lease));
@@ -98,7 +111,11 @@ impl<'a> Unit<'a> {
 /// Any failing part (a missing payment, an event already settled, a
 /// duplicate delivery id) fails its statement on the server, which rolls
 /// back every part.
-pub(super) async fn apply(c: &mut Client, commit: &Commit, now: i64) -> Result<(), StoreError> {
+pub(super) async fn apply(
+    c: &mut Client,
+    commit: &Commit,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let unit = Unit::of(commit, now, None)?;
     let counts = steps::run(c, &unit.steps).await?;
     unit.note_unstored_response(&counts);
@@ -111,7 +128,7 @@ pub(super) async fn claim_and_apply(
     c: &mut Client,
     key: &IdemKey<'_>,
     commit: &Commit,
-    now: i64,
+    now: Timestamp,
 ) -> Result<IdemClaim, StoreError> {
     let unit = Unit::of(commit, now, Some(key))?;
     match steps::run(c, &unit.steps).await {
@@ -132,10 +149,10 @@ async fn claim_then_apply(
     c: &mut Client,
     key: &IdemKey<'_>,
     commit: &Commit,
-    now: i64,
+    now: Timestamp,
 ) -> Result<IdemClaim, StoreError> {
     let tx = c.transaction().await?;
-    let claim = idempotency::claim_in(&tx, key, now).await?;
+    let claim = idempotency::claim_in(&tx, key, now.unix()).await?;
     if claim != IdemClaim::Claimed {
         return Ok(claim);
     }
@@ -151,7 +168,11 @@ fn answered(r: &IdemResponse) -> (u16, &[u8]) {
 
 /// Every part of `commit` inside a transaction the caller owns, one
 /// statement at a time, each seeing the rows of those before it.
-async fn apply_in(tx: &impl GenericClient, commit: &Commit, now: i64) -> Result<(), StoreError> {
+async fn apply_in(
+    tx: &impl GenericClient,
+    commit: &Commit,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let unit = Unit::of(commit, now, None)?;
     let mut counts = Vec::with_capacity(unit.steps.len());
     for step in &unit.steps {

@@ -14,10 +14,6 @@ use crate::store::{AttemptFinish, AuditEntry, StoreError};
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
      outcome, provider_reference, error_code, latency_ms, created_at, updated_at";
 
-/// The server's clock, in the RFC 3339 UTC millisecond form callers use,
-/// for the rows whose trait methods carry no timestamp.
-const NOW: &str = r#"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#;
-
 /// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
 pub(super) async fn insert_attempt(c: &impl GenericClient, a: &Attempt) -> Result<(), StoreError> {
     insert_attempt_step(a).execute(c).await?;
@@ -45,24 +41,24 @@ pub(super) fn insert_attempt_step(a: &Attempt) -> Step<'_> {
 }
 
 /// No such attempt is `NotFound`.
+/// `at` (the store's clock, RFC 3339) is the new `updated_at`.
 pub(super) async fn finish_attempt(
     c: &impl GenericClient,
     f: &AttemptFinish,
+    at: String,
 ) -> Result<(), StoreError> {
-    finish_attempt_step(f).execute(c).await?;
+    finish_attempt_step(f, at).execute(c).await?;
     Ok(())
 }
 
 /// A provider reference learnt earlier (say, on a first ambiguous try) is
 /// kept when this call did not return one. Raises `NotFound` in the
 /// statement, so a unit with it writes nothing.
-pub(super) fn finish_attempt_step(f: &AttemptFinish) -> Step<'_> {
-    let sql = format!(
-        "UPDATE attempts SET outcome = $2,
-                 provider_reference = COALESCE($3, provider_reference),
-                 error_code = $4, latency_ms = $5, updated_at = {NOW}
-             WHERE id = $1"
-    );
+pub(super) fn finish_attempt_step(f: &AttemptFinish, at: String) -> Step<'_> {
+    let sql = "UPDATE attempts SET outcome = $2,
+             provider_reference = COALESCE($3, provider_reference),
+             error_code = $4, latency_ms = $5, updated_at = $6
+         WHERE id = $1";
     Step::new(sql)
         .or_raise(NOT_FOUND, "no such attempt")
         .arg(&f.id)
@@ -70,6 +66,7 @@ pub(super) fn finish_attempt_step(f: &AttemptFinish) -> Step<'_> {
         .arg(&f.provider_reference)
         .arg(&f.error_code)
         .arg(big(f.latency_ms))
+        .arg(at)
 }
 
 fn attempt_row(r: &Row) -> Result<Attempt, StoreError> {
@@ -103,14 +100,19 @@ pub(super) async fn list_attempts(
     rows.iter().map(attempt_row).collect()
 }
 
-pub(super) async fn append_audit(c: &impl GenericClient, e: &AuditEntry) -> Result<(), StoreError> {
-    append_audit_step(e)?.execute(c).await?;
+/// `at` is the store's clock, RFC 3339.
+pub(super) async fn append_audit(
+    c: &impl GenericClient,
+    e: &AuditEntry,
+    at: String,
+) -> Result<(), StoreError> {
+    append_audit_step(e, at)?.execute(c).await?;
     Ok(())
 }
 
-pub(super) fn append_audit_step(e: &AuditEntry) -> Result<Step<'_>, StoreError> {
-    let sql = format!("INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, $1, $2)");
-    Ok(Step::new(sql).arg(&e.kind).arg(to_json(&e.detail)?))
+pub(super) fn append_audit_step(e: &AuditEntry, at: String) -> Result<Step<'_>, StoreError> {
+    let sql = "INSERT INTO audit_log (at, kind, detail) VALUES ($3, $1, $2)";
+    Ok(Step::new(sql).arg(&e.kind).arg(to_json(&e.detail)?).arg(at))
 }
 
 /// The `limit` most recent entries, newest first.

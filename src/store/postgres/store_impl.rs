@@ -8,7 +8,6 @@ use super::{
     PostgresStore, commit, deliveries, disputes, idempotency, inbound, journal, leases, records,
     refunds,
 };
-use crate::domain::ids::now_unix;
 use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
 use crate::store::events::{
     Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus,
@@ -26,12 +25,12 @@ impl Store for PostgresStore {
     }
 
     async fn claim_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError> {
-        self.run(async |c| idempotency::claim(c, &key, now_unix()).await)
+        self.run(async |c| idempotency::claim(c, &key, self.clock.now_unix()).await)
             .await
     }
 
     async fn peek_idempotency(&self, key: IdemKey<'_>) -> Result<IdemClaim, StoreError> {
-        self.run(async |c| idempotency::peek(c, &key, now_unix()).await)
+        self.run(async |c| idempotency::peek(c, &key, self.clock.now_unix()).await)
             .await
     }
 
@@ -57,8 +56,10 @@ impl Store for PostgresStore {
         key: &str,
         since: i64,
     ) -> Result<bool, StoreError> {
-        self.run(async |c| idempotency::retake(c, merchant_id, key, since, now_unix()).await)
-            .await
+        self.run(async |c| {
+            idempotency::retake(c, merchant_id, key, since, self.clock.now_unix()).await
+        })
+        .await
     }
 
     async fn find_payment_by_idempotency_key(
@@ -145,7 +146,8 @@ impl Store for PostgresStore {
             error_code: error_code.map(str::to_owned),
             latency_ms,
         };
-        self.run(async |c| journal::finish_attempt(c, &finish).await)
+        let at = self.clock.now_rfc3339();
+        self.run(async |c| journal::finish_attempt(c, &finish, at).await)
             .await
     }
 
@@ -170,7 +172,8 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.run(async |c| journal::append_audit(&*c, entry).await)
+        let at = self.clock.now_rfc3339();
+        self.run(async |c| journal::append_audit(&*c, entry, at).await)
             .await
     }
 
@@ -193,7 +196,7 @@ impl Store for PostgresStore {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<InboundEvent>, StoreError> {
-        self.run(async |c| inbound::claim(c, now_unix(), limit, lease_secs).await)
+        self.run(async |c| inbound::claim(c, self.clock.now_unix(), limit, lease_secs).await)
             .await
     }
 
@@ -212,7 +215,7 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, c: &Commit) -> Result<(), StoreError> {
-        self.run(async |conn| commit::apply(conn, c, now_unix()).await)
+        self.run(async |conn| commit::apply(conn, c, self.clock.now()).await)
             .await
     }
 
@@ -221,7 +224,7 @@ impl Store for PostgresStore {
         key: IdemKey<'_>,
         c: &Commit,
     ) -> Result<IdemClaim, StoreError> {
-        self.run(async |conn| commit::claim_and_apply(conn, &key, c, now_unix()).await)
+        self.run(async |conn| commit::claim_and_apply(conn, &key, c, self.clock.now()).await)
             .await
     }
 

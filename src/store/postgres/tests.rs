@@ -68,7 +68,9 @@ async fn only_schemas_made_for_tests_are_dropped() {
 async fn store_open_accepts_both_url_schemes() {
     let url = postgres_test_url().await;
     for scheme_url in [url.clone(), url.replacen("postgres://", "postgresql://", 1)] {
-        let store = crate::store::open(&scheme_url, false).await.unwrap();
+        let store = crate::store::open(&scheme_url, false, Default::default())
+            .await
+            .unwrap();
         store.ping().await.unwrap();
     }
     drop_test_schema(&url).await.unwrap();

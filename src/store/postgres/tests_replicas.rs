@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::tests::open;
 use super::tests_steps::{first_unit, second_unit};
 use super::{PostgresStore, drop_test_schema, leases};
-use crate::domain::ids::now_unix;
+use crate::domain::clock::Clock;
 use crate::store::contract::{
     T0, count_claimed, delivery, enqueue, event, key, payment, postgres_test_url, settle,
 };
@@ -24,6 +24,11 @@ async fn replicas(n: usize) -> (String, Vec<Arc<PostgresStore>>) {
         stores.push(Arc::new(open(&url).await));
     }
     (url, stores)
+}
+
+/// These stores run on the system clock, as replicas on separate hosts do.
+fn now_unix() -> i64 {
+    Clock::system().now_unix()
 }
 
 async fn finish(url: &str, stores: Vec<Arc<PostgresStore>>) {
@@ -76,7 +81,7 @@ async fn two_stores_retaking_one_claim_yield_one_winner() {
         .claim_idempotency(key("k", "fp", 3600))
         .await
         .unwrap();
-    let since = crate::domain::ids::now_unix() + 5;
+    let since = now_unix() + 5;
     stores[0]
         .exec_for_tests(&format!("UPDATE idempotency_keys SET created_at = {since}"))
         .await;

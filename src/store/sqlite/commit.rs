@@ -8,6 +8,7 @@
 use rusqlite::Connection;
 
 use super::{deliveries, disputes, idempotency, inbound, journal, records};
+use crate::domain::clock::Timestamp;
 use crate::store::events::Commit;
 use crate::store::{IdemClaim, StoreError};
 
@@ -18,9 +19,9 @@ pub(super) fn claim_and_apply(
     conn: &Connection,
     key: &idempotency::OwnedKey,
     c: &Commit,
-    now: i64,
+    now: Timestamp,
 ) -> Result<IdemClaim, StoreError> {
-    let claim = idempotency::claim_in(conn, key, now)?;
+    let claim = idempotency::claim_in(conn, key, now.unix())?;
     if claim == IdemClaim::Claimed {
         apply(conn, c, now)?;
     }
@@ -31,7 +32,11 @@ pub(super) fn claim_and_apply(
 /// already settled, a duplicate delivery id) fails the unit, whose
 /// savepoint then rolls back every part. Payment leases are not written:
 /// a SQLite file serves one process, whose in-process guard is the lease.
-pub(super) fn apply(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreError> {
+/// Everything the unit stamps is stamped `now`.
+pub(super) fn apply(tx: &Connection, c: &Commit, now: Timestamp) -> Result<(), StoreError> {
+    // Formatted only for the units that write it.
+    let at = (!c.finished_attempts.is_empty() || c.audit.is_some()).then(|| now.rfc3339());
+    let at = at.as_deref().unwrap_or_default();
     if let Some(p) = &c.new_payment {
         records::insert_payment(tx, p)?;
     }
@@ -42,7 +47,7 @@ pub(super) fn apply(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreEr
         records::upsert_refund(tx, r)?;
     }
     for f in &c.finished_attempts {
-        journal::finish_attempt(tx, f)?;
+        journal::finish_attempt(tx, f, at)?;
     }
     for a in &c.new_attempts {
         journal::insert_attempt(tx, a)?;
@@ -54,7 +59,7 @@ pub(super) fn apply(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreEr
         deliveries::insert(tx, d)?;
     }
     if let Some((id, status, note)) = &c.inbound {
-        inbound::mark(tx, id, *status, note.as_deref(), now)?;
+        inbound::mark(tx, id, *status, note.as_deref(), now.unix())?;
     }
     if let Some(r) = &c.response {
         match idempotency::complete(tx, &r.merchant_id, &r.key, r.status, &r.body) {
@@ -65,7 +70,7 @@ pub(super) fn apply(tx: &Connection, c: &Commit, now: i64) -> Result<(), StoreEr
         }
     }
     if let Some(entry) = &c.audit {
-        journal::append_audit(tx, entry)?;
+        journal::append_audit(tx, entry, at)?;
     }
     Ok(())
 }

@@ -7,8 +7,6 @@
 //! retries meanwhile get `InFlight`. Settling such claims from their attempts
 //! is the reconciler's job, and deleting expired rows the reaper's.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::exec;
@@ -40,12 +38,6 @@ struct Existing {
     response_status: Option<i64>,
     response_body: Option<Vec<u8>>,
     created_at: i64,
-}
-
-pub(super) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(super) fn claim(conn: &Connection, k: &OwnedKey, now: i64) -> Result<IdemClaim, StoreError> {

@@ -13,10 +13,6 @@ use crate::store::{AttemptFinish, AuditEntry, StoreError};
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
      outcome, provider_reference, error_code, latency_ms, created_at, updated_at";
 
-/// SQLite's clock, in the same RFC 3339 UTC millisecond form callers use,
-/// for the rows whose trait methods carry no timestamp.
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-
 /// A duplicate gateway idempotency key or an unknown payment is `Conflict`.
 pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> Result<(), StoreError> {
     exec(
@@ -44,22 +40,26 @@ pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> Result<(), Store
 }
 
 /// A provider reference learnt earlier (say, on a first ambiguous try) is
-/// kept when this call did not return one.
-pub(super) fn finish_attempt(conn: &Connection, f: &AttemptFinish) -> Result<(), StoreError> {
+/// kept when this call did not return one. `at` (the store's clock, RFC
+/// 3339) is the new `updated_at`.
+pub(super) fn finish_attempt(
+    conn: &Connection,
+    f: &AttemptFinish,
+    at: &str,
+) -> Result<(), StoreError> {
     let changed = exec(
         conn,
-        &format!(
-            "UPDATE attempts SET outcome = ?2,
-                 provider_reference = COALESCE(?3, provider_reference),
-                 error_code = ?4, latency_ms = ?5, updated_at = {NOW}
-             WHERE id = ?1"
-        ),
+        "UPDATE attempts SET outcome = ?2,
+             provider_reference = COALESCE(?3, provider_reference),
+             error_code = ?4, latency_ms = ?5, updated_at = ?6
+         WHERE id = ?1",
         params![
             f.id,
             f.outcome.as_str(),
             f.provider_reference,
             f.error_code,
             latency_to_sql(f.latency_ms),
+            at,
         ],
     )?;
     if changed == 0 {
@@ -97,11 +97,12 @@ pub(super) fn list_attempts(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(super) fn append_audit(conn: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
+/// `at` is the store's clock, RFC 3339.
+pub(super) fn append_audit(conn: &Connection, e: &AuditEntry, at: &str) -> Result<(), StoreError> {
     exec(
         conn,
-        &format!("INSERT INTO audit_log (at, kind, detail) VALUES ({NOW}, ?1, ?2)"),
-        params![e.kind, super::codec::to_json(&e.detail)?],
+        "INSERT INTO audit_log (at, kind, detail) VALUES (?3, ?1, ?2)",
+        params![e.kind, super::codec::to_json(&e.detail)?, at],
     )?;
     Ok(())
 }

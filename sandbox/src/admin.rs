@@ -79,7 +79,13 @@ fn ledger(sb: &Sandbox, req: &SimRequest) -> SimReply {
         None => sb.ledger(),
         Some("stripe") => sb.ledger_for(Dialect::Stripe),
         Some("adyen") => sb.ledger_for(Dialect::Adyen),
-        Some(_) => return bad(StatusCode::BAD_REQUEST, "dialect must be stripe or adyen"),
+        Some("checkout") => sb.ledger_for(Dialect::Checkout),
+        Some(_) => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                "dialect must be stripe, adyen or checkout",
+            );
+        }
     };
     SimReply::json(StatusCode::OK, &json!({"charges": charges}))
 }

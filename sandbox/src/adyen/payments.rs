@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::domain::money::Currency;
-
 use super::super::cards::{CardNumber, CardOutcome, DeclineReason, expiry_ok, full_year};
+use super::super::currency;
 use super::super::ledger::{ChargeStatus, Dialect, LedgerEntry, OutboxEvent};
 use super::super::state::{Sandbox, lock};
 use super::super::wire::{SimReply, now_unix};
@@ -27,10 +26,9 @@ pub(crate) fn amount(sb: &Sandbox, body: &Value) -> Result<(i64, String), SimRep
         .get("value")
         .and_then(Value::as_i64)
         .ok_or_else(|| validation(sb, "100", "No amount specified"))?;
-    let currency = Currency::from_code(code)
+    let rule = currency::adyen(code)
         .ok_or_else(|| validation(sb, "14_012", "The provided currency is not supported"))?;
-    currency
-        .check_amount(value)
+    rule.check(value)
         .map_err(|_| validation(sb, "137", "Invalid amount specified"))?;
     Ok((value, code.to_string()))
 }

@@ -169,6 +169,12 @@ pub(super) fn stripe_signature_ok(hit: &Hit, secret: &str) -> bool {
     v1.contains(&expected)
 }
 
+/// Checks `Cko-Signature`: hex HMAC-SHA256 of the raw body with the key.
+pub(super) fn checkout_signature_ok(hit: &Hit, key: &str) -> bool {
+    let expected = hex::encode(hmac(key.as_bytes(), &hit.body));
+    hit.header("cko-signature") == Some(expected.as_str())
+}
+
 /// Checks one notification item's `hmacSignature` per Adyen's algorithm.
 pub(super) fn adyen_item_ok(item: &Value, key_hex: &str) -> bool {
     let text = |name: &str| item[name].as_str().unwrap_or("").to_string();

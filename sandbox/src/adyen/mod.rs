@@ -230,7 +230,12 @@ impl DialectApi for AdyenApi {
         reply
     }
 
-    fn execute(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> Executed {
+    fn execute(
+        sb: &Sandbox,
+        req: &SimRequest,
+        key: Option<&str>,
+        _fault: Option<FaultMode>,
+    ) -> Executed {
         let reply = route(sb, req, key);
         Executed {
             storable: reply.status.is_success(),

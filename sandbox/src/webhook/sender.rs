@@ -27,7 +27,9 @@ use super::super::faults::FaultMode;
 use super::super::ledger::{Dialect, OutboxEvent};
 use super::super::state::{Sandbox, lock};
 use super::super::wire::now_unix;
-use super::render::{adyen_body, adyen_item, stripe_body, stripe_signature};
+use super::render::{
+    adyen_body, adyen_item, checkout_body, checkout_signature, stripe_body, stripe_signature,
+};
 use super::{DIALECTS, DeliverySettings, WebhookTarget};
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -91,8 +93,16 @@ struct Prepared {
 
 #[derive(Clone)]
 enum Signing {
-    Stripe { secret: String },
-    Adyen { authorization: Option<String> },
+    Stripe {
+        secret: String,
+    },
+    Adyen {
+        authorization: Option<String>,
+    },
+    /// `Cko-Signature` is over the body only, so it is computed once.
+    Checkout {
+        signature: String,
+    },
 }
 
 impl Prepared {
@@ -110,6 +120,9 @@ impl Prepared {
                         "stripe-signature",
                         stripe_signature(secret, now_unix(), &self.body),
                     );
+            }
+            Signing::Checkout { signature } => {
+                builder = builder.header("cko-signature", signature.as_str());
             }
             Signing::Adyen { authorization } => {
                 builder = builder.header(header::USER_AGENT, "Adyen HttpClient 1.0");
@@ -155,6 +168,14 @@ impl Courier {
                         secret: target.secret.clone(),
                     };
                     prepared(stripe_body(&self.sb, event), signing, 1)
+                })
+                .collect(),
+            Dialect::Checkout => events
+                .iter()
+                .map(|event| {
+                    let body = checkout_body(&self.sb, event);
+                    let signature = checkout_signature(&target.secret, &body);
+                    prepared(body, Signing::Checkout { signature }, 1)
                 })
                 .collect(),
             Dialect::Adyen => {
@@ -250,7 +271,7 @@ impl Courier {
         })?;
         let limit = match self.dialect {
             Dialect::Adyen => settings.batch_size,
-            Dialect::Stripe => 1,
+            Dialect::Stripe | Dialect::Checkout => 1,
         };
         let account = outbox[first].account().map(str::to_string);
         let mut taken = vec![outbox.remove(first)];

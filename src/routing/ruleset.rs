@@ -1,17 +1,17 @@
-//! The validated, immutable [`Ruleset`] and its read-only accessors. The
-//! server holds one behind an `ArcSwap` and swaps whole rulesets.
+//! The compiled, immutable [`Ruleset`] and its read-only accessors. The
+//! rule-file compiler (`config`) builds one; the server holds it behind an
+//! `ArcSwap` and swaps whole rulesets.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::env::{EnvLookup, process_env};
-use super::{GatewayConfig, MerchantConfig, RulesError, compile, load};
+use super::routes::{Route, Target};
+use super::{Decision, GatewayConfig, MerchantConfig};
+use crate::domain::facts::PaymentFacts;
 use crate::risk::{RiskRules, Velocity};
-use crate::routing::rules::{Route, Target};
-use crate::routing::{Decision, PaymentFacts};
 
 /// One loaded ruleset: every file of the rules folder, validated together.
 #[derive(Debug, Clone)]
@@ -29,29 +29,6 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
-    /// Loads `path` (a file or a folder of `*.yaml`), expanding `${VAR}`
-    /// from the process environment.
-    pub fn load(path: &Path) -> Result<Ruleset, RulesError> {
-        Ruleset::load_with_env(path, &process_env)
-    }
-
-    /// Like [`Ruleset::load`] with an injected environment lookup.
-    pub fn load_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Ruleset, RulesError> {
-        let raw = load::read_raw(path)?;
-        compile::compile(raw, env)
-    }
-
-    /// Builds a ruleset from in-memory files (name, YAML), processed in the
-    /// order given, as if they were the files of one folder.
-    pub fn from_texts(
-        texts: &[(PathBuf, String)],
-        env: EnvLookup<'_>,
-    ) -> Result<Ruleset, RulesError> {
-        let root = texts.first().map(|(p, _)| p.clone()).unwrap_or_default();
-        let raw = load::raw_from_texts(&root, texts)?;
-        compile::compile(raw, env)
-    }
-
     pub fn gateway(&self, id: &str) -> Option<&GatewayConfig> {
         self.gateways.iter().find(|g| g.id == id)
     }
@@ -78,7 +55,7 @@ impl Ruleset {
     /// The routing decision for a payment: risk, matching route, ordered
     /// candidates. Pure: reads `velocity` but never records into it.
     pub fn decide(&self, facts: &PaymentFacts, velocity: &Velocity) -> Decision {
-        crate::routing::decide::decide(self, facts, velocity)
+        super::decide::decide(self, facts, velocity)
     }
 
     /// Human summary for `payroute rules check`.

@@ -1,7 +1,8 @@
 //! Outbox events as the gateways send them: Stripe's pretty-printed Event
-//! object signed with `Stripe-Signature`, and Adyen's standard notification
-//! (`notificationItems`, one `hmacSignature` per item), from the vendors'
-//! references rather than any payroute code.
+//! object signed with `Stripe-Signature`, Adyen's standard notification
+//! (`notificationItems`, one `hmacSignature` per item), and Checkout.com's
+//! workflow event signed with `Cko-Signature`, from the vendors' references
+//! rather than any payroute code.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -152,6 +153,38 @@ pub(crate) fn adyen_body(items: Vec<Value>) -> Bytes {
     Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
+/// The event version the sandbox's Checkout.com events claim (the one shown
+/// on Checkout.com's `payment_approved` event page).
+const CHECKOUT_EVENT_VERSION: &str = "1.0.29";
+
+/// A Checkout.com workflow event: `{"id":"evt_...","type",...,"created_on",
+/// "data":{...},"_links"}` (docs: workflows, webhook event types), `data`
+/// being what the dialect recorded when the event happened.
+pub(crate) fn checkout_body(sb: &Sandbox, event: &OutboxEvent) -> Bytes {
+    let id = sb.checkout_id("evt_");
+    let body = json!({
+        "id": id,
+        "type": event.event,
+        "version": CHECKOUT_EVENT_VERSION,
+        "created_on": event_date(event.created_at),
+        "data": event.object.clone().unwrap_or(Value::Null),
+        "_links": {
+            "self": {"href": format!("/workflows/events/{id}")},
+            "subject": {"href": format!("/workflows/events/subject/{}", event.object_id)},
+        },
+    });
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// `Cko-Signature`: hex HMAC-SHA256 of the raw body, keyed with the
+/// signature key of the workflow's webhook action (docs: "Set up your
+/// webhook receiver").
+pub(crate) fn checkout_signature(key: &str, body: &[u8]) -> String {
+    let mut mac = hmac_sha256(key.as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// ISO 8601 in UTC.
 fn event_date(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
@@ -245,6 +278,35 @@ mod tests {
         assert!(item.get("operations").is_none());
         let body: Value = serde_json::from_slice(&adyen_body(vec![json!({})])).unwrap();
         assert_eq!(body["live"], "false");
+    }
+
+    /// RFC 4231 test case 2: HMAC-SHA256 with key "Jefe"; Checkout.com's
+    /// SDKs have no signing helper to take vectors from.
+    #[test]
+    fn checkout_signature_is_hex_hmac_sha256_of_the_body() {
+        assert_eq!(
+            checkout_signature("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn checkout_body_wraps_the_recorded_data() {
+        let sb = Sandbox::new(Default::default());
+        let mut event = OutboxEvent::new(
+            Dialect::Checkout,
+            "payment_captured",
+            "pay_1",
+            100,
+            "EUR",
+            true,
+        );
+        event.object = Some(json!({"id": "pay_1", "action_id": "act_1"}));
+        let body: Value = serde_json::from_slice(&checkout_body(&sb, &event)).unwrap();
+        assert!(body["id"].as_str().unwrap().starts_with("evt_"));
+        assert_eq!(body["type"], "payment_captured");
+        assert_eq!(body["data"]["action_id"], "act_1");
+        assert!(body["created_on"].as_str().unwrap().ends_with('Z'));
     }
 
     #[test]

@@ -143,7 +143,12 @@ impl DialectApi for StripeApi {
         reply.with_header("idempotent-replayed", "true")
     }
 
-    fn execute(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> Executed {
+    fn execute(
+        sb: &Sandbox,
+        req: &SimRequest,
+        key: Option<&str>,
+        _fault: Option<FaultMode>,
+    ) -> Executed {
         executed(route(sb, req, key))
     }
 

@@ -33,6 +33,10 @@ pub enum FaultMode {
     /// Never send the webhook.
     #[serde(rename = "webhook_drop")]
     WebhookDrop,
+    /// Checkout.com only: accept a capture, void or refund (202) and
+    /// decline it afterwards (`payment_*_declined`, nothing moves).
+    #[serde(rename = "action_declined")]
+    ActionDeclined,
 }
 
 impl FaultMode {
@@ -63,6 +67,7 @@ impl FaultMode {
 pub enum FaultScope {
     Stripe,
     Adyen,
+    Checkout,
     #[default]
     Any,
 }
@@ -73,6 +78,7 @@ impl FaultScope {
             FaultScope::Any => true,
             FaultScope::Stripe => dialect == Dialect::Stripe,
             FaultScope::Adyen => dialect == Dialect::Adyen,
+            FaultScope::Checkout => dialect == Dialect::Checkout,
         }
     }
 }
@@ -175,6 +181,9 @@ impl FaultRule {
         if !self.mode.is_webhook() && self.event_contains.is_some() {
             return Err(FaultRuleError::EventOnRequest);
         }
+        if self.mode == FaultMode::ActionDeclined && self.dialect != FaultScope::Checkout {
+            return Err(FaultRuleError::CheckoutOnly);
+        }
         Ok(())
     }
 
@@ -213,6 +222,8 @@ pub enum FaultRuleError {
     PathOnWebhook,
     #[error("event_contains applies to webhook modes only")]
     EventOnRequest,
+    #[error("action_declined needs \"dialect\":\"checkout\"")]
+    CheckoutOnly,
 }
 
 /// Active rules in the order they were added.

@@ -1,12 +1,16 @@
 //! The sandbox gateway simulator (design §8): an in-memory test gateway that
-//! speaks the Stripe (`/stripe/v1/...`) and Adyen Checkout v71
-//! (`/adyen/v71/...`) dialects over real HTTP, keeps a ledger of every charge
+//! speaks the Stripe (`/stripe/v1/...`), Adyen Checkout v71
+//! (`/adyen/v71/...`) and Checkout.com (`/checkout/...`) dialects over real
+//! HTTP, keeps a ledger of every charge
 //! it accepted, honours gateway-side idempotency keys, sends signed webhooks
 //! back and injects faults on demand.
 //!
-//! It is written from the vendors' API references only and shares no wire
-//! types or parsing code with `crate::connectors`, so that it catches the
-//! connectors' mistakes instead of agreeing with them. Card numbers live in
+//! It is written from the vendors' API references only and is a crate of its
+//! own that does not depend on payroute: it shares no wire types, parsing
+//! code or currency table with payroute's connectors, so that it catches
+//! their mistakes instead of agreeing with them. Each dialect reads amounts
+//! with its gateway's own minor units (`currency`), which differ from ISO
+//! 4217 and from each other. Card numbers live in
 //! memory only, inside a redacting wrapper, and are never logged.
 //!
 //! # Lookups and cancels by the caller's own reference
@@ -48,7 +52,7 @@
 //!
 //! | route | effect |
 //! | --- | --- |
-//! | `GET /__sandbox/ledger[?dialect=stripe\|adyen]` | `{"charges":[LedgerEntry...]}` |
+//! | `GET /__sandbox/ledger[?dialect=stripe\|adyen\|checkout]` | `{"charges":[LedgerEntry...]}` |
 //! | `DELETE /__sandbox/ledger` | forget all ledger entries |
 //! | `POST /__sandbox/faults` | add a fault rule (JSON below), answers the rule with its `id` |
 //! | `GET /__sandbox/faults` | `{"faults":[...]}` with each rule's remaining `count` |
@@ -69,11 +73,12 @@
 //! # Fault injection
 //!
 //! `POST /__sandbox/faults` with
-//! `{"dialect":"stripe"|"adyen"|"any", "mode":"...", "rate":0.0-1.0,
+//! `{"dialect":"stripe"|"adyen"|"checkout"|"any", "mode":"...", "rate":0.0-1.0,
 //! "count":N, "path_contains":"...", "latency_ms":N, "latency_ms_max":N}`.
 //! `dialect` defaults to `any`, `rate` to 1, `count` to unlimited. Without `path_contains` a rule
 //! matches only charge-creating calls (`POST /stripe/v1/payment_intents`,
-//! `POST /stripe/v1/payment_intents/{id}/confirm`, `POST /adyen/v71/payments`);
+//! `POST /stripe/v1/payment_intents/{id}/confirm`, `POST /adyen/v71/payments`,
+//! `POST /checkout/payments`);
 //! with it, any request of the dialect whose path contains the string
 //! (captures, cancels, refunds, reads). The first matching rule wins; a rule
 //! with a `count` expires after firing that many times, and a `rate` below 1
@@ -84,10 +89,11 @@
 //! | `latency` | the normal answer after `latency_ms`, or after a uniformly random time in `[latency_ms, latency_ms_max]` when `latency_ms_max` is given (seeded rng) | as normal | as normal; the key is held "in flight" during the sleep |
 //! | `timeout_after_charge` | nothing: the connection stays open with no answer until the client gives up | charge recorded | real result stored: a retry with the same key replays the charge |
 //! | `reset_after_charge` | TCP reset (RST, zero linger) with no answer | charge recorded | real result stored, as above |
-//! | `500_after_charge` | 500 (Stripe `api_error`; Adyen `ServiceError` with header `transient-error: true`) | charge recorded | Stripe stores and replays the 500 (it stores any result once execution began); Adyen stores the real result and replays it |
+//! | `500_after_charge` | 500 (Stripe `api_error`; Adyen `ServiceError` with header `transient-error: true`; Checkout.com no body) | charge recorded | Stripe stores and replays the 500 (it stores any result once execution began); Adyen and Checkout.com store the real result and replay it |
 //! | `500_before_charge` | 500, nothing executed | nothing | nothing stored; a retry runs afresh |
 //! | `503_before_charge` | 503, nothing executed | nothing | nothing stored |
-//! | `429` | 429 (Stripe `invalid_request_error`/`rate_limit`; Adyen `ServiceError` errorCode `429`) | nothing | nothing stored (decided before the idempotency layer) |
+//! | `429` | 429 (Stripe `invalid_request_error`/`rate_limit`; Adyen `ServiceError` errorCode `429`; Checkout.com no body) | nothing | nothing stored (decided before the idempotency layer) |
+//! | `action_declined` | Checkout.com only (`"dialect":"checkout"` required; use `path_contains` such as `/captures`): the capture, void or refund answers 202, then its `payment_*_declined` event follows | untouched | the 202 is stored |
 //!
 //! After-charge modes act on delivery: a same-key retry that hits another
 //! matching rule gets the same delivery fault on the replayed result, without
@@ -112,13 +118,15 @@
 //! was created with; the Adyen merchant account), else to the dialect's
 //! default target, as the real gateways keep endpoints per account. Events
 //! with nowhere to go stay queued and go out once a target is set. `POST
-//! /__sandbox/webhooks` with `{"dialect":"stripe"|"adyen", "account":
+//! /__sandbox/webhooks` with `{"dialect":"stripe"|"adyen"|"checkout", "account":
 //! "..."?, "url":"http://..."|null, "secret":"...", "username":"...",
 //! "password":"...", "batch_size":N, "max_attempts":N}` (without
 //! `account`: the whole dialect, every account's own target dropped; or
 //! [`Sandbox::set_webhook_target`], [`Sandbox::set_account_webhook_target`],
 //! [`Sandbox::set_webhook_delivery`]). A `null` url removes the target(s). An Adyen batch holds one account's items. Stripe's secret is the `whsec_...`
-//! endpoint secret, used as-is as the HMAC key; Adyen's is the hex HMAC key.
+//! endpoint secret, used as-is as the HMAC key; Adyen's is the hex HMAC key;
+//! Checkout.com's is the workflow's signature key, used as-is. A Checkout.com
+//! account is its secret key, as for Stripe.
 //! `username`/`password` (Adyen) add Basic auth; `batch_size` (Adyen only,
 //! default 1) puts up to N queued items in one notification; `max_attempts`
 //! defaults to 20.
@@ -130,7 +138,7 @@
 //! later ones (as with the real gateways). `GET /__sandbox/webhooks` answers
 //! `{"targets":{...}, "account_targets":[{"dialect","account","url"}], "queued",
 //! "held", "in_flight", "sent", "acknowledged",
-//! "failed", "dropped", "dialects":{"stripe":{...},"adyen":{...}}}`; every
+//! "failed", "dropped", "dialects":{"stripe":{...},"adyen":{...},"checkout":{...}}}`; every
 //! event has been settled when `queued + held + in_flight == 0`
 //! ([`Sandbox::wait_for_webhooks`]). `sent` counts HTTP requests, the other
 //! counters count events.
@@ -159,6 +167,20 @@
 //! | dispute opened | `charge.dispute.created` (`needs_response`, `fraudulent`) | `CHARGEBACK` (chargeback / payment) |
 //! | dispute closed won / lost | `charge.dispute.closed` (`won` / `lost`) | `CHARGEBACK_REVERSED` / `SECOND_CHARGEBACK` |
 //!
+//! Checkout.com: a workflow event `{"id":"evt_...","type","version",
+//! "created_on","data":{"id":"pay_...","action_id","reference","amount",
+//! "currency","response_code","response_summary","processed_on",
+//! "metadata"},"_links"}` with `Cko-Signature` = hex HMAC-SHA256 of the raw
+//! body. `data.reference` and `data.metadata` are the action's own when it
+//! sent them (metadata merged over the payment's), so a refund's event
+//! carries its `payroute_refund_id`. Types: `payment_approved` (then
+//! `payment_captured` when `capture` was true, the default),
+//! `payment_declined`, `payment_pending` (3DS), `payment_captured`,
+//! `payment_voided`, `payment_refunded` (a reversal sends the void or refund
+//! it became), and `payment_capture_declined` / `payment_void_declined` /
+//! `payment_refund_declined` under the `action_declined` fault. Disputes are
+//! not simulated for Checkout.com: its dispute card simply approves.
+//!
 //! Adyen modifications that cannot apply (capture of a refused payment, ...)
 //! answer 201 `received` and send their event with `success:"false"`.
 //! The dispute card `4000000000000259` approves; once the payment is captured
@@ -181,10 +203,35 @@
 //! marker that a later retry is safe). Adyen's exact in-flight code is not
 //! documented in our references; this choice is ours. 422 validation errors
 //! are not stored.
+//!
+//! Checkout.com: `Cko-Idempotency-Key` on POSTs, scoped per secret key. Only
+//! 2xx results are stored and replayed (4xx/5xx are not, so a retry runs
+//! afresh); while the first request still runs, 409 with no body; the same
+//! key with another body or path, 422 `request_invalid` `idempotency_key_reused`
+//! (our choice: the reference we read does not say).
+//!
+//! # Checkout.com
+//!
+//! `POST /checkout/payments` (`source` of type `card`, `token` `tok_...` or
+//! `id` `src_...`; `amount`, `currency`, optional `reference` ≤ 80,
+//! `capture` default true, `metadata`, `3ds.enabled`): 201 with `approved`,
+//! `status` `Authorized`/`Captured`/`Declined`, `response_code` (`10000`;
+//! declines `20005`, `20051`, `20054`, `20087` from the shared test cards),
+//! 202 `Pending` with 3DS; 422 `request_invalid` with `error_codes`; 401
+//! without a valid `Bearer sk_...` (or a bare `sk_...`). `GET
+//! /checkout/payments/{id}` with `balances`; `GET
+//! /checkout/payments?reference=R[&limit=N&skip=M]` → `{"limit","skip",
+//! "total_count","data"}` newest first. `POST .../{id}/captures`, `/voids`,
+//! `/refunds`, `/reversals` → 202 `{"action_id","reference","_links"}`; 404
+//! for another account's or an unknown payment, 403 when the state forbids
+//! the action, 422 `amount_exceeds_balance` above the balance. Amounts use
+//! Checkout.com's own minor units (`currency`).
 
 mod admin;
 mod adyen;
 mod cards;
+mod checkout;
+mod currency;
 mod disputes;
 mod faults;
 mod form;
@@ -217,6 +264,8 @@ pub struct SandboxConfig {
     pub adyen_api_key: Option<String>,
     /// Expected Adyen `merchantAccount`; `None` accepts any non-empty value.
     pub adyen_merchant_account: Option<String>,
+    /// Expected Checkout.com secret key; `None` accepts any key starting `sk_`.
+    pub checkout_secret_key: Option<String>,
     /// Seed for ids and fault rates, so a failing run replays exactly.
     pub rng_seed: Option<u64>,
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 pub enum Dialect {
     Stripe,
     Adyen,
+    Checkout,
 }
 
 impl Dialect {
@@ -19,6 +20,7 @@ impl Dialect {
         match self {
             Dialect::Stripe => "stripe",
             Dialect::Adyen => "adyen",
+            Dialect::Checkout => "checkout",
         }
     }
 }
@@ -38,7 +40,8 @@ pub enum ChargeStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub dialect: Dialect,
-    /// `pi_...` for Stripe, the payment's pspReference for Adyen.
+    /// `pi_...` for Stripe, the payment's pspReference for Adyen, `pay_...`
+    /// for Checkout.com.
     pub id: String,
     pub amount: i64,
     /// Upper-case ISO 4217 code, whatever the dialect's spelling.
@@ -49,7 +52,7 @@ pub struct LedgerEntry {
     pub amount_captured: i64,
     pub amount_refunded: i64,
     pub idempotency_key: Option<String>,
-    /// Adyen `reference` (merchantReference); Stripe has metadata instead.
+    /// Adyen and Checkout.com `reference`; Stripe has metadata instead.
     pub reference: Option<String>,
     pub metadata: BTreeMap<String, String>,
     /// `card`, `sepa_debit`, `scheme`, `applepay`, ...
@@ -161,6 +164,10 @@ pub struct OutboxEvent {
     /// webhook endpoint gets the event (see [`OutboxEvent::account`]).
     #[serde(default)]
     pub stripe_account: Option<String>,
+    /// Checkout.com: the secret key of the account, as for Stripe. Its
+    /// event's `data` is in `object`.
+    #[serde(default)]
+    pub checkout_account: Option<String>,
     pub created_at: i64,
 }
 
@@ -171,6 +178,7 @@ impl OutboxEvent {
         match self.dialect {
             Dialect::Stripe => self.stripe_account.as_deref(),
             Dialect::Adyen => self.merchant_account.as_deref(),
+            Dialect::Checkout => self.checkout_account.as_deref(),
         }
     }
 
@@ -200,6 +208,7 @@ impl OutboxEvent {
             object: None,
             idempotency_key: None,
             stripe_account: None,
+            checkout_account: None,
             created_at: super::wire::now_unix(),
         }
     }

@@ -28,6 +28,7 @@ pub struct WebhookTarget {
     pub url: String,
     /// Stripe: the `whsec_...` endpoint secret, used as-is as the HMAC key.
     /// Adyen: the HMAC key in hex, as the Customer Area shows it.
+    /// Checkout.com: the workflow's signature key, used as-is.
     pub secret: String,
     /// Adyen: Basic auth `(username, password)` sent with every notification.
     pub basic_auth: Option<(String, String)>,
@@ -193,8 +194,8 @@ impl WebhookState {
 #[serde(deny_unknown_fields)]
 struct TargetRequest {
     dialect: Dialect,
-    /// Only this account's events (a Stripe secret key, an Adyen merchant
-    /// account); without it, the dialect's default target.
+    /// Only this account's events (a Stripe or Checkout.com secret key, an
+    /// Adyen merchant account); without it, the dialect's default target.
     account: Option<String>,
     url: Option<String>,
     #[serde(default)]
@@ -237,7 +238,7 @@ impl TargetRequest {
     }
 }
 
-const DIALECTS: [Dialect; 2] = [Dialect::Stripe, Dialect::Adyen];
+const DIALECTS: [Dialect; 3] = [Dialect::Stripe, Dialect::Adyen, Dialect::Checkout];
 
 impl Sandbox {
     /// Sends all of `dialect`'s webhooks to `target`, whatever their
@@ -349,7 +350,7 @@ impl Sandbox {
             .filter_map(|((dialect, account), target)| {
                 let account = account.as_deref()?;
                 let shown = match dialect {
-                    Dialect::Stripe => crate::sandbox::stripe::redact(account),
+                    Dialect::Stripe | Dialect::Checkout => crate::stripe::redact(account),
                     Dialect::Adyen => account.to_string(),
                 };
                 Some(json!({"dialect": dialect.as_str(), "account": shown, "url": target.url}))
@@ -363,6 +364,7 @@ impl Sandbox {
         report["dialects"] = json!({
             "stripe": self.webhook_stats_for(Dialect::Stripe),
             "adyen": self.webhook_stats_for(Dialect::Adyen),
+            "checkout": self.webhook_stats_for(Dialect::Checkout),
         });
         report
     }

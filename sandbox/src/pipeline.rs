@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::admin;
 use super::adyen::AdyenApi;
+use super::checkout::CheckoutApi;
 use super::faults::{FaultMode, FaultRule};
 use super::idempotency::{Begin, Fingerprint, ScopedKey};
 use super::ledger::Dialect;
@@ -47,7 +48,14 @@ pub(crate) trait DialectApi {
     /// Whether a 500 after the charge is itself the stored result (Stripe)
     /// or the real result is kept (Adyen treats 5xx as transient).
     const STORES_AFTER_CHARGE_500: bool;
-    fn execute(sb: &Sandbox, req: &SimRequest, key: Option<&str>) -> Executed;
+    /// Runs the request; `fault` is the rule's mode that matched it, for
+    /// the modes a dialect applies while executing (`action_declined`).
+    fn execute(
+        sb: &Sandbox,
+        req: &SimRequest,
+        key: Option<&str>,
+        fault: Option<FaultMode>,
+    ) -> Executed;
     /// Headers every answer carries (request ids, key echo).
     fn finish(sb: &Sandbox, reply: SimReply, key: Option<&str>) -> SimReply;
 }
@@ -65,6 +73,10 @@ pub(crate) async fn handle(sb: Arc<Sandbox>, mut req: SimRequest) -> Delivery {
     if let Some(rest) = full.strip_prefix("/adyen/v71") {
         req.path = rest.to_string();
         return run::<AdyenApi>(sb, req).await;
+    }
+    if let Some(rest) = full.strip_prefix("/checkout") {
+        req.path = rest.to_string();
+        return run::<CheckoutApi>(sb, req).await;
     }
     Delivery::Respond(SimReply::json(
         StatusCode::NOT_FOUND,
@@ -142,7 +154,7 @@ async fn run<D: DialectApi>(sb: Arc<Sandbox>, req: SimRequest) -> Delivery {
     let reply = match replayed {
         Some(reply) => reply,
         None => {
-            let executed = D::execute(&sb, &req, key.as_deref());
+            let executed = D::execute(&sb, &req, key.as_deref(), mode);
             let stored = stored_result::<D>(mode, &executed);
             if let Some(guard) = guard.take() {
                 guard.finish(stored);

@@ -4,6 +4,8 @@
 
 mod adyen;
 mod cancels;
+mod checkout;
+mod checkout_flows;
 mod faults;
 mod idempotency;
 mod merchant_events;
@@ -27,6 +29,7 @@ use super::{SandboxConfig, SandboxHandle, start};
 pub(super) const SK: &str = "sk_test_sandbox_key";
 pub(super) const ADYEN_KEY: &str = "AQE-test-key";
 pub(super) const MERCHANT: &str = "PayrouteTestECOM";
+pub(super) const CKO_SK: &str = "sk_sbox_sandbox_test_key";
 
 #[derive(Debug)]
 pub(super) struct Resp {
@@ -46,6 +49,7 @@ pub(super) async fn gateway() -> SandboxHandle {
         stripe_api_key: Some(SK.into()),
         adyen_api_key: Some(ADYEN_KEY.into()),
         adyen_merchant_account: Some(MERCHANT.into()),
+        checkout_secret_key: Some(CKO_SK.into()),
         rng_seed: Some(7),
     })
     .await
@@ -166,6 +170,44 @@ pub(super) async fn adyen(
         &body.to_string(),
     )
     .await
+}
+
+/// A Checkout.com call with the test secret key (Bearer) and an optional
+/// `Cko-Idempotency-Key`.
+pub(super) async fn checkout(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &Value,
+    idem: Option<&str>,
+) -> Result<Resp, String> {
+    let auth = format!("Bearer {CKO_SK}");
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    if let Some(key) = idem {
+        headers.push(("cko-idempotency-key", key));
+    }
+    let body = if method == "GET" {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    send(addr, method, &format!("/checkout{path}"), &headers, &body).await
+}
+
+/// A Checkout.com payment request for a raw test card.
+pub(super) fn checkout_payment(number: &str, capture: bool) -> Value {
+    json!({
+        "source": {"type": "card", "number": number, "expiry_month": 12,
+                   "expiry_year": 2030, "cvv": "100"},
+        "amount": 2500,
+        "currency": "EUR",
+        "reference": "pay_ref_42",
+        "capture": capture,
+        "metadata": {"payroute_payment_id": "pay_ref_42"},
+    })
 }
 
 /// A complete v71 PaymentRequest for a raw test card.

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::SandboxConfig;
 use super::adyen::AdyenState;
+use super::checkout::CheckoutState;
 use super::faults::{FaultPlan, FaultRule, FaultRuleError};
 use super::idempotency::IdemStore;
 use super::ledger::{Dialect, Ledger, LedgerEntry, OutboxEvent};
@@ -26,6 +27,7 @@ pub struct Sandbox {
     pub(crate) config: SandboxConfig,
     pub(crate) stripe: Mutex<StripeState>,
     pub(crate) adyen: Mutex<AdyenState>,
+    pub(crate) checkout: Mutex<CheckoutState>,
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) outbox: Mutex<Vec<OutboxEvent>>,
     pub(crate) faults: Mutex<FaultPlan>,
@@ -58,6 +60,7 @@ impl Sandbox {
             config,
             stripe: Mutex::default(),
             adyen: Mutex::default(),
+            checkout: Mutex::default(),
             ledger: Mutex::default(),
             outbox: Mutex::default(),
             faults: Mutex::default(),
@@ -165,6 +168,12 @@ impl Sandbox {
     /// A Stripe-style object id such as `pi_3MtwBw...`.
     pub(crate) fn stripe_id(&self, prefix: &str) -> String {
         self.random_id(prefix, 24, ALNUM)
+    }
+
+    /// A Checkout.com id such as `pay_mbabizu24mvu3mela5njyhpit4`: 26
+    /// lower-case base-32 characters after the prefix.
+    pub(crate) fn checkout_id(&self, prefix: &str) -> String {
+        self.random_id(prefix, 26, b"abcdefghijklmnopqrstuvwxyz234567")
     }
 
     /// An Adyen pspReference: 16 upper-case alphanumerics.

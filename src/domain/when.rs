@@ -1,9 +1,10 @@
-//! Compiled routes and `when` conditions: already validated, so matching is
+//! `when` conditions over [`PaymentFacts`], shared by routes and risk
+//! signals: already validated by the rule-file compiler, so matching is
 //! plain comparisons with no error paths.
 
 use std::collections::BTreeMap;
 
-use super::{MethodKind, PaymentFacts, Strategy};
+use super::facts::{MethodKind, PaymentFacts};
 
 /// An inclusive range; `None` bounds are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,36 +131,6 @@ fn describe_bounds<T: std::fmt::Display>(b: Bounds<T>) -> String {
     let min = b.min.map(|v| v.to_string()).unwrap_or_default();
     let max = b.max.map(|v| v.to_string()).unwrap_or_default();
     format!("{min}..{max}")
-}
-
-/// Where a matching route sends the payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Try in this order.
-    Priority(Vec<String>),
-    /// Weighted random first pick; the rest by weight as failover. Weights
-    /// are positive.
-    Split(Vec<(String, u32)>),
-}
-
-impl Target {
-    /// Every gateway id the target names, in file order (split: weight
-    /// descending).
-    pub fn gateway_ids(&self) -> Vec<&str> {
-        match self {
-            Target::Priority(ids) => ids.iter().map(String::as_str).collect(),
-            Target::Split(w) => w.iter().map(|(id, _)| id.as_str()).collect(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub name: String,
-    pub when: When,
-    pub target: Target,
-    pub strategy: Strategy,
-    pub cascade_on_soft_decline: bool,
 }
 
 #[cfg(test)]
