@@ -456,7 +456,8 @@ pub async fn run(settings: Settings) -> Result<(), ServerError> {
 
 /// Points the sandbox's webhooks at payroute: each gateway of the ruleset
 /// whose `base_url` is this sandbox gets the events of its own account (its
-/// Stripe secret key, its Adyen merchant account) at `/webhooks/{id}`,
+/// Stripe or Checkout.com secret key, its Adyen merchant account) at
+/// `/webhooks/{id}`,
 /// signed with that gateway's configured secret, as the real gateways keep
 /// an endpoint per account. A dialect with one such gateway also gets it as
 /// its default, for events of accounts payroute does not use.
@@ -490,14 +491,14 @@ pub fn connect_sandbox(
                     (t, _, _) => t,
                 };
                 (Dialect::Adyen, g.merchant_account.clone(), target)
-            } // checkout: once `GatewayKind::Checkout` exists (another branch),
-              // add `GatewayKind::Checkout => (Dialect::Checkout, cred("api_key"),
-              // cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)))`:
-              // the sandbox serves it under `/checkout`, its account is the
-              // secret key (`Bearer` prefix stripped, as the simulator scopes
-              // payments by the bare key) and `Cko-Signature` is keyed with
-              // `webhook_secret` (`webhook_secret_previous` is only for the
-              // receiving side's rotation).
+            }
+            // The simulator scopes Checkout.com payments by the bare secret
+            // key, and signs `Cko-Signature` with the workflow's key.
+            GatewayKind::Checkout => (
+                Dialect::Checkout,
+                cred("api_key"),
+                cred("webhook_secret").map(|s| WebhookTarget::new(&url, &s)),
+            ),
         };
         let Some(target) = target else { continue };
         tracing::info!(gateway = %g.id, %url, "sandbox webhooks point at payroute");

@@ -151,13 +151,28 @@ fn literal_secret_is_refused() {
 
 #[test]
 fn unknown_kind_names_supported_kinds() {
-    let yaml = "gateways:\n  - id: cko\n    kind: checkout\n    base_url: http://x\n    credentials: {api_key: '${K:-k}'}\n";
+    let yaml = "gateways:\n  - id: bt\n    kind: braintree\n    base_url: http://x\n    credentials: {api_key: '${K:-k}'}\n";
     assert_err_at(
         with(yaml),
         "extra.yaml",
         3,
-        "supported kinds: stripe, adyen",
+        "supported kinds: stripe, adyen, checkout",
     );
+}
+
+#[test]
+fn checkout_kind_is_accepted_with_an_api_key_and_needs_no_merchant_account() {
+    let yaml = "gateways:\n  - id: cko\n    kind: checkout\n    base_url: http://x/checkout\n    credentials: {api_key: '${K:-sk_sbox_1}', webhook_secret: '${W:-whsec}'}\n";
+    let rules = with(&format!("{yaml}{ROUTES}")).unwrap();
+    let g = rules
+        .gateway("cko")
+        .expect("the checkout gateway is compiled");
+    assert_eq!(g.kind, crate::connectors::GatewayKind::Checkout);
+    assert_eq!(g.connector_settings().api_key.expose(), "sk_sbox_1");
+    assert!(g.supports_method(MethodKind::Card));
+    assert!(!g.supports_method(MethodKind::SepaDebit));
+    let no_key = "gateways:\n  - id: cko\n    kind: checkout\n    base_url: http://x\n    credentials: {webhook_secret: '${W:-whsec}'}\n";
+    assert_err_at(with(no_key), "extra.yaml", 2, "api_key is required");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! [`ConnectorSettings`] and import only `domain`.
 
 pub mod adyen;
+pub mod checkout;
 pub mod gateway;
 pub mod http;
 mod registry;
@@ -16,12 +17,6 @@ pub mod stripe;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod webhook;
-
-/// Checkout.com: only its webhook signature check so far; the connector
-/// itself (and its registration as a kind) comes in this folder.
-pub mod checkout {
-    pub mod verify;
-}
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use super::gateway::{Gateway, KindConfig, KindConfigError, KindFacts};
 use super::webhook::{Delivery, GatewayEvent, NormalizeError, Verified, VerifyError};
 use super::{
     AuthorizationQuery, AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings,
-    HttpClient, RefundRequest, adyen, stripe,
+    HttpClient, RefundRequest, adyen, checkout, stripe,
 };
 use crate::domain::outcome::{Lookup, Outcome};
 
@@ -135,6 +135,7 @@ impl GatewayKind {
 gateways! {
     Stripe => stripe::StripeConnector,
     Adyen => adyen::AdyenConnector,
+    Checkout => checkout::CheckoutConnector,
 }
 
 #[cfg(test)]
@@ -150,7 +151,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), GatewayKind::ALL.len());
-        assert_eq!(GatewayKind::parse("checkout"), None);
+        assert_eq!(GatewayKind::parse("braintree"), None);
     }
 
     #[test]
