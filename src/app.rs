@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::sensitive::Sensitive;
+use crate::domain::store::AuditEntry;
 use crate::payments::{Engine, Live};
 use crate::routing::Ruleset;
-use crate::store::AuditEntry;
 
 pub(crate) type ReloadRequest = (&'static str, oneshot::Sender<Value>);
 

@@ -203,7 +203,7 @@ impl Metrics {
     }
 
     /// Brings the store counters up to `stats` (they only grow).
-    pub fn set_store_stats(&self, stats: crate::store::WriteStats) {
+    pub fn set_store_stats(&self, stats: crate::domain::store::WriteStats) {
         let sync = |c: &prometheus::IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
         sync(&self.store_units, stats.units);
         sync(&self.store_commits, stats.commits);

@@ -20,12 +20,13 @@ use crate::app::reloader;
 use crate::config::RulesError;
 use crate::connectors::HttpClient;
 use crate::domain::sensitive::Sensitive;
+use crate::domain::store::StoreError;
 use crate::edge::tls::{ServerTls, TlsError, TlsFiles};
 use crate::edge::{self, BodyBudget, BodyLimits, EdgeConfig, ListenerName, StackConfig};
 use crate::metrics::{Metrics, MetricsError};
 use crate::payments::{Engine, Live};
 use crate::routing::Ruleset;
-use crate::store::{self, StoreError};
+use crate::store;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -241,7 +241,7 @@ async fn force_reload(h: &Harness) -> common::Reply {
 }
 
 /// The `rules.*` entries of the audit log, newest first.
-async fn rule_audits(h: &Harness) -> Vec<payroute::store::AuditEntry> {
+async fn rule_audits(h: &Harness) -> Vec<payroute::domain::store::AuditEntry> {
     let running = h.payroute.as_ref().unwrap();
     let all = running.state.engine.store.list_audit(100).await.unwrap();
     all.into_iter()

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use super::{HttpResponse, bytes_response};
 use crate::app::AppState;
+use crate::domain::store::{IdemClaim, IdemResponse};
 use crate::payments::Ticket;
-use crate::store::{IdemClaim, IdemResponse};
 
 pub const HEADER: &str = "idempotency-key";
 pub const TTL_SECS: i64 = 24 * 3600;

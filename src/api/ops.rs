@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{ClientCert, HttpResponse, error_response, json_response};
 use crate::app::AppState;
-use crate::store::events::{DeliveryStatus, InboundStatus};
+use crate::domain::store::events::{DeliveryStatus, InboundStatus};
 
 pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> HttpResponse {
     let path = req.uri().path().to_string();

@@ -13,10 +13,10 @@ use super::{HttpResponse, error_response, json_response};
 use crate::app::AppState;
 use crate::domain::model::{Payment, PaymentStatus};
 use crate::domain::money::Currency;
+use crate::domain::store::Dispute;
 use crate::payments::operations::OpResult;
 use crate::payments::{EngineError, Pending, Ticket};
 use crate::routing::MerchantConfig;
-use crate::store::Dispute;
 
 /// One authenticated request, ready for its handler.
 pub(super) struct Call<'a> {

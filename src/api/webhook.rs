@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode, header};
 use super::error::ApiError;
 use super::{HttpResponse, bytes_response};
 use crate::app::AppState;
-use crate::webhooks::inbound::{self, InboundError};
+use crate::payments::inbound::InboundError;
 
 pub async fn receive(
     state: &AppState,
@@ -32,7 +32,7 @@ pub async fn receive(
             .with_label_values(&[gateway_id, result])
             .inc_by(n as u64)
     };
-    match inbound::receive(engine, gateway, headers, body).await {
+    match engine.receive_webhook(gateway, headers, body).await {
         Ok(ack) => {
             counter("accepted", ack.accepted);
             counter("duplicate", ack.duplicates);
@@ -46,7 +46,7 @@ pub async fn receive(
         Err(InboundError::Verify(e)) => {
             counter(e.metric_result(), 1);
             tracing::warn!(gateway = gateway_id, error = %e, "webhook refused");
-            let status = if matches!(e, crate::connectors::webhook::VerifyError::BadAuth) {
+            let status = if e.is_auth_failure() {
                 StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::BAD_REQUEST

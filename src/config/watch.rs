@@ -195,14 +195,17 @@ mod tests {
         assert_eq!(w.folder(), dir.path());
         let before = settle(&n);
         std::fs::write(dir.path().join("server.log"), "noise\n").unwrap();
-        std::thread::sleep(DEBOUNCE * 3);
+        // Kept apart from the edit below by more than the debounce window, so
+        // the two cannot share one batch; signals come in event order, so the
+        // edit's signal arriving means the noise's would have come first.
+        std::thread::sleep(DEBOUNCE * 2);
+        std::fs::write(&file, "routes: [] # edited\n").unwrap();
+        assert!(fired_after(&n, before), "no signal within 2 s of an edit");
         assert_eq!(
             n.load(Ordering::SeqCst),
-            before,
+            before + 1,
             "unrelated file triggered a reload"
         );
-        std::fs::write(&file, "routes: [] # edited\n").unwrap();
-        assert!(fired_after(&n, before));
     }
 
     #[test]
@@ -213,9 +216,21 @@ mod tests {
         let w = watch(dir.path().to_path_buf(), cb).unwrap();
         let _ = settle(&n);
         drop(w);
+        // A second watcher on the same folder is the witness: once it has
+        // signalled a later edit, the dropped one would have signalled the
+        // first edit long before, had it still been running.
+        let (witness, wcb) = counter();
+        let _w2 = watch(dir.path().to_path_buf(), wcb).unwrap();
+        let seen = settle(&witness);
         let before = n.load(Ordering::SeqCst);
         std::fs::write(dir.path().join("a.yaml"), "routes: [] # edited\n").unwrap();
-        std::thread::sleep(DEBOUNCE * 3);
+        assert!(fired_after(&witness, seen), "the witness saw no edit");
+        let seen = witness.load(Ordering::SeqCst);
+        std::fs::write(dir.path().join("a.yaml"), "routes: [] # again\n").unwrap();
+        assert!(
+            fired_after(&witness, seen),
+            "the witness saw no second edit"
+        );
         assert_eq!(n.load(Ordering::SeqCst), before);
     }
 

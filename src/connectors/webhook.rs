@@ -41,6 +41,12 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// The sender's credentials were refused (HTTP 401), as opposed to a
+    /// signature or body problem (400).
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, VerifyError::BadAuth)
+    }
+
     /// The `result` label for `payroute_webhooks_received_total` (design §9
     /// knows only `bad_signature` and `malformed` for refusals).
     pub fn metric_result(&self) -> &'static str {

@@ -14,4 +14,5 @@ pub mod model;
 pub mod money;
 pub mod outcome;
 pub mod sensitive;
+pub mod store;
 pub mod when;

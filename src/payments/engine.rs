@@ -25,12 +25,12 @@ use crate::domain::model::*;
 use crate::domain::money::Currency;
 use crate::domain::outcome::Outcome;
 use crate::domain::sensitive::Sensitive;
+use crate::domain::store::{AttemptFinish, Store, StoreError};
 use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
 use crate::routing::Ruleset;
 use crate::routing::{Decision, Strategy};
-use crate::store::{AttemptFinish, Store, StoreError};
 
 /// The active ruleset with a connector per configured gateway. Swapped whole;
 /// a payment holds its own `Arc<Live>` and finishes on the ruleset it began with.
@@ -141,7 +141,7 @@ pub enum EngineError {
     /// already taken (replay, in flight, or another request): nothing was
     /// written.
     #[error("the Idempotency-Key is taken")]
-    Claim(crate::store::IdemClaim),
+    Claim(crate::domain::store::IdemClaim),
 }
 
 pub struct Engine {
@@ -177,7 +177,7 @@ pub struct Engine {
     /// Set by the running webhook applier: ingest hands it new events in
     /// memory (stored leased to it), so applying them needs no claim.
     pub inbound_handoff:
-        std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::store::events::InboundEvent>>,
+        std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::domain::store::events::InboundEvent>>,
     /// Wakes the delivery worker when merchant events were queued.
     pub deliveries_pending: tokio::sync::Notify,
 }

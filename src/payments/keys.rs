@@ -7,7 +7,7 @@
 use super::engine::{Engine, EngineError};
 use super::unit::Ticket;
 use crate::domain::model::Payment;
-use crate::store::{Commit, IdemClaim, IdemResponse};
+use crate::domain::store::{Commit, IdemClaim, IdemResponse};
 
 impl Engine {
     /// Stores a final answer under the ticket's key: claiming the key in the

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod facts;
+pub mod inbound;
 pub mod keys;
 pub mod operations;
 pub mod reads;

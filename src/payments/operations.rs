@@ -12,7 +12,7 @@ use super::unit::{Pending, Ticket, Unit};
 use crate::connectors::{CancelRequest, CaptureRequest, Connector, RefundRequest};
 use crate::domain::model::*;
 use crate::domain::outcome::{Effect, Outcome};
-use crate::store::{Commit, PaymentLease};
+use crate::domain::store::{Commit, PaymentLease};
 
 /// How long an API operation waits for another writer of the same payment
 /// (usually the webhook applier, which holds it for milliseconds) before
@@ -34,7 +34,7 @@ pub enum OpResult<T> {
 /// writer of a payment (API operations, the webhook applier, the
 /// reconciler) holds one, so their read-modify-write cycles never
 /// interleave: within this process by the in-memory set, across replicas by
-/// the store's short payment lease ([`crate::store::Store::lock_payment`]).
+/// the store's short payment lease ([`crate::domain::store::Store::lock_payment`]).
 pub struct BusyGuard<'a> {
     engine: &'a Engine,
     id: String,

@@ -5,8 +5,8 @@
 
 use super::engine::{Engine, EngineError};
 use crate::domain::model::{Payment, Refund};
-use crate::store::events::{DeliveryStatus, InboundStatus};
-use crate::store::{AuditEntry, Delivery, Dispute, InboundEvent};
+use crate::domain::store::events::{DeliveryStatus, InboundStatus};
+use crate::domain::store::{AuditEntry, Delivery, Dispute, InboundEvent};
 
 /// The most rows an operator listing returns.
 const LIST_LIMIT: usize = 500;

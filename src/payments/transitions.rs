@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::domain::clock::Timestamp;
 use crate::domain::model::*;
-use crate::store::events::{Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus};
+use crate::domain::store::events::{Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus};
 
 /// A fact a gateway reported about a payment it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

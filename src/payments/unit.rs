@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::engine::EngineError;
 use super::operations::BusyGuard;
-use crate::store::{Commit, IdemClaim, IdemKey, IdemResponse, Store};
+use crate::domain::store::{Commit, IdemClaim, IdemKey, IdemResponse, Store};
 
 /// The identity of a request under an Idempotency-Key, claimed with the
 /// operation's first write rather than in a commit of its own.

@@ -18,10 +18,10 @@ use crate::connectors::AuthorizationQuery;
 use crate::domain::clock::Clock;
 use crate::domain::model::{Attempt, AttemptOutcome, CaptureMode, Failure, Payment, PaymentStatus};
 use crate::domain::outcome::{Effect, Lookup, Outcome};
+use crate::domain::store::events::{Commit, InboundStatus};
+use crate::domain::store::{AuditEntry, StoreError};
 use crate::payments::Engine;
 use crate::payments::transitions::{self, Applied, Observed};
-use crate::store::events::{Commit, InboundStatus};
-use crate::store::{AuditEntry, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ReconcileConfig {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::domain::model::CaptureMode;
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))

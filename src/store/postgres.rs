@@ -1,4 +1,4 @@
-//! The PostgreSQL [`Store`](super::Store): for several payroute replicas
+//! The PostgreSQL [`Store`](crate::domain::store::Store): for several payroute replicas
 //! sharing one database. Owns the connection pool, the URL and TLS set-up,
 //! migrations, the per-operation deadline and the mapping of driver errors
 //! to [`StoreError`]; its observable behaviour is the SQLite store's, with
@@ -50,8 +50,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::StoreError;
 use crate::domain::clock::Clock;
+use crate::domain::store::StoreError;
 
 pub use test_schema::{DEFAULT_TEST_URL, TEST_URL_ENV, create_test_schema, drop_test_schema};
 

@@ -28,10 +28,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode};
 
-use super::events::{Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus};
-use super::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
 use crate::domain::clock::Clock;
 use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
+use crate::domain::store::events::{
+    Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus,
+};
+use crate::domain::store::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
 use threads::Threads;
 
 /// Readers only help file databases in WAL mode; two matches the small
@@ -320,7 +322,7 @@ impl Store for SqliteStore {
         error_code: Option<&str>,
         latency_ms: u64,
     ) -> Result<(), StoreError> {
-        let finish = super::AttemptFinish {
+        let finish = crate::domain::store::AttemptFinish {
             id: attempt_id.to_owned(),
             outcome,
             provider_reference: provider_reference.map(str::to_owned),
@@ -499,7 +501,7 @@ impl Store for SqliteStore {
         self.read(move |c| deliveries::list(c, status, limit)).await
     }
 
-    fn write_stats(&self) -> Option<super::WriteStats> {
+    fn write_stats(&self) -> Option<crate::domain::store::WriteStats> {
         Some(self.threads.stats())
     }
 

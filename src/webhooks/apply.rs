@@ -12,14 +12,13 @@ use tokio::sync::watch;
 use crate::connectors::webhook::{GatewayEvent, NormalizedKind};
 use crate::domain::model::{AttemptOutcome, Payment, PaymentStatus};
 use crate::domain::outcome::Outcome;
+use crate::domain::store::AuditEntry;
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{Commit, DisputeStatus, InboundEvent, InboundStatus};
 use crate::payments::Engine;
+use crate::payments::inbound::LEASE_SECS;
 use crate::payments::transitions::{self, Applied, DisputeFact, Observed, RefundFact};
-use crate::store::AuditEntry;
-use crate::store::StoreError;
-use crate::store::events::{Commit, DisputeStatus, InboundEvent, InboundStatus};
 
-/// How long a claimed (or handed-over) event stays leased to this worker.
-pub(super) const LEASE_SECS: i64 = 30;
 /// Events ingest may hand over in memory before it leaves them to the
 /// store: bounds memory, and a full queue only means a claim later.
 const HANDOFF: usize = 1024;

@@ -14,8 +14,8 @@ use http_body_util::Full;
 use rand::RngExt;
 use tokio::sync::watch;
 
+use crate::domain::store::events::{Delivery, DeliveryStatus};
 use crate::payments::Engine;
-use crate::store::events::{Delivery, DeliveryStatus};
 
 /// The retry schedule. The default follows Stripe's: exponential, for up to
 /// three days; tests shrink it.

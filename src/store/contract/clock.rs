@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::{Backend, T0, attempt, contract_tests, event, key, payment};
 use crate::domain::model::AttemptOutcome;
-use crate::store::events::{AttemptFinish, Commit};
-use crate::store::{AuditEntry, IdemClaim};
+use crate::domain::store::events::{AttemptFinish, Commit};
+use crate::domain::store::{AuditEntry, IdemClaim};
 
 contract_tests!(
     idempotency_keys_expire_and_go_stale_by_the_stores_clock,

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use crate::domain::model::*;
-use crate::store::events::*;
-use crate::store::{IdemClaim, IdemKey, Store, StoreError};
+use crate::domain::store::events::*;
+use crate::domain::store::{IdemClaim, IdemKey, Store, StoreError};
 
 pub(crate) const T0: &str = "2025-01-01T10:00:00.000Z";
 pub(crate) const T1: &str = "2025-01-01T10:00:01.000Z";

@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use super::postgres::{self, PostgresStore};
 use super::sqlite::SqliteStore;
-use super::{Store, StoreError};
 use crate::domain::clock::Clock;
+use crate::domain::store::{Store, StoreError};
 
 /// Connections per PostgreSQL test store: enough for real concurrency,
 /// few enough that many tests share one server's connection limit.

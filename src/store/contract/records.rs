@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Backend, T0, T1, T2, attempt, contract_tests, count_claimed, key, payment, refund};
 use crate::domain::model::*;
-use crate::store::{AuditEntry, IdemClaim, IdemKey, StoreError};
+use crate::domain::store::{AuditEntry, IdemClaim, IdemKey, StoreError};
 
 contract_tests!(
     payment_round_trips_with_refunds_in_creation_order,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Backend, T0, T1, attempt, contract_tests, key, payment};
 use crate::domain::model::*;
-use crate::store::{AttemptFinish, Commit, IdemClaim, IdemResponse, StoreError};
+use crate::domain::store::{AttemptFinish, Commit, IdemClaim, IdemResponse, StoreError};
 
 contract_tests!(
     a_claim_and_the_first_unit_land_together,

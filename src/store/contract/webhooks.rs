@@ -9,8 +9,8 @@ use super::{
     event_ids, payment, refund, settle,
 };
 use crate::domain::model::{PaymentStatus, RefundStatus};
-use crate::store::events::*;
-use crate::store::{AuditEntry, StoreError};
+use crate::domain::store::events::*;
+use crate::domain::store::{AuditEntry, StoreError};
 
 contract_tests!(
     duplicate_inbound_events_are_flagged_in_one_batch_and_across_calls,

@@ -10,7 +10,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 
 use super::connect::{describe, describe_pool};
 use super::steps;
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 pub(super) use crate::store::columns::{capture_str, opt_json, parse_capture, to_json};
 

@@ -13,9 +13,9 @@ use deadpool_postgres::{Client, GenericClient};
 use super::steps::{self, Step, TAKEN};
 use super::{deliveries, disputes, idempotency, inbound, journal, leases, records, refunds};
 use crate::domain::clock::Timestamp;
-use crate::store::IdemResponse;
-use crate::store::events::Commit;
-use crate::store::{IdemClaim, IdemKey, StoreError};
+use crate::domain::store::IdemResponse;
+use crate::domain::store::events::Commit;
+use crate::domain::store::{IdemClaim, IdemKey, StoreError};
 
 /// The statements of a commit, in the order they run, and where among them
 /// the idempotent response is stored.

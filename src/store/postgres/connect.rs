@@ -20,7 +20,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 /// Connect timeout when the URL sets none (`connect_timeout`): a dead host
 /// must fail an open or a pool checkout within seconds, not minutes.

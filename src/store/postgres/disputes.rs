@@ -1,5 +1,5 @@
 //! Disputes in PostgreSQL: a payment's sub-resource, written only inside a
-//! [`crate::store::events::Commit`] and read by payment or by the gateway's
+//! [`crate::domain::store::events::Commit`] and read by payment or by the gateway's
 //! own dispute reference.
 
 use deadpool_postgres::Client;
@@ -7,8 +7,8 @@ use tokio_postgres::Row;
 
 use super::codec::{col, text_enum};
 use super::steps::{NOT_FOUND, Step};
-use crate::store::StoreError;
-use crate::store::events::{Dispute, DisputeStatus};
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{Dispute, DisputeStatus};
 
 const COLS: &str = "id, payment_id, gateway, provider_reference, status, amount, currency, \
      reason, created_at, updated_at";

@@ -12,7 +12,7 @@ use deadpool_postgres::{Client, GenericClient};
 
 use super::codec::col;
 use super::steps::{Step, TAKEN};
-use crate::store::{IdemClaim, IdemKey, StoreError};
+use crate::domain::store::{IdemClaim, IdemKey, StoreError};
 
 /// The live row a claim ran into.
 struct Existing {

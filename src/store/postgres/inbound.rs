@@ -9,8 +9,8 @@ use tokio_postgres::Row;
 
 use super::codec::{Param, big, col, text_enum};
 use super::steps::{CONFLICT, NOT_FOUND, Step};
-use crate::store::StoreError;
-use crate::store::events::{InboundEvent, InboundStatus};
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{InboundEvent, InboundStatus};
 
 const COLS: &str = "id, gateway_id, provider_event_id, payload, status, note, received_at";
 
@@ -128,7 +128,7 @@ pub(super) async fn requeue_orphans(c: &Client, older_than: i64) -> Result<usize
 
 /// Settles a `received` event. One already settled (say by a second worker
 /// that claimed it after this one's lease ran out) is `Conflict`, so the
-/// [`crate::store::events::Commit`] around it rolls back and an event is
+/// [`crate::domain::store::events::Commit`] around it rolls back and an event is
 /// applied at most once; a missing one is `NotFound`. Both are raised in
 /// the statement, so the unit's transaction aborts at once. A concurrent
 /// settle waits for the row lock, then sees the new status and matches

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use super::codec::{big, col, int_opt, json, text_enum, to_json};
 use super::steps::{NOT_FOUND, Step};
 use crate::domain::model::{Attempt, AttemptOutcome};
-use crate::store::{AttemptFinish, AuditEntry, StoreError};
+use crate::domain::store::{AttemptFinish, AuditEntry, StoreError};
 
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
      outcome, provider_reference, error_code, latency_ms, created_at, updated_at";

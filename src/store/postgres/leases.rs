@@ -20,7 +20,7 @@ use super::codec::col;
 use super::connect::{Target, connect_one};
 use super::steps::{CONFLICT, Step};
 use super::{OP_TIMEOUT, timed_out};
-use crate::store::{PaymentLease, StoreError};
+use crate::domain::store::{PaymentLease, StoreError};
 
 /// The leadership connection and the role keys it holds.
 #[derive(Default)]

@@ -13,7 +13,7 @@ use super::codec::{
 use super::refunds;
 use super::steps::{NOT_FOUND, Step};
 use crate::domain::model::{Payment, PaymentStatus};
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 const PAYMENT_COLS: &str = "id, merchant_id, status, amount, amount_captured, amount_refunded, \
      currency, reference, capture_mode, method, gateway, provider_reference, route, risk, \

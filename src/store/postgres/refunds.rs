@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::codec::{Param, col, json_opt, opt_json, text_enum};
 use super::steps::{NOT_FOUND, Step};
 use crate::domain::model::{Payment, Refund, RefundStatus};
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 const REFUND_COLS: &str = "id, payment_id, status, amount, currency, gateway, \
      provider_reference, reason, failure, created_at, updated_at";

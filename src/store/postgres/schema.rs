@@ -8,7 +8,7 @@ use deadpool_postgres::{Client, GenericClient};
 
 use super::codec::col;
 use super::lock_key;
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 /// `(version, sql)`, ascending. Append only: an applied file never changes.
 const MIGRATIONS: &[(i64, &str)] = &[

@@ -24,7 +24,7 @@
 use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::types::ToSql;
 
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 /// SQLSTATE of a statement that found no row to change: `NotFound`.
 pub(super) const NOT_FOUND: &str = "PRNFD";

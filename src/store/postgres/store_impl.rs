@@ -9,10 +9,10 @@ use super::{
     refunds,
 };
 use crate::domain::model::{Attempt, AttemptOutcome, Payment, PaymentStatus, Refund};
-use crate::store::events::{
+use crate::domain::store::events::{
     Commit, Delivery, DeliveryStatus, Dispute, InboundEvent, InboundStatus,
 };
-use crate::store::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
+use crate::domain::store::{AuditEntry, IdemClaim, IdemKey, Store, StoreError};
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -139,7 +139,7 @@ impl Store for PostgresStore {
         error_code: Option<&str>,
         latency_ms: u64,
     ) -> Result<(), StoreError> {
-        let finish = crate::store::AttemptFinish {
+        let finish = crate::domain::store::AttemptFinish {
             id: attempt_id.to_owned(),
             outcome,
             provider_reference: provider_reference.map(str::to_owned),

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::connect::{self, connect_one};
 use super::timed_out;
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 /// The environment variable naming the server tests use.
 pub const TEST_URL_ENV: &str = "PAYROUTE_TEST_POSTGRES";

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use super::{PostgresStore, drop_test_schema, inbound, records};
+use crate::domain::store::{Store, StoreError};
 use crate::store::contract::{T0, TEST_POOL_SIZE, event, payment, postgres_test_url};
-use crate::store::{Store, StoreError};
 
 impl PostgresStore {
     /// Runs SQL on a pooled connection, for tests that age or break rows.

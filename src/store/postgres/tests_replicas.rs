@@ -10,11 +10,11 @@ use super::tests::open;
 use super::tests_steps::{first_unit, second_unit};
 use super::{PostgresStore, drop_test_schema, leases};
 use crate::domain::clock::Clock;
+use crate::domain::store::events::InboundStatus;
+use crate::domain::store::{Commit, IdemClaim, PaymentLease, Store, StoreError};
 use crate::store::contract::{
     T0, count_claimed, delivery, enqueue, event, key, payment, postgres_test_url, settle,
 };
-use crate::store::events::InboundStatus;
-use crate::store::{Commit, IdemClaim, PaymentLease, Store, StoreError};
 
 /// `n` stores on one fresh schema, and its URL for the final drop.
 async fn replicas(n: usize) -> (String, Vec<Arc<PostgresStore>>) {

@@ -16,10 +16,10 @@ use super::steps::{self, Step};
 use super::tests::open;
 use super::{PostgresStore, connect, drop_test_schema};
 use crate::domain::model::{AttemptOutcome, PaymentStatus};
-use crate::store::contract::{T0, T1, attempt, key, payment, postgres_test_url};
-use crate::store::{
+use crate::domain::store::{
     AttemptFinish, Commit, IdemClaim, IdemResponse, PaymentLease, Store, StoreError,
 };
+use crate::store::contract::{T0, T1, attempt, key, payment, postgres_test_url};
 
 /// A new payment and its started attempt, as a create's first unit.
 pub(super) fn first_unit(id: &str) -> Commit {

@@ -9,8 +9,8 @@ use rusqlite::Connection;
 
 use super::{deliveries, disputes, idempotency, inbound, journal, records};
 use crate::domain::clock::Timestamp;
-use crate::store::events::Commit;
-use crate::store::{IdemClaim, StoreError};
+use crate::domain::store::events::Commit;
+use crate::domain::store::{IdemClaim, StoreError};
 
 /// The claim, then (only when it is `Claimed`) the commit, in one unit:
 /// any other claim returns with nothing written, and a failing part of the

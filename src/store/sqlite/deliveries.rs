@@ -1,5 +1,5 @@
 //! The outbound delivery queue in SQLite (design §6): merchant events
-//! enqueued inside a [`crate::store::events::Commit`], claimed when due and
+//! enqueued inside a [`crate::domain::store::events::Commit`], claimed when due and
 //! updated after each try. A claim leases a delivery by pushing its
 //! `next_attempt_at` forward, so the queue needs no lock table: a sender
 //! that crashes mid-send leaves the row due again when the lease ends
@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::exec;
 
 use super::codec::text_enum;
-use crate::store::StoreError;
-use crate::store::events::{Delivery, DeliveryStatus};
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{Delivery, DeliveryStatus};
 
 const COLS: &str = "id, event_id, merchant_id, event_type, payload, status, attempts, \
      next_attempt_at, last_error, last_status, created_at, updated_at";

@@ -1,13 +1,13 @@
 //! Disputes in SQLite: a payment's sub-resource, written only inside a
-//! [`crate::store::events::Commit`] and read by payment or by the gateway's
+//! [`crate::domain::store::events::Commit`] and read by payment or by the gateway's
 //! own dispute reference.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::codec::text_enum;
 use super::exec;
-use crate::store::StoreError;
-use crate::store::events::{Dispute, DisputeStatus};
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{Dispute, DisputeStatus};
 
 const COLS: &str = "id, payment_id, gateway, provider_reference, status, amount, currency, \
      reason, created_at, updated_at";

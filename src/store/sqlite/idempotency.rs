@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::exec;
 
-use crate::store::{IdemClaim, IdemKey, StoreError};
+use crate::domain::store::{IdemClaim, IdemKey, StoreError};
 
 /// An [`IdemKey`] that can move onto the blocking pool.
 pub(super) struct OwnedKey {

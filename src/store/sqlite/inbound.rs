@@ -9,8 +9,8 @@ use rusqlite::{Connection, Row, params};
 use super::exec;
 
 use super::codec::text_enum;
-use crate::store::StoreError;
-use crate::store::events::{InboundEvent, InboundStatus};
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{InboundEvent, InboundStatus};
 
 const COLS: &str = "id, gateway_id, provider_event_id, payload, status, note, received_at";
 
@@ -159,7 +159,7 @@ pub(super) fn requeue_orphans(conn: &Connection, older_than: i64) -> Result<usiz
 }
 
 /// Settles a `received` event. One already settled (say by a second worker
-/// that claimed it after this one's lease ran out) is `Conflict`, so the [`crate::store::events::Commit`] around it rolls back
+/// that claimed it after this one's lease ran out) is `Conflict`, so the [`crate::domain::store::events::Commit`] around it rolls back
 /// and an event is applied at most once; a missing one is `NotFound`.
 pub(super) fn mark(
     conn: &Connection,

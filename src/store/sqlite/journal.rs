@@ -8,7 +8,7 @@ use rusqlite::{Connection, Row, params};
 use super::codec::{latency_from_sql, latency_to_sql, text_enum};
 use super::exec;
 use crate::domain::model::{Attempt, AttemptOutcome};
-use crate::store::{AttemptFinish, AuditEntry, StoreError};
+use crate::domain::store::{AttemptFinish, AuditEntry, StoreError};
 
 const ATTEMPT_COLS: &str = "id, payment_id, gateway, operation, gateway_idempotency_key, amount, \
      outcome, provider_reference, error_code, latency_ms, created_at, updated_at";

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::codec::{capture_str, json, json_opt, opt_json, parse_capture, text_enum, to_json};
 use super::exec;
 use crate::domain::model::{Payment, PaymentStatus, Refund, RefundStatus};
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 const PAYMENT_COLS: &str = "id, merchant_id, status, amount, amount_captured, amount_refunded, \
      currency, reference, capture_mode, method, gateway, provider_reference, route, risk, \

@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use crate::store::StoreError;
+use crate::domain::store::StoreError;
 
 /// `(version, sql)`, ascending. Append only: an applied file never changes.
 const MIGRATIONS: &[(i64, &str)] = &[

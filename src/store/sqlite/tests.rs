@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{SqliteStore, inbound};
+use crate::domain::store::{Store, StoreError};
 use crate::store::contract::{T0, count_claimed, delivery, enqueue, event, key, payment};
-use crate::store::{Store, StoreError};
 
 impl SqliteStore {
     /// Runs SQL on the writer, for contract tests that age or break rows.

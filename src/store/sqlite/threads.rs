@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{StoreError, WriteStats};
+use crate::domain::store::{StoreError, WriteStats};
 
 /// Most units one transaction commits: enough to amortise a commit under a
 /// burst, few enough that one batch's latency stays small.

@@ -1,19 +1,24 @@
-//! `POST /webhooks/{gateway_id}`: verify the gateway's signature on the raw
+//! Gateway webhooks in, up to the ack (`POST /webhooks/{gateway_id}`, which
+//! the API maps to [`Engine::receive_webhook`]): verify the gateway's signature on the raw
 //! body (the gateway kind's own check, with the gateway's configured
 //! secrets), store each verified event under its unique provider id (one
 //! insert that also deduplicates), and only then acknowledge. Applying
 //! happens after, from memory when the applier has room (the events are
-//! stored leased to it) or else from the store (`apply.rs`), so a crash
+//! stored leased to it) or else from the store (`webhooks::apply`), so a crash
 //! after the ack loses nothing: a lease runs out and the event is claimed.
 
 use http::HeaderMap;
 
+use super::Engine;
 use crate::connectors::webhook::{Delivery, Verified, VerifiedEvent, VerifyError};
 use crate::domain::clock::Timestamp;
-use crate::payments::Engine;
+use crate::domain::store::StoreError;
+use crate::domain::store::events::{InboundEvent, InboundStatus};
 use crate::routing::GatewayConfig;
-use crate::store::StoreError;
-use crate::store::events::{InboundEvent, InboundStatus};
+
+/// How long a claimed (or handed-over) event stays leased to the applier:
+/// past this a crashed applier's events are claimed again from the store.
+pub const LEASE_SECS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboundError {
@@ -48,8 +53,20 @@ fn secrets<'a>(g: &'a GatewayConfig, name: &'static str) -> Result<Vec<&'a str>,
     Ok(v)
 }
 
-/// Verifies and stores; returns the acknowledgement to send.
-pub async fn receive(
+impl Engine {
+    /// Verifies and stores one delivery to `g`'s webhook URL; returns the
+    /// acknowledgement to send.
+    pub async fn receive_webhook(
+        &self,
+        g: &GatewayConfig,
+        headers: &HeaderMap,
+        raw: &[u8],
+    ) -> Result<Ack, InboundError> {
+        receive(self, g, headers, raw).await
+    }
+}
+
+async fn receive(
     engine: &Engine,
     g: &GatewayConfig,
     headers: &HeaderMap,
@@ -73,11 +90,7 @@ pub async fn receive(
         .inbound_handoff
         .get()
         .and_then(|tx| tx.try_reserve_many(events.len()).ok());
-    let lease = if permits.is_some() {
-        super::apply::LEASE_SECS
-    } else {
-        0
-    };
+    let lease = if permits.is_some() { LEASE_SECS } else { 0 };
     let fresh = engine.store.insert_inbound_events(&events, lease).await?;
     let accepted = fresh.iter().filter(|f| **f).count();
     let ack = Ack {
