@@ -71,6 +71,33 @@ impl Outcome {
             Outcome::Rejected { .. } => "error",
         }
     }
+
+    /// The one outcome to report for several reversals of one payment (a
+    /// gateway may hold more than one charge under payroute's reference):
+    /// the one that most needs the caller's attention (anything unfinished
+    /// before a refund before a void), the first such when tied. None at
+    /// all: nothing to reverse, reported as a void of no payment
+    /// (`provider_reference` empty).
+    pub fn most_telling(outcomes: Vec<Outcome>) -> Outcome {
+        let weight = |o: &Outcome| match o {
+            Outcome::Succeeded {
+                effect: Effect::Voided,
+                ..
+            } => 0,
+            Outcome::Succeeded { .. } => 1,
+            Outcome::Pending { .. } | Outcome::RequiresAction { .. } => 2,
+            Outcome::Declined(_) | Outcome::Rejected { .. } => 3,
+            Outcome::Unavailable { .. } => 4,
+            Outcome::Ambiguous { .. } => 5,
+        };
+        outcomes
+            .into_iter()
+            .min_by_key(|o| std::cmp::Reverse(weight(o)))
+            .unwrap_or(Outcome::Succeeded {
+                provider_reference: String::new(),
+                effect: Effect::Voided,
+            })
+    }
 }
 
 /// What a gateway knows of an authorization payroute attempted.
@@ -109,6 +136,52 @@ impl Lookup {
             Lookup::Multiple(_) => "multiple",
             Lookup::NotFound => "not_found",
             Lookup::Unknown { .. } => "unknown",
+        }
+    }
+
+    /// One verdict for every record a gateway holds under one payroute
+    /// payment, given most recent first:
+    /// - two or more live (Authorized / Captured) → `Multiple` (a double
+    ///   charge to settle);
+    /// - exactly one live → `Found` for it, whatever the others say;
+    /// - otherwise, when the records seen are not all there are
+    ///   (`incomplete` says why) → `Unknown`;
+    /// - otherwise the most telling, most recent first: `Unknown` (a status
+    ///   the connector does not know might be live) before `Pending` before
+    ///   the settled ones (`Found` Voided, `Declined`); none → `NotFound`.
+    pub fn summarize(lookups: Vec<Lookup>, incomplete: Option<String>) -> Lookup {
+        let live: Vec<(String, Effect)> = lookups.iter().filter_map(Lookup::live).collect();
+        if live.len() > 1 {
+            return Lookup::Multiple(live);
+        }
+        if let Some((provider_reference, effect)) = live.into_iter().next() {
+            return Lookup::Found {
+                provider_reference,
+                effect,
+            };
+        }
+        if let Some(reason) = incomplete {
+            return Lookup::Unknown { reason };
+        }
+        let rank = |l: &Lookup| match l {
+            Lookup::Unknown { .. } => 0,
+            Lookup::Pending { .. } => 1,
+            _ => 2,
+        };
+        lookups
+            .into_iter()
+            .min_by_key(rank)
+            .unwrap_or(Lookup::NotFound)
+    }
+
+    /// The reference and effect of a live (Authorized or Captured) record.
+    fn live(&self) -> Option<(String, Effect)> {
+        match self {
+            Lookup::Found {
+                provider_reference,
+                effect: effect @ (Effect::Authorized | Effect::Captured),
+            } => Some((provider_reference.clone(), *effect)),
+            _ => None,
         }
     }
 }

@@ -109,43 +109,10 @@ pub(super) fn parse_list(
         .collect())
 }
 
-/// One Lookup for all payments carrying the reference:
-/// - two or more live (Authorized / Captured) → Multiple (a double charge);
-/// - exactly one live → Found for it, whatever the others say;
-/// - otherwise the most telling, most recent first: Unknown (a status this
-///   code does not know might be live) before Pending before the settled
-///   ones (Found Voided, Declined); none at all → NotFound.
+/// One Lookup for all payments carrying the reference (see
+/// [`Lookup::summarize`]; an incomplete list was refused before).
 pub(super) fn summarize(payments: &[PaymentState]) -> Lookup {
-    let lookups: Vec<Lookup> = payments.iter().map(classify_state).collect();
-    let live: Vec<(String, Effect)> = lookups.iter().filter_map(live_effect).collect();
-    if live.len() > 1 {
-        return Lookup::Multiple(live);
-    }
-    if let Some((provider_reference, effect)) = live.into_iter().next() {
-        return Lookup::Found {
-            provider_reference,
-            effect,
-        };
-    }
-    let rank = |l: &Lookup| match l {
-        Lookup::Unknown { .. } => 0,
-        Lookup::Pending { .. } => 1,
-        _ => 2,
-    };
-    lookups
-        .into_iter()
-        .min_by_key(rank)
-        .unwrap_or(Lookup::NotFound)
-}
-
-fn live_effect(lookup: &Lookup) -> Option<(String, Effect)> {
-    match lookup {
-        Lookup::Found {
-            provider_reference,
-            effect: effect @ (Effect::Authorized | Effect::Captured),
-        } => Some((provider_reference.clone(), *effect)),
-        _ => None,
-    }
+    Lookup::summarize(payments.iter().map(classify_state).collect(), None)
 }
 
 /// A payment's `status` as the reconciler needs it. Refunds do not undo the

@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::connectors::checkout::reverse::combine;
 use crate::connectors::gateway::Gateway;
 use crate::connectors::test_server::script;
 use crate::connectors::{Connector, ConnectorSettings, GatewayKind, HttpClient};
@@ -360,10 +359,13 @@ fn combine_reports_the_reversal_that_most_needs_attention() {
     let ambiguous = Outcome::Ambiguous {
         reason: "timeout".into(),
     };
-    assert_eq!(combine(vec![voided.clone(), pending.clone()]), pending);
     assert_eq!(
-        combine(vec![pending, ambiguous.clone(), voided.clone()]),
+        Outcome::most_telling(vec![voided.clone(), pending.clone()]),
+        pending
+    );
+    assert_eq!(
+        Outcome::most_telling(vec![pending, ambiguous.clone(), voided.clone()]),
         ambiguous
     );
-    assert_eq!(combine(vec![voided.clone()]), voided);
+    assert_eq!(Outcome::most_telling(vec![voided.clone()]), voided);
 }

@@ -21,8 +21,6 @@
 //! Each payment's call uses `<key>-<payment id>` when listed, so retries of
 //! one reversal replay and two payments never share a key.
 
-use std::cmp::Reverse;
-
 use super::lookup::{PaymentState, classify_state};
 use super::{CheckoutConnector, classify_action, payment_path, reversal_body};
 use crate::domain::outcome::{Effect, Lookup, Outcome};
@@ -59,7 +57,7 @@ impl CheckoutConnector {
             );
             outcomes.push(outcome);
         }
-        combine(outcomes)
+        Outcome::most_telling(outcomes)
     }
 
     async fn reverse_listed(&self, p: &PaymentState, payment_id: &str, key: &str) -> Outcome {
@@ -93,28 +91,4 @@ fn list_failed(lookup: Lookup) -> Outcome {
             "could not list the payment's Checkout.com payments, nothing reversed: {reason}"
         ),
     }
-}
-
-/// The one outcome to report for several reversals: the one that most needs
-/// the caller's attention (anything unfinished before a void), the first
-/// such when tied. No payment at all: nothing to reverse.
-pub(super) fn combine(outcomes: Vec<Outcome>) -> Outcome {
-    let weight = |o: &Outcome| match o {
-        Outcome::Succeeded {
-            effect: Effect::Voided,
-            ..
-        } => 0,
-        Outcome::Succeeded { .. } => 1,
-        Outcome::Pending { .. } | Outcome::RequiresAction { .. } => 2,
-        Outcome::Declined(_) | Outcome::Rejected { .. } => 3,
-        Outcome::Unavailable { .. } => 4,
-        Outcome::Ambiguous { .. } => 5,
-    };
-    outcomes
-        .into_iter()
-        .min_by_key(|o| Reverse(weight(o)))
-        .unwrap_or(Outcome::Succeeded {
-            provider_reference: String::new(),
-            effect: Effect::Voided,
-        })
 }

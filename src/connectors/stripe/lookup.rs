@@ -143,47 +143,15 @@ pub(super) fn parse_search(status: StatusCode, body: &[u8]) -> Result<SearchPage
     })
 }
 
-/// One Lookup for all PaymentIntents carrying the payment id:
-/// - two or more live (Authorized / Captured) → Multiple (a double charge);
-/// - exactly one live → Found for it, whatever the others say;
-/// - otherwise, if the page is incomplete → Unknown;
-/// - otherwise the most recent of the most telling: Unknown (a status this
-///   code does not know might be live) before Pending before the settled
-///   ones (Found Voided, Declined); no hit at all → NotFound.
+/// One Lookup for all PaymentIntents carrying the payment id (see
+/// [`Lookup::summarize`]); a page that is not the last leaves it Unknown
+/// unless one live intent decides it.
 pub(super) fn summarize(page: &SearchPage) -> Lookup {
-    let lookups: Vec<Lookup> = page.intents.iter().map(classify_intent).collect();
-    let live: Vec<(String, Effect)> = lookups.iter().filter_map(live_effect).collect();
-    if live.len() > 1 {
-        return Lookup::Multiple(live);
-    }
-    if let Some((provider_reference, effect)) = live.into_iter().next() {
-        return Lookup::Found {
-            provider_reference,
-            effect,
-        };
-    }
-    if page.has_more {
-        return unknown("more PaymentIntents carry this payment id than one search page".into());
-    }
-    let rank = |l: &Lookup| match l {
-        Lookup::Unknown { .. } => 0,
-        Lookup::Pending { .. } => 1,
-        _ => 2,
-    };
-    lookups
-        .into_iter()
-        .min_by_key(rank)
-        .unwrap_or(Lookup::NotFound)
-}
-
-fn live_effect(lookup: &Lookup) -> Option<(String, Effect)> {
-    match lookup {
-        Lookup::Found {
-            provider_reference,
-            effect: effect @ (Effect::Authorized | Effect::Captured),
-        } => Some((provider_reference.clone(), *effect)),
-        _ => None,
-    }
+    let lookups = page.intents.iter().map(classify_intent).collect();
+    let incomplete = page
+        .has_more
+        .then(|| "more PaymentIntents carry this payment id than one search page".to_string());
+    Lookup::summarize(lookups, incomplete)
 }
 
 /// A PaymentIntent's status as the reconciler needs it.

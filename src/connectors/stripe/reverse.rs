@@ -17,8 +17,6 @@
 //! Each call's idempotency key is `<key>-<pi id>-cancel` / `-refund`, so
 //! retries of one reversal replay, and two intents never share a key.
 
-use std::cmp::Reverse;
-
 use super::classify::{PiOp, classify_payment_intent, classify_refund};
 use super::form::{FormValue, encode};
 use super::lookup::IntentState;
@@ -73,7 +71,7 @@ impl StripeConnector {
             );
             outcomes.push(outcome);
         }
-        combine(outcomes)
+        Outcome::most_telling(outcomes)
     }
 
     /// Reverses the PaymentIntent a Stripe event named, read by id (no
@@ -139,30 +137,6 @@ fn search_failed(lookup: Lookup) -> Outcome {
     }
 }
 
-/// The one outcome to report for several reversals: the one that most needs
-/// the caller's attention (anything unfinished before a refund before a
-/// void), the first such when tied. No intent at all: nothing to reverse.
-pub(super) fn combine(outcomes: Vec<Outcome>) -> Outcome {
-    let weight = |o: &Outcome| match o {
-        Outcome::Succeeded {
-            effect: Effect::Voided,
-            ..
-        } => 0,
-        Outcome::Succeeded { .. } => 1,
-        Outcome::Pending { .. } | Outcome::RequiresAction { .. } => 2,
-        Outcome::Declined(_) | Outcome::Rejected { .. } => 3,
-        Outcome::Unavailable { .. } => 4,
-        Outcome::Ambiguous { .. } => 5,
-    };
-    outcomes
-        .into_iter()
-        .min_by_key(|o| Reverse(weight(o)))
-        .unwrap_or(Outcome::Succeeded {
-            provider_reference: String::new(),
-            effect: Effect::Voided,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +179,7 @@ mod tests {
 
     #[test]
     fn nothing_found_is_an_empty_reference_void() {
-        assert_eq!(combine(vec![]), voided(""));
+        assert_eq!(Outcome::most_telling(vec![]), voided(""));
     }
 
     #[test]
@@ -218,15 +192,15 @@ mod tests {
             effect: Effect::Refunded,
         };
         assert_eq!(
-            combine(vec![voided("pi_1"), ambiguous.clone(), refunded.clone()]),
+            Outcome::most_telling(vec![voided("pi_1"), ambiguous.clone(), refunded.clone()]),
             ambiguous
         );
         assert_eq!(
-            combine(vec![voided("pi_1"), refunded.clone(), voided("pi_2")]),
+            Outcome::most_telling(vec![voided("pi_1"), refunded.clone(), voided("pi_2")]),
             refunded
         );
         assert_eq!(
-            combine(vec![voided("pi_1"), voided("pi_2")]),
+            Outcome::most_telling(vec![voided("pi_1"), voided("pi_2")]),
             voided("pi_1")
         );
         let declined = Outcome::Declined(Decline {
@@ -239,8 +213,14 @@ mod tests {
         let pending = Outcome::Pending {
             provider_reference: "re_2".into(),
         };
-        assert_eq!(combine(vec![pending.clone(), declined.clone()]), declined);
-        assert_eq!(combine(vec![refunded, pending.clone()]), pending);
+        assert_eq!(
+            Outcome::most_telling(vec![pending.clone(), declined.clone()]),
+            declined
+        );
+        assert_eq!(
+            Outcome::most_telling(vec![refunded, pending.clone()]),
+            pending
+        );
     }
 
     #[test]
