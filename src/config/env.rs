@@ -6,7 +6,7 @@
 /// not depend on (or mutate) the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// The process environment, as used by [`crate::routing::Ruleset::load`].
+/// The process environment, as used by [`crate::config::load`].
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
