@@ -1,7 +1,9 @@
 //! Chaos: thousands of payments from concurrent merchant clients that retry
 //! with their idempotency keys, through a payroute process that is SIGKILLed
 //! and restarted several times, against a sandbox injecting ~10 % faults
-//! (timeouts and resets after the charge, 500s, 429s). Afterwards, with
+//! (timeouts and resets after the charge, 500s, 429s) on all three gateway
+//! kinds: USD goes to Stripe, EUR to Adyen and SEK to Checkout.com (the
+//! shipped routes), a third of the payments each. Afterwards, with
 //! reconciliation run to completion, the sandbox ledger and payroute must
 //! agree: at most one live charge per payment, every charge owned by exactly
 //! one payment, every payment final and equal to the ledger, and every final
@@ -76,6 +78,13 @@ impl Cluster {
                 common::PROC_ADYEN_HMAC_KEY,
             )),
         );
+        self.sandbox.set_webhook_target(
+            Dialect::Checkout,
+            Some(WebhookTarget::new(
+                &format!("{base}/webhooks/checkout_sandbox"),
+                common::PROC_CHECKOUT_WEBHOOK_SECRET,
+            )),
+        );
         *self.api.write().unwrap() = base;
         *self.proc.lock().unwrap() = Some(p);
     }
@@ -102,7 +111,7 @@ async fn merchant(
     rng: &mut rand::rngs::StdRng,
     answers: &Answers,
 ) {
-    let currency = if rng.random_bool(0.5) { "USD" } else { "EUR" };
+    let currency = ["USD", "EUR", "SEK"][rng.random_range(0..3)];
     let card = if rng.random_bool(0.1) {
         "4000000000000002"
     } else {
@@ -177,7 +186,7 @@ async fn run(seed: u64, total: u64, kills: u64) {
     .await
     .unwrap();
     let state = sb.state();
-    for dialect in [FaultScope::Stripe, FaultScope::Adyen] {
+    for dialect in [FaultScope::Stripe, FaultScope::Adyen, FaultScope::Checkout] {
         for mode in [
             FaultMode::TimeoutAfterCharge,
             FaultMode::ResetAfterCharge,
@@ -396,6 +405,12 @@ async fn check(cluster: &Cluster, http: &Http, total: u64, seed: u64, answers: &
         answers.len(),
         ledger.len()
     );
+    for dialect in [Dialect::Stripe, Dialect::Adyen, Dialect::Checkout] {
+        assert!(
+            ledger.iter().any(|c| c.dialect == dialect && c.live),
+            "{dialect:?} took live charges: the run covered every gateway kind"
+        );
+    }
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",
