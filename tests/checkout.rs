@@ -356,3 +356,96 @@ async fn a_checkout_com_webhook_with_a_bad_signature_is_refused_with_400_and_not
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lost_authorization_answer_is_found_by_reference_and_charged_once() {
+    let h = Harness::start_opts(
+        |dir, sandbox| {
+            add_checkout(dir, &format!("http://{sandbox}/checkout"));
+            let p = dir.join("gateways.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace("timeout_ms: 8000", "timeout_ms: 400")).unwrap();
+        },
+        |_| {},
+    )
+    .await;
+    h.fault(json!({"dialect": "checkout", "mode": "timeout_after_charge", "count": 1}))
+        .await;
+    let r = h
+        .post(
+            "/v1/payments",
+            &card_payment(1700, "NOK", APPROVE, "o-cko-lost"),
+            Some("key-cko-lost"),
+        )
+        .await;
+    let p = r.json();
+    let id = p["id"].as_str().unwrap().to_string();
+    let faults = h
+        .http
+        .send(
+            Method::GET,
+            &format!("{}/__sandbox/faults", h.sandbox_url),
+            &[],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        faults["faults"],
+        json!([]),
+        "the one-shot fault fired: the answer was lost"
+    );
+    // The answer was lost; the lookup by reference (or the webhook) tells.
+    eventually(15, "the lost authorization settled", || async {
+        status_of(&h, &id).await["status"] == "captured"
+    })
+    .await;
+    let p = status_of(&h, &id).await;
+    assert_eq!(p["gateway"], "cko_test", "never failed over: {p}");
+    let live = h.live_charges().await;
+    assert_eq!(live.len(), 1, "one charge: {live:?}");
+    assert_eq!(
+        (live[0]["dialect"].as_str(), live[0]["id"].as_str()),
+        (Some("checkout"), p["provider_reference"].as_str())
+    );
+    assert_eq!(live[0]["reference"], id.as_str());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_capture_checkout_com_declines_after_accepting_it_leaves_the_payment_authorized() {
+    let h = start().await;
+    let p = h
+        .manual_payment(2200, "NOK", APPROVE, "o-cko-capdecl")
+        .await;
+    assert_eq!(p["status"], "authorized", "{p}");
+    let id = p["id"].as_str().unwrap();
+    let pay = p["provider_reference"].as_str().unwrap();
+    h.settle().await;
+    h.fault(json!({"dialect": "checkout", "mode": "action_declined", "path_contains": "/captures", "count": 1}))
+        .await;
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.json()["status"], "capture_pending", "{}", cap.text());
+    h.settle().await;
+    let mid = status_of(&h, id).await;
+    assert_eq!(
+        (mid["status"].as_str(), mid["amount_captured"].as_i64()),
+        (Some("authorized"), Some(0)),
+        "payment_capture_declined undoes the pending capture: {mid}"
+    );
+    assert_eq!(checkout_charge(&h, pay).await["amount_captured"], 0);
+
+    // A second capture goes through.
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    eventually(10, "captured", || async {
+        status_of(&h, id).await["status"] == "captured"
+    })
+    .await;
+    assert_eq!(checkout_charge(&h, pay).await["amount_captured"], 2200);
+    h.shutdown().await;
+}
