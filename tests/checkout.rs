@@ -18,7 +18,7 @@ const CKO_KEY: &str = "sk_sbox_checkout_blackbox";
 const CKO_SIGNING_KEY: &str = "cko_blackbox_signature_key";
 
 /// Adds gateway `cko_test` (Checkout.com at `base_url`) and a first route
-/// sending NOK to it, with Stripe as failover, to a rules folder.
+/// sending NOK and CLP to it, with Stripe as failover, to a rules folder.
 fn add_checkout(dir: &Path, base_url: &str) {
     let p = dir.join("gateways.yaml");
     let mut text = std::fs::read_to_string(&p).unwrap();
@@ -28,7 +28,7 @@ fn add_checkout(dir: &Path, base_url: &str) {
     std::fs::write(&p, text).unwrap();
     let p = dir.join("routes.yaml");
     let text = std::fs::read_to_string(&p).unwrap();
-    let route = "\nroutes:\n  - name: nok-checkout\n    when: { currency: [NOK] }\n    gateways: [cko_test, stripe_sandbox]\n";
+    let route = "\nroutes:\n  - name: nok-checkout\n    when: { currency: [NOK, CLP] }\n    gateways: [cko_test, stripe_sandbox]\n";
     assert!(
         text.contains("\nroutes:\n"),
         "the shipped routes.yaml lists routes"
@@ -453,5 +453,58 @@ async fn a_capture_checkout_com_declines_after_accepting_it_leaves_the_payment_a
     })
     .await;
     assert_eq!(checkout_charge(&h, pay).await["amount_captured"], 2200);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn clp_amounts_travel_in_checkout_coms_hundredths_and_come_back_in_pesos() {
+    let h = start().await;
+    // 5,000 pesos (CLP has no minor unit in ISO 4217): Checkout.com reads
+    // every currency outside its full-amount and thousandths lists in
+    // hundredths, so the wire says 500000.
+    let p = h.manual_payment(5000, "CLP", APPROVE, "o-cko-clp").await;
+    assert_eq!(
+        (p["status"].as_str(), p["gateway"].as_str()),
+        (Some("authorized"), Some("cko_test")),
+        "{p}"
+    );
+    let id = p["id"].as_str().unwrap();
+    let pay = p["provider_reference"].as_str().unwrap();
+    assert_eq!(checkout_charge(&h, pay).await["amount"], 500_000);
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    eventually(10, "captured", || async {
+        status_of(&h, id).await["status"] == "captured"
+    })
+    .await;
+    let r = h
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount": 1200}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    eventually(10, "partially refunded", || async {
+        status_of(&h, id).await["status"] == "partially_refunded"
+    })
+    .await;
+    h.settle().await;
+    let end = status_of(&h, id).await;
+    assert_eq!(
+        (
+            end["amount_captured"].as_i64(),
+            end["amount_refunded"].as_i64()
+        ),
+        (Some(5000), Some(1200)),
+        "the webhooks' amounts read back in pesos: {end}"
+    );
+    let c = checkout_charge(&h, pay).await;
+    assert_eq!(
+        (c["amount_captured"].as_i64(), c["amount_refunded"].as_i64()),
+        (Some(500_000), Some(120_000))
+    );
     h.shutdown().await;
 }
