@@ -2,8 +2,8 @@
 //! with their idempotency keys, through a payroute process that is SIGKILLed
 //! and restarted several times, against a sandbox injecting ~10 % faults
 //! (timeouts and resets after the charge, 500s, 429s) on all three gateway
-//! kinds: USD goes to Stripe, EUR to Adyen and SEK to Checkout.com (the
-//! shipped routes), a third of the payments each. Afterwards, with
+//! kinds: USD goes to Stripe and EUR to Adyen (the shipped routes), SEK to
+//! Checkout.com (a route this test adds), a third of the payments each. Afterwards, with
 //! reconciliation run to completion, the sandbox ledger and payroute must
 //! agree: at most one live charge per payment, every charge owned by exactly
 //! one payment, every payment final and equal to the ledger, and every final
@@ -209,6 +209,11 @@ async fn run(seed: u64, total: u64, kills: u64) {
         text.replace("timeout_ms: 8000", "timeout_ms: 300"),
     )
     .unwrap();
+    // SEK to the shipped Checkout.com gateway, Stripe as failover.
+    let routes = rules.join("routes.yaml");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    let sek = "\nroutes:\n  - name: sek-checkout\n    when: { currency: [SEK] }\n    gateways: [checkout_sandbox, stripe_sandbox]\n";
+    std::fs::write(&routes, text.replacen("\nroutes:\n", sek, 1)).unwrap();
     // No velocity or large-amount blocks: every payment is a real attempt.
     std::fs::write(rules.join("risk.yaml"), "risk:\n  block_at: 100\n").unwrap();
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
