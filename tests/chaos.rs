@@ -1,7 +1,9 @@
 //! Chaos: thousands of payments from concurrent merchant clients that retry
 //! with their idempotency keys, through a payroute process that is SIGKILLed
 //! and restarted several times, against a sandbox injecting ~10 % faults
-//! (timeouts and resets after the charge, 500s, 429s). Afterwards, with
+//! (timeouts and resets after the charge, 500s, 429s) on all three gateway
+//! kinds: USD goes to Stripe and EUR to Adyen (the shipped routes), SEK to
+//! Checkout.com (a route this test adds), a third of the payments each. Afterwards, with
 //! reconciliation run to completion, the sandbox ledger and payroute must
 //! agree: at most one live charge per payment, every charge owned by exactly
 //! one payment, every payment final and equal to the ledger, and every final
@@ -76,6 +78,13 @@ impl Cluster {
                 common::PROC_ADYEN_HMAC_KEY,
             )),
         );
+        self.sandbox.set_webhook_target(
+            Dialect::Checkout,
+            Some(WebhookTarget::new(
+                &format!("{base}/webhooks/checkout_sandbox"),
+                common::PROC_CHECKOUT_WEBHOOK_SECRET,
+            )),
+        );
         *self.api.write().unwrap() = base;
         *self.proc.lock().unwrap() = Some(p);
     }
@@ -102,7 +111,7 @@ async fn merchant(
     rng: &mut rand::rngs::StdRng,
     answers: &Answers,
 ) {
-    let currency = if rng.random_bool(0.5) { "USD" } else { "EUR" };
+    let currency = ["USD", "EUR", "SEK"][rng.random_range(0..3)];
     let card = if rng.random_bool(0.1) {
         "4000000000000002"
     } else {
@@ -177,7 +186,7 @@ async fn run(seed: u64, total: u64, kills: u64) {
     .await
     .unwrap();
     let state = sb.state();
-    for dialect in [FaultScope::Stripe, FaultScope::Adyen] {
+    for dialect in [FaultScope::Stripe, FaultScope::Adyen, FaultScope::Checkout] {
         for mode in [
             FaultMode::TimeoutAfterCharge,
             FaultMode::ResetAfterCharge,
@@ -200,6 +209,11 @@ async fn run(seed: u64, total: u64, kills: u64) {
         text.replace("timeout_ms: 8000", "timeout_ms: 300"),
     )
     .unwrap();
+    // SEK to the shipped Checkout.com gateway, Stripe as failover.
+    let routes = rules.join("routes.yaml");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    let sek = "\nroutes:\n  - name: sek-checkout\n    when: { currency: [SEK] }\n    gateways: [checkout_sandbox, stripe_sandbox]\n";
+    std::fs::write(&routes, text.replacen("\nroutes:\n", sek, 1)).unwrap();
     // No velocity or large-amount blocks: every payment is a real attempt.
     std::fs::write(rules.join("risk.yaml"), "risk:\n  block_at: 100\n").unwrap();
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
@@ -396,6 +410,12 @@ async fn check(cluster: &Cluster, http: &Http, total: u64, seed: u64, answers: &
         answers.len(),
         ledger.len()
     );
+    for dialect in [Dialect::Stripe, Dialect::Adyen, Dialect::Checkout] {
+        assert!(
+            ledger.iter().any(|c| c.dialect == dialect && c.live),
+            "{dialect:?} took live charges: the run covered every gateway kind"
+        );
+    }
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",

@@ -329,6 +329,16 @@ fn own_secrets(dir: &std::path::Path) {
         ("gateways.yaml", "adyen_sandbox_key", "adyen_operator_own"),
         (
             "gateways.yaml",
+            "sk_sbox_payroute_sandbox",
+            "sk_sbox_operator_own",
+        ),
+        (
+            "gateways.yaml",
+            "cko_sandbox_signature_key",
+            "cko_operator_own_signature_key",
+        ),
+        (
+            "gateways.yaml",
             "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
             "A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90",
         ),

@@ -113,6 +113,24 @@ mod tests {
     }
 
     #[test]
+    fn the_checkout_com_sandbox_key_and_signature_key_are_shipped_secrets() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
+        let rs = crate::config::load_with_env(&dir, &|_| None).unwrap();
+        let found = shipped_secrets(&rs);
+        for (setting, variable) in [
+            ("credentials.api_key", "CHECKOUT_API_KEY"),
+            ("credentials.webhook_secret", "CHECKOUT_WEBHOOK_SECRET"),
+        ] {
+            assert!(
+                found.iter().any(|s| s.owner == "gateway checkout_sandbox"
+                    && s.setting == setting
+                    && s.variable == variable),
+                "{setting} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_shipped_rules_with_no_environment_use_shipped_secrets_and_set_variables_clear_them() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("routing-rules");
         let rs = crate::config::load_with_env(&dir, &|_| None).unwrap();

@@ -455,11 +455,17 @@ pub const PROC_STRIPE_WEBHOOK_SECRET: &str = "whsec_proc_test_b1d7c0ffee";
 /// The spawned binary's Adyen HMAC key (hex).
 pub const PROC_ADYEN_HMAC_KEY: &str =
     "9F3A51C2E07B4D6688A1F0C3D5E7092B4C6D8E0F1A2B3C4D5E6F708192A3B4C5";
+/// The spawned binary's Checkout.com secret key (its sandbox account).
+pub const PROC_CHECKOUT_API_KEY: &str = "sk_sbox_proc_test_key";
+/// The spawned binary's Checkout.com webhook signature key.
+pub const PROC_CHECKOUT_WEBHOOK_SECRET: &str = "cko_proc_test_signature_key";
 const PROC_ENV: &[(&str, &str)] = &[
     ("STRIPE_API_KEY", "sk_test_proc_key"),
     ("STRIPE_WEBHOOK_SECRET", PROC_STRIPE_WEBHOOK_SECRET),
     ("ADYEN_API_KEY", "adyen_proc_key"),
     ("ADYEN_HMAC_KEY", PROC_ADYEN_HMAC_KEY),
+    ("CHECKOUT_API_KEY", PROC_CHECKOUT_API_KEY),
+    ("CHECKOUT_WEBHOOK_SECRET", PROC_CHECKOUT_WEBHOOK_SECRET),
     ("DEMO_WEBHOOK_SECRET", "whsec_demo_proc_test"),
 ];
 

@@ -3,11 +3,13 @@
 //! payment", "Reverse a payment"). Every body names payroute's payment id as
 //! `reference` and in `metadata.payroute_payment_id` (refunds: the refund id,
 //! `metadata.payroute_refund_id`), so that webhooks and the reference lookup
-//! lead back to payroute's records.
+//! lead back to payroute's records. Amounts go out in Checkout.com's
+//! format (`amount`).
 
 use serde_json::{Map, Value, json};
 
 use super::CheckoutError;
+use super::amount::to_checkout;
 use crate::connectors::{
     AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, RefundRequest,
 };
@@ -30,7 +32,10 @@ pub fn payment_body(
 ) -> Result<Value, CheckoutError> {
     let mut body = Map::new();
     body.insert("source".into(), source(&req.method)?);
-    body.insert("amount".into(), req.amount.into());
+    body.insert(
+        "amount".into(),
+        to_checkout(req.amount, &req.currency)?.into(),
+    );
     body.insert("currency".into(), req.currency.to_ascii_uppercase().into());
     body.insert("reference".into(), req.payment_id.clone().into());
     body.insert("capture".into(), (!req.manual_capture).into());
@@ -93,12 +98,12 @@ fn card_source(card: &CardData) -> Value {
 }
 
 /// `POST /payments/{id}/captures`.
-pub fn capture_body(req: &CaptureRequest) -> Value {
-    json!({
-        "amount": req.amount,
+pub fn capture_body(req: &CaptureRequest) -> Result<Value, CheckoutError> {
+    Ok(json!({
+        "amount": to_checkout(req.amount, &req.currency)?,
         "reference": req.payment_id,
         "metadata": {PAYMENT_ID_METADATA_KEY: req.payment_id},
-    })
+    }))
 }
 
 /// `POST /payments/{id}/voids`. Every field is optional; sending the
@@ -113,17 +118,17 @@ pub fn void_body(req: &CancelRequest) -> Value {
 
 /// `POST /payments/{id}/refunds`; `reference` is payroute's refund id so the
 /// `payment_refunded` webhook can be matched to it.
-pub fn refund_body(req: &RefundRequest) -> Value {
+pub fn refund_body(req: &RefundRequest) -> Result<Value, CheckoutError> {
     let mut metadata = Map::new();
     metadata.insert(REFUND_ID_METADATA_KEY.into(), req.refund_id.clone().into());
     if let Some(reason) = req.reason.as_deref().filter(|r| !r.is_empty()) {
         metadata.insert("payroute_reason".into(), reason.into());
     }
-    json!({
-        "amount": req.amount,
+    Ok(json!({
+        "amount": to_checkout(req.amount, &req.currency)?,
         "reference": req.refund_id,
         "metadata": metadata,
-    })
+    }))
 }
 
 /// `POST /payments/{id}/reversals`: `reference` names it a reversal of

@@ -9,6 +9,7 @@
 //! `https://api.sandbox.checkout.com`, or the account's own prefix); calls
 //! are `{base}/payments...`.
 
+mod amount;
 mod body;
 mod classify;
 mod lookup;
@@ -53,6 +54,8 @@ pub enum CheckoutError {
     UnsupportedMethod(&'static str),
     #[error("the API key is not a valid header value")]
     BadKey,
+    #[error("{amount} {currency} (minor units) cannot be sent in Checkout.com's amount format")]
+    Amount { amount: i64, currency: String },
 }
 
 impl From<CheckoutError> for Outcome {
@@ -136,10 +139,14 @@ impl Gateway for CheckoutConnector {
     }
 
     async fn capture(&self, req: &CaptureRequest) -> Outcome {
+        let body = match capture_body(req) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
         self.act(
             &req.provider_reference,
             "captures",
-            &capture_body(req),
+            &body,
             &req.idempotency_key,
         )
         .await
@@ -156,10 +163,14 @@ impl Gateway for CheckoutConnector {
     }
 
     async fn refund(&self, req: &RefundRequest) -> Outcome {
+        let body = match refund_body(req) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
         self.act(
             &req.provider_reference,
             "refunds",
-            &refund_body(req),
+            &body,
             &req.idempotency_key,
         )
         .await

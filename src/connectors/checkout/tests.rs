@@ -333,3 +333,32 @@ fn debug_output_never_shows_the_key_or_the_card() {
     let shown = format!("{:?}", authorize(MethodData::Card(card()), false));
     assert!(!shown.contains("4242424242424242"), "{shown}");
 }
+
+#[test]
+fn bodies_carry_amounts_in_checkout_coms_format() {
+    let s = settings("http://127.0.0.1:1");
+    let mut req = authorize(MethodData::Card(card()), true);
+    req.currency = "CLP".into();
+    req.amount = 5000;
+    assert_eq!(payment_body(&s, &req).unwrap()["amount"], 500_000);
+    let capture = CaptureRequest {
+        provider_reference: "pay_a".into(),
+        amount: 5000,
+        currency: "CLP".into(),
+        payment_id: "pay_1".into(),
+        idempotency_key: "k".into(),
+    };
+    assert_eq!(capture_body(&capture).unwrap()["amount"], 500_000);
+    let refund = RefundRequest {
+        provider_reference: "pay_a".into(),
+        amount: 12_345,
+        currency: "CLF".into(),
+        refund_id: "re_1".into(),
+        reason: None,
+        idempotency_key: "k".into(),
+    };
+    assert!(
+        refund_body(&refund).is_err(),
+        "CLF finer than a hundredth cannot be sent"
+    );
+}

@@ -90,14 +90,21 @@ pub fn normalize(raw_body: &[u8]) -> Result<GatewayEvent, NormalizeError> {
         .ok_or(NormalizeError::Missing("data"))?;
     let kind = kind(&event_type);
     let (payment_reference, object_reference) = references(&event_type, data);
+    let currency = text(data, "currency").map(|c| c.to_ascii_uppercase());
+    // Checkout.com's amount format, back to ISO minor units (CLP differs).
+    let amount = match (data.get("amount").and_then(Value::as_i64), &currency) {
+        (Some(a), Some(c)) => super::amount::from_checkout(a, c),
+        (a, None) => a,
+        (None, _) => None,
+    };
     Ok(GatewayEvent {
         provider_event_id: id,
         kind,
         payment_reference,
         object_reference,
         merchant_reference: merchant_reference(kind, data),
-        amount: data.get("amount").and_then(Value::as_i64),
-        currency: text(data, "currency").map(|c| c.to_ascii_uppercase()),
+        amount,
+        currency,
         reason: text(data, "response_summary")
             .or_else(|| text(data, "reason"))
             .or_else(|| text(data, "response_code")),

@@ -253,3 +253,21 @@ fn events_without_id_type_or_data_are_refused() {
         Err(NormalizeError::Missing("data"))
     );
 }
+
+#[test]
+fn event_amounts_come_back_in_iso_minor_units() {
+    // Checkout.com reports CLP in hundredths: 5,000 pesos is 500000.
+    let ev = event(
+        "payment_captured",
+        payment_data(json!({"amount": 500_000, "currency": "CLP"})),
+    );
+    assert_eq!(
+        (ev.amount, ev.currency.as_deref()),
+        (Some(5000), Some("CLP"))
+    );
+    let ev = event(
+        "payment_captured",
+        payment_data(json!({"amount": 500_000, "currency": "JPY"})),
+    );
+    assert_eq!(ev.amount, Some(500_000));
+}
