@@ -309,10 +309,7 @@ async fn sandbox(listen: String) -> anyhow::Result<()> {
 fn rules(command: RulesCommand) -> anyhow::Result<()> {
     match command {
         RulesCommand::Check { rules } => match payroute::config::load(&rules) {
-            Ok(rs) => {
-                println!("{}", rs.summary());
-                Ok(())
-            }
+            Ok(rs) => print_out(&rs.summary()),
             Err(e) => {
                 eprintln!("{e}");
                 std::process::exit(1);
@@ -339,8 +336,19 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                 }
             };
             let decision = rs.decide(&facts, &payroute::risk::Velocity::default());
-            println!("{}", payroute::routing::explain_text(&decision));
-            Ok(())
+            print_out(&payroute::routing::explain_text(&decision))
         }
+    }
+}
+
+/// Prints a command's output. A reader that stops early (`| head`) closes
+/// the pipe: that ends the output, it is not an error (`println!` would
+/// panic on it).
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

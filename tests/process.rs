@@ -408,3 +408,23 @@ async fn interrupted_payment(fault: payroute_sandbox::FaultRule) -> String {
     assert_eq!(again.len(), charges.len(), "no second charge");
     payment["status"].as_str().unwrap().to_string()
 }
+
+/// `payroute rules check | head` and the like: a reader that goes away
+/// before the output is written ends the command quietly, not in a panic.
+#[test]
+fn rules_commands_end_quietly_when_the_reader_closes_the_pipe() {
+    use std::process::{Command, Stdio};
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/routing-rules");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_payroute"))
+        .args(["rules", "check", "--rules", rules])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the rules are even read, so the write meets no reader.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
