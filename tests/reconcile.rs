@@ -161,6 +161,10 @@ async fn a_refund_whose_answer_was_lost_stays_pending_and_is_not_counted() {
         json!({"dialect": "stripe", "mode": "timeout_after_charge", "path_contains": "refunds"}),
     )
     .await;
+    // The refund's events are lost too: otherwise they may settle it before
+    // the checks below read it, and the answer would no longer be unknown.
+    h.fault(json!({"dialect": "stripe", "mode": "webhook_drop", "event_contains": "refund"}))
+        .await;
     // A pending refund still holds its amount: no second refund past the captured total.
     h.pending_refund_holds_its_amount(&id, 2000, 3201).await;
     h.shutdown().await;
