@@ -176,7 +176,20 @@ async fn an_amount_finer_than_adyens_scale_is_rejected_before_anything_is_sent()
         )
         .await;
     let p = r.json();
-    assert_ne!(p["status"], "authorized", "{p}");
+    assert_eq!(
+        (
+            p["status"].as_str(),
+            p["route"]["attempts"][0]["error_code"].as_str()
+        ),
+        (Some("failed"), Some("invalid_request")),
+        "{p}"
+    );
+    assert!(
+        p["failure"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Adyen's amount scale")),
+        "{p}"
+    );
     assert!(
         h.ledger().await.iter().all(|c| c["currency"] != "IDR"),
         "nothing reached Adyen"
