@@ -9,6 +9,7 @@
 //! [`ConnectorSettings`] and import only `domain`.
 
 pub mod adyen;
+pub mod amount;
 pub mod checkout;
 pub mod gateway;
 pub mod http;

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::AdyenError;
+use super::amount::to_adyen;
 use crate::connectors::{
     AuthorizeRequest, CancelRequest, CaptureRequest, ConnectorSettings, RefundRequest,
 };
@@ -18,8 +19,10 @@ fn merchant_account(settings: &ConnectorSettings) -> Result<&str, AdyenError> {
         .ok_or(AdyenError::NoMerchantAccount)
 }
 
-fn amount(value: i64, currency: &str) -> Value {
-    json!({"value": value, "currency": currency.to_ascii_uppercase()})
+/// Adyen's `amount` object; `value` in Adyen's scale for the currency.
+fn amount(value: i64, currency: &str) -> Result<Value, AdyenError> {
+    let value = to_adyen(value, currency)?;
+    Ok(json!({"value": value, "currency": currency.to_ascii_uppercase()}))
 }
 
 /// `POST /payments`. `reference` is payroute's payment id so that webhooks
@@ -35,7 +38,7 @@ pub fn payment_request_body(
     req: &AuthorizeRequest,
 ) -> Result<Value, AdyenError> {
     let mut body = Map::new();
-    body.insert("amount".into(), amount(req.amount, &req.currency));
+    body.insert("amount".into(), amount(req.amount, &req.currency)?);
     body.insert("merchantAccount".into(), merchant_account(settings)?.into());
     body.insert("reference".into(), req.payment_id.clone().into());
     body.insert(
@@ -126,7 +129,7 @@ pub fn capture_body(
     req: &CaptureRequest,
 ) -> Result<Value, AdyenError> {
     Ok(json!({
-        "amount": amount(req.amount, &req.currency),
+        "amount": amount(req.amount, &req.currency)?,
         "merchantAccount": merchant_account(settings)?,
         "reference": req.payment_id,
     }))
@@ -167,7 +170,7 @@ pub fn reversal_body(settings: &ConnectorSettings, payment_id: &str) -> Result<V
 /// REFUND webhook can be matched to it.
 pub fn refund_body(settings: &ConnectorSettings, req: &RefundRequest) -> Result<Value, AdyenError> {
     let mut body = json!({
-        "amount": amount(req.amount, &req.currency),
+        "amount": amount(req.amount, &req.currency)?,
         "merchantAccount": merchant_account(settings)?,
         "reference": req.refund_id,
     });

@@ -4,6 +4,7 @@
 //! per-item HMAC verification (`verify`, items read by `item`) and their
 //! normalisation (`normalize`).
 
+mod amount;
 mod body;
 mod classify;
 mod item;
@@ -50,6 +51,8 @@ pub enum AdyenError {
     BadReference(String),
     #[error("invalid request: {0}")]
     Build(#[from] http::Error),
+    #[error("cannot be sent in Adyen's amount scale: {0}")]
+    Amount(#[from] crate::connectors::amount::AmountError),
 }
 
 impl From<AdyenError> for Outcome {

@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::amount::from_adyen;
 use super::item::AdyenItem;
 use crate::connectors::webhook::{GatewayEvent, NormalizeError, NormalizedKind};
 
@@ -35,6 +36,17 @@ const MODIFICATION_OR_DISPUTE: &[&str] = &[
     "ISSUER_RESPONSE_TIMEFRAME_EXPIRED",
 ];
 
+/// The item's amount in ISO minor units (Adyen's scale differs for a few
+/// currencies); `None` when it holds a fraction of an ISO minor unit. Without
+/// a currency there is no scale to convert from, so the value is kept as is.
+fn iso_amount(item: &AdyenItem) -> Option<i64> {
+    let value = item.amount_value?;
+    match item.amount_currency.as_deref() {
+        Some(currency) => from_adyen(value, currency),
+        None => Some(value),
+    }
+}
+
 /// Normalizes one verified notification item.
 pub fn normalize_adyen(item: &AdyenItem) -> GatewayEvent {
     let (payment_reference, object_reference) = references(item);
@@ -48,7 +60,7 @@ pub fn normalize_adyen(item: &AdyenItem) -> GatewayEvent {
         payment_reference,
         object_reference,
         merchant_reference: item.merchant_reference.clone(),
-        amount: item.amount_value,
+        amount: iso_amount(item),
         currency: item
             .amount_currency
             .as_ref()

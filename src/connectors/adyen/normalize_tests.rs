@@ -157,3 +157,18 @@ fn currency_is_upper_cased_and_event_date_parsed() {
         None
     );
 }
+
+#[test]
+fn amounts_in_adyens_scale_read_back_in_iso_minor_units() {
+    let scaled = |currency: &str, value: i64| {
+        let v = json!({
+            "pspReference": "PSP", "merchantReference": "pay_1", "merchantAccountCode": "M",
+            "amount": {"currency": currency, "value": value}, "eventCode": "AUTHORISATION",
+            "success": "true"
+        });
+        normalize_adyen(&AdyenItem::from_value(&v).unwrap()).amount
+    };
+    assert_eq!(scaled("CLP", 500_000), Some(5000), "hundredths → pesos");
+    assert_eq!(scaled("IDR", 15_000), Some(1_500_000), "rupiah → ISO cents");
+    assert_eq!(scaled("EUR", 1000), Some(1000));
+}

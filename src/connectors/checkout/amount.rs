@@ -8,7 +8,7 @@
 //! ways.
 
 use super::CheckoutError;
-use crate::domain::money::Currency;
+use crate::connectors::amount::{from_gateway, to_gateway};
 
 const FULL_AMOUNT: &[&str] = &[
     "BIF", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VUV", "VND", "XAF",
@@ -16,56 +16,32 @@ const FULL_AMOUNT: &[&str] = &[
 ];
 const THOUSANDTHS: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 
-/// Digits after the decimal point in Checkout.com's `amount` for `code`.
-fn checkout_exponent(code: &str) -> i32 {
-    if FULL_AMOUNT.contains(&code) {
+/// Digits after the decimal point in Checkout.com's `amount` for an
+/// upper-case `code`: every currency has one.
+fn checkout_exponent(code: &str) -> Option<u8> {
+    Some(if FULL_AMOUNT.contains(&code) {
         0
     } else if THOUSANDTHS.contains(&code) {
         3
     } else {
         2
-    }
-}
-
-/// Checkout.com's exponent minus ISO's; 0 for a code payroute does not
-/// know (it validated the currency before any call, so that is a test).
-fn shift(currency: &str) -> i32 {
-    let code = currency.to_ascii_uppercase();
-    match Currency::from_code(&code) {
-        Some(c) => checkout_exponent(&code) - i32::from(c.exponent()),
-        None => 0,
-    }
+    })
 }
 
 /// payroute's ISO minor units → Checkout.com's `amount`. Refused when the
 /// amount has more precision than Checkout.com takes (CLF below a
 /// hundredth) or overflows.
 pub fn to_checkout(amount: i64, currency: &str) -> Result<i64, CheckoutError> {
-    let shift = shift(currency);
-    let factor = 10_i64.pow(shift.unsigned_abs());
-    let unrepresentable = || CheckoutError::Amount {
+    to_gateway(amount, currency, checkout_exponent).map_err(|_| CheckoutError::Amount {
         amount,
         currency: currency.to_string(),
-    };
-    if shift >= 0 {
-        amount.checked_mul(factor).ok_or_else(unrepresentable)
-    } else if amount % factor == 0 {
-        Ok(amount / factor)
-    } else {
-        Err(unrepresentable())
-    }
+    })
 }
 
 /// Checkout.com's `amount` → payroute's ISO minor units; `None` when it has
 /// a fraction of an ISO minor unit (never for an amount payroute sent).
 pub fn from_checkout(amount: i64, currency: &str) -> Option<i64> {
-    let shift = shift(currency);
-    let factor = 10_i64.pow(shift.unsigned_abs());
-    if shift >= 0 {
-        (amount % factor == 0).then(|| amount / factor)
-    } else {
-        amount.checked_mul(factor)
-    }
+    from_gateway(amount, currency, checkout_exponent)
 }
 
 #[cfg(test)]

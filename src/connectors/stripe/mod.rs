@@ -15,6 +15,7 @@
 //! - SEPA debit: inline `payment_method_data[sepa_debit][iban]` with an
 //!   online (customer IP known) or offline mandate.
 
+mod amount;
 mod classify;
 pub mod form;
 mod lookup;
@@ -25,6 +26,7 @@ mod verify;
 use bytes::Bytes;
 use http_body_util::Full;
 
+use amount::to_stripe;
 pub use classify::{
     PiOp, SOFT_DECLINE_CODES, classify_error, classify_payment_intent, classify_payment_method,
     classify_refund, classify_transport,
@@ -61,6 +63,8 @@ pub enum StripeError {
     Build(#[from] http::Error),
     #[error("provider reference {0:?} is not a Stripe id")]
     BadReference(String),
+    #[error("cannot be sent in Stripe's amount scale: {0}")]
+    Amount(#[from] crate::connectors::amount::AmountError),
 }
 
 impl From<StripeError> for Outcome {
@@ -113,7 +117,10 @@ impl Gateway for StripeConnector {
             Ok(pm) => pm,
             Err(outcome) => return outcome,
         };
-        let body = payment_intent_body(req, &pm);
+        let body = match payment_intent_body(req, &pm) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
         match self
             .post("/v1/payment_intents", body, &req.idempotency_key)
             .await
@@ -128,10 +135,11 @@ impl Gateway for StripeConnector {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
-        match self
-            .post(&path, capture_body(req), &req.idempotency_key)
-            .await
-        {
+        let body = match capture_body(req) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
+        match self.post(&path, body, &req.idempotency_key).await {
             Ok(r) => classify_payment_intent(PiOp::Capture, r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
@@ -152,10 +160,11 @@ impl Gateway for StripeConnector {
     }
 
     async fn refund(&self, req: &RefundRequest) -> Outcome {
-        match self
-            .post("/v1/refunds", refund_body(req), &req.idempotency_key)
-            .await
-        {
+        let body = match refund_body(req) {
+            Ok(b) => b,
+            Err(e) => return e.into(),
+        };
+        match self.post("/v1/refunds", body, &req.idempotency_key).await {
             Ok(r) => classify_refund(r.status, &r.headers, &r.body),
             Err(outcome) => outcome,
         }
@@ -328,7 +337,10 @@ fn wallet_token_body(token: &str) -> String {
 }
 
 /// `POST /v1/payment_intents`, created and confirmed in one call.
-pub fn payment_intent_body(req: &AuthorizeRequest, pm: &PaymentMethodRef) -> String {
+pub fn payment_intent_body(
+    req: &AuthorizeRequest,
+    pm: &PaymentMethodRef,
+) -> Result<String, StripeError> {
     let capture = if req.manual_capture {
         "manual"
     } else {
@@ -339,7 +351,10 @@ pub fn payment_intent_body(req: &AuthorizeRequest, pm: &PaymentMethodRef) -> Str
         ("reference", FormValue::str(&req.reference)),
     ]);
     let mut fields = vec![
-        ("amount", FormValue::Int(req.amount)),
+        (
+            "amount",
+            FormValue::Int(to_stripe(req.amount, &req.currency)?),
+        ),
         (
             "currency",
             FormValue::str(req.currency.to_ascii_lowercase()),
@@ -366,7 +381,7 @@ pub fn payment_intent_body(req: &AuthorizeRequest, pm: &PaymentMethodRef) -> Str
             fields.push(("mandate_data", mandate_data(req)));
         }
     }
-    encode(&fields)
+    Ok(encode(&fields))
 }
 
 fn sepa_data(req: &AuthorizeRequest, iban: &str, owner_name: &str) -> FormValue {
@@ -406,8 +421,9 @@ fn mandate_data(req: &AuthorizeRequest) -> FormValue {
 }
 
 /// Capture and cancel accept no `metadata` (only fixed parameters).
-pub fn capture_body(req: &CaptureRequest) -> String {
-    encode(&[("amount_to_capture", FormValue::Int(req.amount))])
+pub fn capture_body(req: &CaptureRequest) -> Result<String, StripeError> {
+    let amount = to_stripe(req.amount, &req.currency)?;
+    Ok(encode(&[("amount_to_capture", FormValue::Int(amount))]))
 }
 
 /// Cancel needs no parameters; giving the reason keeps the body non-empty,
@@ -420,14 +436,15 @@ pub fn cancel_body(_req: &CancelRequest) -> String {
 }
 
 /// Stripe knows three refund reasons; any other reason is kept in metadata.
-pub fn refund_body(req: &RefundRequest) -> String {
+pub fn refund_body(req: &RefundRequest) -> Result<String, StripeError> {
     let reason = req
         .reason
         .as_deref()
         .filter(|r| matches!(*r, "duplicate" | "fraudulent" | "requested_by_customer"));
-    encode(&[
+    let amount = to_stripe(req.amount, &req.currency)?;
+    Ok(encode(&[
         ("payment_intent", FormValue::str(&req.provider_reference)),
-        ("amount", FormValue::Int(req.amount)),
+        ("amount", FormValue::Int(amount)),
         ("reason", FormValue::opt(reason)),
         (
             "metadata",
@@ -436,7 +453,7 @@ pub fn refund_body(req: &RefundRequest) -> String {
                 ("payroute_reason", FormValue::opt(req.reason.clone())),
             ]),
         ),
-    ])
+    ]))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::amount::from_stripe;
 use crate::connectors::webhook::{GatewayEvent, NormalizeError, NormalizedKind};
 
 /// Normalizes a (verified) Stripe event body.
@@ -23,7 +24,7 @@ pub fn normalize_stripe(raw_body: &[u8]) -> Result<GatewayEvent, NormalizeError>
         payment_reference,
         object_reference,
         merchant_reference,
-        amount: amount(kind, object),
+        amount: iso_amount(kind, object),
         currency: text(object, "currency").map(|c| c.to_ascii_uppercase()),
         reason: reason(kind, object),
         raw_type: event_type,
@@ -73,6 +74,17 @@ fn references(object: &Value) -> (Option<String>, Option<String>, Option<String>
             id,
             meta("payroute_payment_id"),
         ),
+    }
+}
+
+/// The object's amount in ISO minor units (Stripe's scale differs for a few
+/// currencies); `None` when it holds a fraction of an ISO minor unit. Without
+/// a currency there is no scale to convert from, so the value is kept as is.
+fn iso_amount(kind: Option<NormalizedKind>, object: &Value) -> Option<i64> {
+    let value = amount(kind, object)?;
+    match text(object, "currency") {
+        Some(currency) => from_stripe(value, &currency),
+        None => Some(value),
     }
 }
 

@@ -280,3 +280,20 @@ fn kind_names_are_the_design_event_types() {
         assert_eq!(k.as_str(), name);
     }
 }
+
+#[test]
+fn amounts_in_stripes_scale_read_back_in_iso_minor_units() {
+    let ev = event(
+        "payment_intent.succeeded",
+        intent(json!({"amount_received": 1500, "currency": "mga"})),
+    );
+    assert_eq!(
+        (ev.amount, ev.currency.as_deref()),
+        (Some(150_000), Some("MGA"))
+    );
+    let ev = event(
+        "payment_intent.succeeded",
+        intent(json!({"amount_received": 50_000, "currency": "isk"})),
+    );
+    assert_eq!(ev.amount, Some(500), "hundredths of a króna → krónur");
+}
