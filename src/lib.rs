@@ -15,4 +15,5 @@ pub mod risk;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod vault;
 pub mod webhooks;
