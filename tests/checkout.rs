@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Harness, card_payment, eventually};
+use common::{Harness, card_payment, eventually, metric};
 use http::Method;
 use serde_json::{Value, json};
 
@@ -507,4 +507,47 @@ async fn clp_amounts_travel_in_checkout_coms_hundredths_and_come_back_in_pesos()
         (Some(500_000), Some(120_000))
     );
     h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicated_payment_captured_webhook_is_stored_once_and_applied_once() {
+    let h = start().await;
+    h.fault(json!({"dialect": "checkout", "mode": "webhook_duplicate", "event_contains": "payment_captured"}))
+        .await;
+    let p = h.manual_payment(4000, "NOK", APPROVE, "o-cko-dup").await;
+    let id = p["id"].as_str().unwrap();
+    let cap = h
+        .post(&format!("/v1/payments/{id}/capture"), &json!({}), None)
+        .await;
+    assert_eq!(cap.status, 200, "{}", cap.text());
+    // The second copy is the event that must come: once payroute has
+    // counted it as a duplicate, both copies have been received.
+    let labels = [("gateway", "cko_test"), ("result", "duplicate")];
+    eventually(10, "the second copy counted as a duplicate", || async {
+        metric(
+            &h.metrics().await,
+            "payroute_webhooks_received_total",
+            &labels,
+        ) >= 1.0
+    })
+    .await;
+    h.settle().await;
+    let end = status_of(&h, id).await;
+    assert_eq!(
+        (end["status"].as_str(), end["amount_captured"].as_i64()),
+        (Some("captured"), Some(4000)),
+        "{end}"
+    );
+    let pay = p["provider_reference"].as_str().unwrap();
+    assert_eq!(checkout_charge(&h, pay).await["amount_captured"], 4000);
+    let captured_events = h
+        .events("applied")
+        .await
+        .iter()
+        .filter(|e| e["gateway"] == "cko_test")
+        .count();
+    assert_eq!(
+        captured_events, 2,
+        "the authorization and one capture, applied once each"
+    );
 }
