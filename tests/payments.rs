@@ -542,6 +542,14 @@ async fn a_gateway_event_costs_one_unit_to_store_and_one_to_apply() {
     // Stale (a captured payment cannot fail), so applying it only settles
     // the event: one unit, after the one that stored it.
     h.wait_applied_with_note("evt_units", "stale").await;
-    assert_eq!(units(&h).await - before, 2.0);
+    let spent = units(&h).await - before;
+    if spent != 2.0 {
+        // Once seen under CI load, not reproduced since: say who else wrote.
+        let mut seen = Vec::new();
+        for status in ["received", "applied", "orphan", "ignored"] {
+            seen.push((status, h.events(status).await));
+        }
+        panic!("{spent} units for one event; stored events: {seen:?}");
+    }
     h.shutdown().await;
 }
