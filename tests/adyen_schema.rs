@@ -93,6 +93,7 @@ fn authorize(method: MethodData, manual: bool, customer_ip: Option<&str>) -> Aut
         customer_id: Some("cus_1".into()),
         idempotency_key: "att_1-adyen_eu".into(),
         return_url: "https://merchant.example/return".into(),
+        credential: payroute::domain::vault::CredentialUse::OneOff,
     }
 }
 

@@ -26,6 +26,7 @@ pub use registry::{Connector, GatewayKind};
 
 use crate::domain::method::MethodData;
 use crate::domain::sensitive::Sensitive;
+use crate::domain::vault::CredentialUse;
 
 /// What a connector needs to talk to one configured gateway.
 #[derive(Debug, Clone)]
@@ -65,6 +66,9 @@ pub struct AuthorizeRequest {
     pub idempotency_key: String,
     /// Where a shopper returns after a redirect (Adyen requires one).
     pub return_url: String,
+    /// How the card is used: once, saved now, saved earlier, or charged
+    /// by the merchant with the customer absent.
+    pub credential: CredentialUse,
 }
 
 #[derive(Debug, Clone)]

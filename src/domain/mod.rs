@@ -15,4 +15,5 @@ pub mod money;
 pub mod outcome;
 pub mod sensitive;
 pub mod store;
+pub mod vault;
 pub mod when;

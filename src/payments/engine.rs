@@ -26,6 +26,7 @@ use crate::domain::money::Currency;
 use crate::domain::outcome::Outcome;
 use crate::domain::sensitive::Sensitive;
 use crate::domain::store::{AttemptFinish, Store, StoreError};
+use crate::domain::vault::CredentialUse;
 use crate::health::{Admission, ApprovalWindows, BreakerConfig, Breakers, RetryBudget, Signal};
 use crate::metrics::Metrics;
 use crate::risk::Velocity;
@@ -116,6 +117,9 @@ pub struct NewPayment {
     pub return_url: Option<String>,
     /// The request's Idempotency-Key, recorded on the payment.
     pub idempotency_key: Option<String>,
+    /// How the card is used (a saved card's first, later or
+    /// merchant-initiated payment).
+    pub credential: CredentialUse,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -421,6 +425,7 @@ impl Engine {
                 .return_url
                 .clone()
                 .unwrap_or_else(|| self.return_url.clone()),
+            credential: input.credential,
         };
         self.metrics.payments_in_flight.inc();
         let started = Instant::now();

@@ -59,6 +59,7 @@ impl CreateBody {
             metadata: metadata(self.metadata)?,
             return_url: self.return_url,
             idempotency_key: None,
+            credential: Default::default(),
         })
     }
 }

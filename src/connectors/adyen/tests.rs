@@ -42,6 +42,7 @@ fn authorize(method: MethodData, manual: bool) -> AuthorizeRequest {
         customer_id: Some("cus_1".into()),
         idempotency_key: "att_1-adyen_eu".into(),
         return_url: "https://merchant.example/return".into(),
+        credential: crate::domain::vault::CredentialUse::OneOff,
     }
 }
 

@@ -51,6 +51,7 @@ fn authorize(method: MethodData, manual: bool) -> AuthorizeRequest {
         customer_id: None,
         idempotency_key: "att_1-cko_main".into(),
         return_url: "https://merchant.example/return".into(),
+        credential: crate::domain::vault::CredentialUse::OneOff,
     }
 }
 

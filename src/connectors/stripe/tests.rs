@@ -29,6 +29,7 @@ pub(crate) fn authorize(method: MethodData, manual: bool) -> AuthorizeRequest {
         customer_id: Some("cus_1".into()),
         idempotency_key: "att_1-stripe_main".into(),
         return_url: "https://merchant.example/return".into(),
+        credential: crate::domain::vault::CredentialUse::OneOff,
     }
 }
 

@@ -5,6 +5,7 @@
 //! backend, so the dependency points inward: `store` → `domain`.
 
 pub mod events;
+pub mod vault;
 
 use async_trait::async_trait;
 
@@ -14,6 +15,7 @@ pub use events::{
     AttemptFinish, Commit, Delivery, DeliveryStatus, Dispute, DisputeStatus, IdemResponse,
     InboundEvent, InboundStatus, PaymentLease,
 };
+pub use vault::{CompatObject, VaultStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
